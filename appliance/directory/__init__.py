@@ -1,0 +1,36 @@
+"""Where people come from: the Directory protocol and the person record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Person:
+    """A directory entry as the appliance sees it."""
+
+    id: str
+    username: str
+    display_name: str
+    email: str = ""
+    groups: frozenset[str] = frozenset()
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+class DirectoryUnavailable(Exception):
+    """The directory cannot be reached; sign-in answers 503."""
+
+
+class Directory(Protocol):
+    """What the appliance asks of a directory (local or LDAP)."""
+
+    def authenticate(self, username: str, password: str) -> Person | None:
+        """The person if the password is right, else None."""
+
+    def audience(self, groups: Iterable[str]) -> list[Person]:
+        """Everyone in any of these groups; everyone when groups is empty."""
+
+    def group_names(self) -> list[str]:
+        """Names of the groups an admin can pick an audience from."""

@@ -1,0 +1,67 @@
+"""The built-in local directory: people in identity.db, argon2id password hashes."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlite_utils import Database
+
+from appliance.directory import Person
+from appliance.storage import people
+
+HASHER = PasswordHasher()
+# Verified against when the username is unknown, so that an unknown name costs
+# the same time as a wrong password and does not reveal who has an account.
+_DUMMY_HASH = HASHER.hash(secrets.token_hex(16))
+
+
+class LocalDirectory:
+    """People managed with `appliance user ...`, kept in identity.db."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def authenticate(self, username: str, password: str) -> Person | None:
+        """The person if the password matches; rehashes when argon2 parameters changed."""
+        found = people.find_by_username(self.db, username)
+        if found is None:
+            _verify(_DUMMY_HASH, password)
+            return None
+        person, password_hash = found
+        if not password or not _verify(password_hash, password):
+            return None
+        if HASHER.check_needs_rehash(password_hash):
+            people.set_password_hash(self.db, username, HASHER.hash(password))
+        return person
+
+    def audience(self, groups: Iterable[str]) -> list[Person]:
+        """Everyone in any of these groups (everyone when none are given)."""
+        wanted = set(groups)
+        return [p for p in people.list_people(self.db) if not wanted or p.groups & wanted]
+
+    def group_names(self) -> list[str]:
+        """Every group that someone belongs to."""
+        return sorted({g for p in people.list_people(self.db) for g in p.groups})
+
+    def add_person(self, person: Person, password: str) -> None:
+        """Create a person with this password."""
+        people.insert_person(self.db, person, HASHER.hash(password))
+
+    def set_password(self, username: str, password: str) -> bool:
+        """Change a password; False when no such person."""
+        return people.set_password_hash(self.db, username, HASHER.hash(password))
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_person_id() -> str:
+    """A random, stable person id for the local directory."""
+    return "local:" + secrets.token_hex(12)

@@ -1,0 +1,1 @@
+"""Pure rules of the appliance: no I/O, no framework."""

@@ -1,0 +1,64 @@
+"""Proposal text rules, moderation charter and release batches."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from appliance.domain.errors import Invalid
+
+STATUSES = ("queued", "pending", "accepted", "refused")
+
+# Why a moderator may refuse a proposal (the moderation charter).
+REFUSAL_REASONS = (
+    "incomprehensible",
+    "off_topic",
+    "discriminatory",
+    "insulting",
+    "targets_a_person",
+    "several_ideas",
+    "advertising",
+    "duplicate",
+)
+MAX_NOTE_CHARS = 500
+
+_SPACES = re.compile(r"\s+")
+# Bidirectional overrides can make a proposal display differently from what it says.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def clean_text(text: str) -> str:
+    """NFC-normalised text, control characters removed, whitespace collapsed."""
+    text = unicodedata.normalize("NFC", _SPACES.sub(" ", text))
+    kept = (ch for ch in text if unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS)
+    return "".join(kept).strip()
+
+
+def check_proposal_text(text: str, min_chars: int, max_chars: int) -> str:
+    """The cleaned text, or Invalid when it is too short or too long."""
+    cleaned = clean_text(text)
+    if len(cleaned) < min_chars:
+        raise Invalid(f"proposal is too short: {len(cleaned)} characters, at least {min_chars} needed")
+    if len(cleaned) > max_chars:
+        raise Invalid(f"proposal is too long: {len(cleaned)} characters, at most {max_chars} allowed")
+    return cleaned
+
+
+def check_refusal(reason: str, note: str | None) -> str:
+    """The cleaned note ('' for none), or Invalid for a reason outside the charter."""
+    if reason not in REFUSAL_REASONS:
+        raise Invalid(f"reason must be one of {', '.join(REFUSAL_REASONS)}")
+    cleaned = clean_text(note or "")
+    if len(cleaned) > MAX_NOTE_CHARS:
+        raise Invalid(f"note is too long: at most {MAX_NOTE_CHARS} characters")
+    return cleaned
+
+
+def release_period(now: float, interval_seconds: int) -> int:
+    """Index of the release period containing `now`; a proposal waits for the next one."""
+    return int(now // interval_seconds) if interval_seconds > 0 else 0
+
+
+def released_status(moderation: str) -> str:
+    """What a released proposal becomes: the moderation queue, or published at once."""
+    return "pending" if moderation == "pre" else "accepted"

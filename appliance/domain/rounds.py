@@ -1,0 +1,101 @@
+"""Rounds: their lifecycle and who may see or act on them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from appliance.domain.errors import Conflict, Invalid
+
+STATUSES = ("draft", "open", "closed", "published")
+# action -> (status it requires, status it leads to)
+TRANSITIONS = {
+    "open": ("draft", "open"),
+    "close": ("open", "closed"),
+    "publish": ("closed", "published"),
+}
+MODERATION_MODES = ("pre", "post")
+MIN_K = 5
+
+
+@dataclass(frozen=True)
+class Round:
+    """One consultation, as stored."""
+
+    id: str
+    title: str
+    question: str
+    description: str
+    audience_groups: tuple[str, ...]
+    dimensions: tuple[str, ...]
+    k: int
+    opens_at: datetime | None
+    closes_at: datetime | None
+    proposals_close_at: datetime | None
+    moderation: str
+    status: str
+    proposal_min_chars: int
+    proposal_max_chars: int
+    proposal_quota: int
+    release_interval_seconds: int
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: a signed-in person and their roles."""
+
+    person_id: str
+    groups: frozenset[str]
+    is_admin: bool
+    is_moderator: bool
+
+
+def next_status(current: str, action: str) -> str:
+    """The status after `action`, or Conflict when the round is not in the state it needs."""
+    required, reached = TRANSITIONS[action]
+    if current != required:
+        raise Conflict(f"cannot {action} a round that is {current} (it must be {required})")
+    return reached
+
+
+def check_schedule(opens_at: datetime | None, closes_at: datetime | None,
+                   proposals_close_at: datetime | None) -> None:
+    """Invalid unless the round's dates come in order."""
+    if opens_at and closes_at and closes_at <= opens_at:
+        raise Invalid("closes_at must be after opens_at")
+    if proposals_close_at and closes_at and proposals_close_at > closes_at:
+        raise Invalid("proposals_close_at must not be after closes_at")
+    if proposals_close_at and opens_at and proposals_close_at <= opens_at:
+        raise Invalid("proposals_close_at must be after opens_at")
+
+
+def check_dimensions(dimensions: Collection[str]) -> None:
+    """Invalid when a dimension is empty or named twice."""
+    if any(not d.strip() for d in dimensions):
+        raise Invalid("dimensions must be non-empty attribute names")
+    if len(set(dimensions)) != len(dimensions):
+        raise Invalid("dimensions must not repeat")
+
+
+def in_audience(audience_groups: Collection[str], groups: Collection[str]) -> bool:
+    """Whether someone with these groups belongs to the audience (empty = everyone)."""
+    return not audience_groups or bool(set(audience_groups) & set(groups))
+
+
+def can_see(round_: Round, viewer: Viewer) -> bool:
+    """Admins see every round, moderators every launched one, the audience its own launched rounds."""
+    if viewer.is_admin:
+        return True
+    if round_.status == "draft":
+        return False
+    return viewer.is_moderator or in_audience(round_.audience_groups, viewer.groups)
+
+
+def can_read_results(round_: Round, viewer: Viewer) -> bool:
+    """Nobody while open; admins after close; the audience after publish."""
+    if round_.status == "closed":
+        return viewer.is_admin
+    if round_.status == "published":
+        return viewer.is_admin or in_audience(round_.audience_groups, viewer.groups)
+    return False

@@ -1,0 +1,24 @@
+"""Votes and the qualifications that may nuance each."""
+
+from __future__ import annotations
+
+from appliance.domain.errors import Invalid
+
+QUALIFICATIONS: dict[str, tuple[str, ...]] = {
+    "agree": ("like_it", "doable", "platitude_agree"),
+    "disagree": ("no_way", "impossible", "platitude_disagree"),
+    "neutral": ("do_not_understand", "no_opinion", "do_not_care"),
+}
+VOTES = tuple(QUALIFICATIONS)
+
+
+def check_vote(vote: str, qualification: str | None) -> str:
+    """The qualification to store ('' for none), or Invalid if it does not match the vote."""
+    if vote not in QUALIFICATIONS:
+        raise Invalid(f"vote must be one of {', '.join(VOTES)}")
+    if not qualification:
+        return ""
+    if qualification not in QUALIFICATIONS[vote]:
+        allowed = ", ".join(QUALIFICATIONS[vote])
+        raise Invalid(f"qualification {qualification!r} does not match vote {vote!r} (allowed: {allowed})")
+    return qualification

@@ -1,0 +1,67 @@
+"""The running appliance: settings, databases, directory and secrets, opened once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from appliance.directory import Directory
+from appliance.directory.local import LocalDirectory
+from appliance.settings import Settings
+from appliance.storage import keys
+from appliance.storage.connection import Databases
+from appliance.storage.migrations import apply_migrations
+
+log = logging.getLogger("appliance")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Appliance:
+    """Everything a use case needs, built from the settings."""
+
+    settings: Settings
+    dbs: Databases
+    directory: Directory
+    instance_secret: bytes
+    clock: Callable[[], datetime] = utc_now
+    round_keys: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.settings.storage.round_keys_dir
+
+    def round_key(self, round_id: str) -> bytes | None:
+        """The round secret, read once from its key file and kept in memory while open."""
+        secret = self.round_keys.get(round_id)
+        if secret is None:
+            secret = keys.read_round_key(self.keys_dir, round_id)
+            if secret is not None:
+                self.round_keys[round_id] = secret
+        return secret
+
+    def forget_round_key(self, round_id: str) -> None:
+        self.round_keys.pop(round_id, None)
+
+    def close(self) -> None:
+        self.round_keys.clear()
+        self.dbs.close()
+
+
+def build_appliance(settings: Settings, migrate: bool = True) -> Appliance:
+    """Open the data directory: databases (migrated), directory and instance secret."""
+    data_dir = settings.storage.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dbs = Databases(settings.storage.identity_db, settings.storage.ballots_db)
+    if migrate:
+        apply_migrations(dbs.identity, dbs.ballots)
+    configured = settings.security.instance_secret
+    secret = (configured.get_secret_value().encode() if configured
+              else keys.load_or_create_instance_secret(data_dir))
+    return Appliance(settings, dbs, LocalDirectory(dbs.identity), secret)

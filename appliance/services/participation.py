@@ -1,0 +1,123 @@
+"""What the audience does in an open round: propose and vote; and what moderators do."""
+
+from __future__ import annotations
+
+import secrets
+
+from appliance.domain import proposals as proposal_rules
+from appliance.domain import segments
+from appliance.domain.errors import Conflict, Forbidden, NotFound
+from appliance.domain.pseudonyms import author_label, voter_pseudonym
+from appliance.domain.rounds import Round, Viewer, in_audience
+from appliance.domain.votes import check_vote
+from appliance.services.context import Appliance
+from appliance.services.rounds import find_round
+from appliance.storage import audit, ballots, proposals, snapshots
+from appliance.storage.proposals import StoredProposal
+
+
+def _open_round_for(app: Appliance, round_id: str, viewer: Viewer) -> tuple[Round, bytes]:
+    """The round and its secret if it is open and the viewer is in its audience."""
+    round_ = find_round(app, round_id, viewer)
+    if round_.status != "open":
+        raise Conflict(f"the round is {round_.status}, not open")
+    if not _is_member(app, round_, viewer):
+        raise Forbidden("you are not in this round's audience")
+    secret = app.round_key(round_id)
+    if secret is None:
+        raise Conflict("the round cannot take part: its key is missing")
+    return round_, secret
+
+
+def _is_member(app: Appliance, round_: Round, viewer: Viewer) -> bool:
+    """In the audience frozen at open, or joined it since."""
+    return (in_audience(round_.audience_groups, viewer.groups)
+            or snapshots.member_combo(app.dbs.identity, round_.id, viewer.person_id) is not None)
+
+
+def _release(app: Appliance, round_: Round) -> None:
+    """Release the batches of proposals whose release time has come."""
+    period = proposal_rules.release_period(app.clock().timestamp(), round_.release_interval_seconds)
+    proposals.release_due(app.dbs.ballots, round_.id, period, proposal_rules.released_status(round_.moderation))
+
+
+def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) -> StoredProposal:
+    """Store a proposal under the author's label; it waits for the next release batch."""
+    round_, secret = _open_round_for(app, round_id, viewer)
+    if round_.proposals_close_at and app.clock() >= round_.proposals_close_at:
+        raise Conflict("proposals are closed for this round; you can still vote")
+    cleaned = proposal_rules.check_proposal_text(text, round_.proposal_min_chars, round_.proposal_max_chars)
+    immediate = round_.release_interval_seconds == 0
+    status = proposal_rules.released_status(round_.moderation) if immediate else "queued"
+    batch = None if immediate else proposal_rules.release_period(app.clock().timestamp(), round_.release_interval_seconds)
+    proposal = StoredProposal(secrets.token_hex(8), round_id, cleaned, status, None, None)
+    label = author_label(app.instance_secret, secret, viewer.person_id)
+    if not proposals.insert_if_under_quota(app.dbs.ballots, proposal, batch, label, round_.proposal_quota):
+        raise Conflict(f"you have reached this round's quota of {round_.proposal_quota} proposals")
+    return proposal
+
+
+def accepted_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredProposal]:
+    """Accepted proposals of a round the viewer takes part in, in random order."""
+    round_ = find_round(app, round_id, viewer)
+    if not (viewer.is_admin or viewer.is_moderator or _is_member(app, round_, viewer)):
+        raise Forbidden("you are not in this round's audience")
+    if round_.status == "open":
+        _release(app, round_)
+    return proposals.list_by_status(app.dbs.ballots, round_id, "accepted")
+
+
+def my_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredProposal]:
+    """The viewer's own proposals and their status, while the round is open."""
+    round_, secret = _open_round_for(app, round_id, viewer)
+    _release(app, round_)
+    label = author_label(app.instance_secret, secret, viewer.person_id)
+    return proposals.list_by_author(app.dbs.ballots, round_id, label)
+
+
+def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, vote: str,
+              qualification: str | None) -> None:
+    """Record or change a vote under the voter's pseudonym: one short write, no directory call."""
+    stored_qualification = check_vote(vote, qualification)
+    round_, secret = _open_round_for(app, round_id, viewer)
+    combo = snapshots.member_combo(app.dbs.identity, round_id, viewer.person_id)
+    if combo is None:  # joined the audience after open: "other" in every breakdown
+        combo = segments.combo_key((segments.OTHER,) * len(round_.dimensions))
+    pseudonym = voter_pseudonym(app.instance_secret, secret, viewer.person_id)
+    outcome = ballots.cast_ballot(app.dbs.ballots, round_id, pseudonym, combo, proposal_id, vote, stored_qualification)
+    if outcome == ballots.ROUND_NOT_OPEN:
+        app.forget_round_key(round_id)
+        raise Conflict("the round is no longer open")
+    if outcome == ballots.PROPOSAL_UNAVAILABLE:
+        raise NotFound(f"no accepted proposal {proposal_id!r} in this round")
+
+
+def moderation_queue(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredProposal]:
+    """Proposals waiting for a moderator: text only, never an author."""
+    round_ = find_round(app, round_id, viewer)
+    if round_.status == "open":
+        _release(app, round_)
+    return proposals.list_by_status(app.dbs.ballots, round_id, "pending")
+
+
+def moderate(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal_id: str,
+             decision: str, reason: str | None = None, note: str | None = None) -> StoredProposal:
+    """Accept or refuse a proposal; in post-moderation a published one may be refused (hidden)."""
+    round_ = find_round(app, round_id, viewer)
+    if round_.status != "open":
+        raise Conflict(f"the round is {round_.status}: moderation has ended")
+    current = proposals.get_proposal(app.dbs.ballots, round_id, proposal_id)
+    if current is None or current.status == "queued":
+        raise NotFound(f"no proposal {proposal_id!r} to moderate in this round")
+    if decision == "accept":
+        allowed, new, reason, note = ("pending",), "accepted", None, None
+    else:
+        note = proposal_rules.check_refusal(reason or "", note)
+        allowed, new = ("pending", "accepted") if round_.moderation == "post" else ("pending",), "refused"
+    if current.status not in allowed:
+        raise Conflict(f"the proposal is already {current.status}")
+    if not proposals.moderate(app.dbs.ballots, round_id, proposal_id, current.status, new, reason, note):
+        raise Conflict("another moderator handled this proposal meanwhile")
+    audit.record(app.dbs.identity, actor, f"proposal.{decision}", proposal_id, reason or "")
+    return proposals.get_proposal(app.dbs.ballots, round_id, proposal_id)
+

@@ -1,0 +1,158 @@
+"""Round use cases: create, open, close, publish, list and results."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from appliance.domain import rounds as rules
+from appliance.domain import segments
+from appliance.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from appliance.domain.results import ResultsView, publishable_results
+from appliance.domain.rounds import Round, Viewer
+from appliance.services.context import Appliance, log
+from appliance.storage import audit, ballots, keys, proposals, snapshots
+from appliance.storage import rounds as stored_rounds
+
+
+@dataclass(frozen=True)
+class RoundDraft:
+    """What an admin gives to create a round; None takes the configured default."""
+
+    title: str
+    question: str
+    description: str = ""
+    audience_groups: tuple[str, ...] = ()
+    dimensions: tuple[str, ...] = ()
+    k: int | None = None
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    proposals_close_at: datetime | None = None
+    moderation: str = "pre"
+    proposal_quota: int | None = None
+
+
+def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
+    """Store a draft round after checking its settings."""
+    defaults = app.settings.rounds
+    k = defaults.default_k if draft.k is None else draft.k
+    if k < rules.MIN_K:
+        raise Invalid(f"k must be at least {rules.MIN_K}")
+    if draft.moderation not in rules.MODERATION_MODES:
+        raise Invalid("moderation must be 'pre' or 'post'")
+    if not draft.title.strip() or not draft.question.strip():
+        raise Invalid("title and question must not be empty")
+    rules.check_dimensions(draft.dimensions)
+    rules.check_schedule(draft.opens_at, draft.closes_at, draft.proposals_close_at)
+    round_ = Round(
+        id=secrets.token_hex(8), title=draft.title.strip(), question=draft.question.strip(),
+        description=draft.description.strip(), audience_groups=tuple(draft.audience_groups),
+        dimensions=tuple(d.strip() for d in draft.dimensions), k=k, opens_at=draft.opens_at,
+        closes_at=draft.closes_at, proposals_close_at=draft.proposals_close_at, moderation=draft.moderation,
+        status="draft", proposal_min_chars=defaults.proposal_min_chars,
+        proposal_max_chars=defaults.proposal_max_chars,
+        proposal_quota=draft.proposal_quota or defaults.proposal_quota,
+        release_interval_seconds=defaults.release_interval_seconds,
+    )
+    stored_rounds.insert_round(app.dbs.ballots, round_)
+    audit.record(app.dbs.identity, actor, "round.create", round_.id, round_.title)
+    return round_
+
+
+def find_round(app: Appliance, round_id: str, viewer: Viewer) -> Round:
+    """The round if this viewer may see it; NotFound otherwise (no hint that it exists)."""
+    round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
+    if round_ is None or not rules.can_see(round_, viewer):
+        raise NotFound(f"no round {round_id!r}")
+    return round_
+
+
+def visible_rounds(app: Appliance, viewer: Viewer) -> list[Round]:
+    """The rounds this viewer may see."""
+    return [r for r in stored_rounds.list_rounds(app.dbs.ballots) if rules.can_see(r, viewer)]
+
+
+def open_round(app: Appliance, actor: str, round_id: str) -> Round:
+    """Freeze the audience and its coarsened segments, create the round key, and open."""
+    round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
+    if round_ is None:
+        raise NotFound(f"no round {round_id!r}")
+    rules.next_status(round_.status, "open")
+    members = app.directory.audience(round_.audience_groups)
+    raws = [segments.raw_combo(p.attributes, round_.dimensions) for p in members]
+    mapping = segments.build_coarsening(raws, round_.k)
+    snapshots.write_snapshot(app.dbs.identity, round_id, [
+        (p.id, segments.combo_key(mapping[raw])) for p, raw in zip(members, raws)
+    ])
+    keys.destroy_round_key(app.keys_dir, round_id)  # a leftover from an interrupted open
+    keys.create_round_key(app.keys_dir, round_id)
+    coarsening = {segments.combo_key(raw): segments.combo_key(stored) for raw, stored in mapping.items()}
+    if not stored_rounds.open_round(app.dbs.ballots, round_id, coarsening, segments.headcounts(mapping, raws)):
+        keys.destroy_round_key(app.keys_dir, round_id)
+        raise Conflict("the round was opened or changed meanwhile")
+    audit.record(app.dbs.identity, actor, "round.open", round_id, f"audience={len(members)}")
+    return stored_rounds.get_round(app.dbs.ballots, round_id)
+
+
+def close_round(app: Appliance, actor: str, round_id: str) -> Round:
+    """Turn ballots into counts, destroy the round key and every link to a person."""
+    round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
+    if round_ is None:
+        raise NotFound(f"no round {round_id!r}")
+    rules.next_status(round_.status, "close")
+    if not ballots.close_and_count(app.dbs.ballots, round_id):
+        raise Conflict("the round was closed meanwhile")
+    _erase_links(app, round_id)
+    audit.record(app.dbs.identity, actor, "round.close", round_id)
+    return stored_rounds.get_round(app.dbs.ballots, round_id)
+
+
+def _erase_links(app: Appliance, round_id: str) -> None:
+    app.forget_round_key(round_id)
+    keys.destroy_round_key(app.keys_dir, round_id)
+    snapshots.delete_snapshot(app.dbs.identity, round_id)
+    if not ballots.scrub(app.dbs.ballots):
+        log.warning("could not truncate the ballots WAL after closing round %s; it will be on the next close", round_id)
+
+
+def publish_round(app: Appliance, actor: str, round_id: str) -> Round:
+    """Show a closed round's results to its audience."""
+    round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
+    if round_ is None:
+        raise NotFound(f"no round {round_id!r}")
+    new = rules.next_status(round_.status, "publish")
+    if not stored_rounds.change_status(app.dbs.ballots, round_id, round_.status, new):
+        raise Conflict("the round changed meanwhile")
+    audit.record(app.dbs.identity, actor, "round.publish", round_id)
+    return stored_rounds.get_round(app.dbs.ballots, round_id)
+
+
+def round_results(app: Appliance, round_id: str, viewer: Viewer) -> tuple[Round, ResultsView]:
+    """The publishable view, for those allowed to read it now."""
+    round_ = find_round(app, round_id, viewer)
+    if round_.status in ("draft", "open"):
+        raise Conflict("results exist only once the round is closed")
+    if not rules.can_read_results(round_, viewer):
+        raise Forbidden("results are shown to the audience once the round is published")
+    counts, combo_voters = ballots.load_counts(app.dbs.ballots, round_id)
+    accepted = [(p.id, p.text) for p in proposals.list_by_status(app.dbs.ballots, round_id, "accepted")]
+    return round_, publishable_results(round_.k, accepted, counts, combo_voters)
+
+
+def reconcile_keys(app: Appliance) -> None:
+    """At start: destroy keys of rounds that are not open; close open rounds whose key is lost."""
+    for round_id in keys.round_ids_with_keys(app.keys_dir):
+        round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
+        if round_ is None or round_.status != "open":
+            keys.destroy_round_key(app.keys_dir, round_id)
+    for round_ in stored_rounds.list_rounds(app.dbs.ballots):
+        if round_.status == "open" and keys.read_round_key(app.keys_dir, round_.id) is None:
+            log.warning("round %s is open but its key file is missing: closing it", round_.id)
+            close_round(app, "system", round_.id)
+
+
+
+def record_export(app: Appliance, actor: str, round_id: str) -> None:
+    """Exports are admin acts worth auditing."""
+    audit.record(app.dbs.identity, actor, "results.export", round_id)

@@ -1,0 +1,182 @@
+"""One Settings model: config/appliance.toml, then APPLIANCE_* env, then *_FILE secrets.
+
+Environment variables win over the TOML file. A secret setting `x` may instead
+be given as `x_file` (in TOML, or `APPLIANCE_SECTION__X_FILE` in the
+environment): the file's content, stripped, becomes the value.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG = Path("config/appliance.toml")
+ENV_PREFIX = "APPLIANCE_"
+
+
+class SettingsError(Exception):
+    """A setting is missing, unreadable or invalid; the message names it."""
+
+
+class Section(BaseModel):
+    """A settings section: unknown keys are errors, `<secret>_file` keys are read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name, field in cls.model_fields.items():
+            path = data.pop(f"{name}_file", None)
+            if path is None or field.annotation not in (SecretStr, SecretStr | None):
+                if path is not None:
+                    raise ValueError(f"{name}_file: {name} is not a secret setting")
+                continue
+            try:
+                data[name] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise ValueError(f"{name}_file: cannot read {path}: {error.strerror}") from None
+        return data
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    trusted_proxies: list[str] = []
+
+
+class StorageSettings(Section):
+    data_dir: Path = Path("data")
+    keys_dir: Path | None = None
+
+    @property
+    def identity_db(self) -> Path:
+        return self.data_dir / "identity.db"
+
+    @property
+    def ballots_db(self) -> Path:
+        return self.data_dir / "ballots.db"
+
+    @property
+    def round_keys_dir(self) -> Path:
+        return self.keys_dir if self.keys_dir is not None else self.data_dir / "keys"
+
+
+class SecuritySettings(Section):
+    instance_secret: SecretStr | None = None
+    session_lifetime_hours: int = Field(12, ge=1, le=24 * 90)
+    cookie_secure: bool = False
+
+    @model_validator(mode="after")
+    def secret_is_long_enough(self) -> SecuritySettings:
+        secret = self.instance_secret
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("instance_secret: must be at least 32 characters")
+        return self
+
+
+class DirectorySettings(Section):
+    kind: Literal["local"] = "local"
+    admin_groups: list[str] = ["admins"]
+    moderator_groups: list[str] = ["moderators"]
+
+
+class RoundSettings(Section):
+    default_k: int = Field(5, ge=5)
+    proposal_min_chars: int = Field(12, ge=1)
+    proposal_max_chars: int = Field(280, ge=1, le=10_000)
+    proposal_quota: int = Field(5, ge=1)
+    release_interval_seconds: int = Field(3600, ge=0)
+
+    @model_validator(mode="after")
+    def lengths_are_ordered(self) -> RoundSettings:
+        if self.proposal_min_chars > self.proposal_max_chars:
+            raise ValueError("proposal_min_chars: must not exceed proposal_max_chars")
+        return self
+
+
+class LoggingSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(BaseSettings):
+    """Every setting of the appliance, by section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    security: SecuritySettings = SecuritySettings()
+    directory: DirectorySettings = DirectorySettings()
+    rounds: RoundSettings = RoundSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_path())
+        return (init_settings, env_settings, toml)
+
+
+def config_path() -> Path:
+    """The TOML file to read: APPLIANCE_CONFIG, else config/appliance.toml."""
+    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG", DEFAULT_CONFIG))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate all settings, or raise SettingsError naming the bad one."""
+    path = config_path()
+    if f"{ENV_PREFIX}CONFIG" in os.environ and not path.is_file():
+        raise SettingsError(f"{ENV_PREFIX}CONFIG: no such file: {path}")
+    if path.is_file():
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise SettingsError(f"{path}: not valid TOML: {error}") from None
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(describe_error(error)) from None
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line: the first bad setting, as section.key and its env variable, and why."""
+    first = error.errors()[0]
+    location = [str(part) for part in first["loc"]]
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown setting"
+    elif message.startswith("Value error, "):
+        # Section validators say "key: what is wrong"; name the key itself.
+        key, _, message = message.removeprefix("Value error, ").partition(": ")
+        location.append(key)
+    name = ".".join(location)
+    env_name = ENV_PREFIX + "__".join(part.upper() for part in location)
+    count = error.error_count()
+    more = f" (and {count - 1} more)" if count > 1 else ""
+    return f"setting {name} ({env_name}): {message}{more}"

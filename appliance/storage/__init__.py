@@ -1,0 +1,1 @@
+"""The only code that talks SQL: one module per aggregate."""

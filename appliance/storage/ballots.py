@@ -1,0 +1,90 @@
+"""Votes while a round is open, and the close step that turns them into counts."""
+
+from __future__ import annotations
+
+import time
+
+from sqlite_utils import Database
+
+from appliance.domain.results import CountRow
+from appliance.storage.connection import fetch_all, fetch_one, write
+
+CAST = "cast"
+ROUND_NOT_OPEN = "round_not_open"
+PROPOSAL_UNAVAILABLE = "proposal_unavailable"
+
+
+def cast_ballot(db: Database, round_id: str, pseudonym: bytes, combo: str, proposal_id: str,
+                vote: str, qualification: str) -> str:
+    """Record or change one vote in a single short transaction; returns CAST or why not."""
+    with write(db):
+        status = fetch_one(db, "SELECT status FROM rounds WHERE id = ?", (round_id,))
+        if status is None or status[0] != "open":
+            return ROUND_NOT_OPEN
+        if fetch_one(db, "SELECT 1 FROM proposals WHERE id = ? AND round_id = ? AND status = 'accepted'",
+                     (proposal_id, round_id)) is None:
+            return PROPOSAL_UNAVAILABLE
+        db.conn.execute("INSERT OR IGNORE INTO voters (round_id, pseudonym, combo) VALUES (?, ?, ?)",
+                        (round_id, pseudonym, combo))
+        db.conn.execute(
+            "INSERT INTO ballots (round_id, pseudonym, proposal_id, vote, qualification) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (round_id, pseudonym, proposal_id) DO UPDATE"
+            " SET vote = excluded.vote, qualification = excluded.qualification",
+            (round_id, pseudonym, proposal_id, vote, qualification),
+        )
+    return CAST
+
+
+def my_votes(db: Database, round_id: str, pseudonym: bytes) -> dict[str, tuple[str, str]]:
+    """A voter's own votes: proposal id -> (vote, qualification)."""
+    rows = fetch_all(db, "SELECT proposal_id, vote, qualification FROM ballots WHERE round_id = ? AND pseudonym = ?",
+                     (round_id, pseudonym))
+    return {pid: (vote, qual) for pid, vote, qual in rows}
+
+
+def close_and_count(db: Database, round_id: str) -> bool:
+    """Close an open round: ballots become counts; voters and author labels are deleted.
+
+    False when the round was not open. Call `scrub` afterwards to purge free pages and the WAL.
+    """
+    with write(db):
+        cursor = db.conn.execute("UPDATE rounds SET status = 'closed' WHERE id = ? AND status = 'open'", (round_id,))
+        if cursor.rowcount != 1:
+            return False
+        db.conn.execute(
+            "INSERT INTO counts (round_id, proposal_id, combo, vote, qualification, n)"
+            " SELECT b.round_id, b.proposal_id, v.combo, b.vote, b.qualification, count(*)"
+            " FROM ballots b JOIN voters v ON v.round_id = b.round_id AND v.pseudonym = b.pseudonym"
+            " WHERE b.round_id = ? GROUP BY b.proposal_id, v.combo, b.vote, b.qualification",
+            (round_id,),
+        )
+        db.conn.execute(
+            "INSERT INTO combo_voters (round_id, combo, voters)"
+            " SELECT round_id, combo, count(*) FROM voters WHERE round_id = ? GROUP BY combo",
+            (round_id,),
+        )
+        db.conn.execute("DELETE FROM ballots WHERE round_id = ?", (round_id,))
+        db.conn.execute("DELETE FROM voters WHERE round_id = ?", (round_id,))
+        db.conn.execute("UPDATE proposals SET author_label = NULL, batch = NULL WHERE round_id = ?", (round_id,))
+    return True
+
+
+def scrub(db: Database, attempts: int = 50) -> bool:
+    """VACUUM, then checkpoint and truncate the WAL so no deleted row survives on disk.
+
+    Readers in other connections can hold the WAL for a moment: retry briefly.
+    """
+    db.conn.execute("VACUUM")
+    for _ in range(attempts):
+        busy, _, _ = fetch_one(db, "PRAGMA wal_checkpoint(TRUNCATE)")
+        if not busy:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def load_counts(db: Database, round_id: str) -> tuple[list[CountRow], dict[str, int]]:
+    """The counts kept after close, and the voters per stored combination."""
+    rows = fetch_all(db, "SELECT proposal_id, combo, vote, qualification, n FROM counts WHERE round_id = ?", (round_id,))
+    voters = dict(fetch_all(db, "SELECT combo, voters FROM combo_voters WHERE round_id = ?", (round_id,)))
+    return [CountRow(*row) for row in rows], voters

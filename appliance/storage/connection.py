@@ -1,0 +1,91 @@
+"""Opening the two SQLite files, and the one wrapper every write goes through."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 5000
+
+# secure_delete overwrites deleted content, so a deleted ballot leaves no trace
+# in free pages; temp_store keeps sort and temp tables out of files on disk.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    "PRAGMA secure_delete=ON",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA synchronous=FULL",
+)
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    """Open one SQLite file with the appliance's pragmas."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    for pragma in PRAGMAS:
+        conn.execute(pragma).fetchall()
+    return sqlite_utils.Database(conn, execute_plugins=False)
+
+
+@contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction, taken at once (BEGIN IMMEDIATE) so it never upgrades mid-way."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()
+
+
+def fetch_one(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> tuple | None:
+    """First row of a query as a tuple, or None."""
+    return db.conn.execute(sql, params).fetchone()
+
+
+def fetch_all(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> list[tuple]:
+    """All rows of a query as tuples."""
+    return db.conn.execute(sql, params).fetchall()
+
+
+class Databases:
+    """The identity and ballot databases, one connection of each per thread."""
+
+    def __init__(self, identity_path: Path, ballots_path: Path) -> None:
+        self.identity_path = identity_path
+        self.ballots_path = ballots_path
+        self._local = threading.local()
+        self._opened: list[sqlite_utils.Database] = []
+        self._lock = threading.Lock()
+
+    def _get(self, name: str, path: Path) -> sqlite_utils.Database:
+        db = getattr(self._local, name, None)
+        if db is None:
+            db = connect(path)
+            setattr(self._local, name, db)
+            with self._lock:
+                self._opened.append(db)
+        return db
+
+    @property
+    def identity(self) -> sqlite_utils.Database:
+        return self._get("identity", self.identity_path)
+
+    @property
+    def ballots(self) -> sqlite_utils.Database:
+        return self._get("ballots", self.ballots_path)
+
+    def close(self) -> None:
+        """Close every connection opened by any thread."""
+        with self._lock:
+            for db in self._opened:
+                db.close()
+            self._opened.clear()
+        self._local = threading.local()

@@ -1,0 +1,154 @@
+"""Named, append-only migrations of the two databases.
+
+Never edit a migration that has shipped: add a new one below it.
+The ballot side is built for the anonymity model: no person id, no dates, random
+fixed-length ids, and WITHOUT ROWID tables whose keys do not follow insertion order.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+identity = Migrations("appliance.identity")
+ballots = Migrations("appliance.ballots")
+
+
+@identity(name="0001_people_sessions_audit")
+def identity_0001(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE people (
+            id TEXT PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            display_name TEXT NOT NULL,
+            email TEXT NOT NULL DEFAULT '',
+            password_hash TEXT NOT NULL,
+            groups TEXT NOT NULL DEFAULT '[]',
+            attributes TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            person_id TEXT NOT NULL,
+            username TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            groups TEXT NOT NULL,
+            attributes TEXT NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE INDEX sessions_person ON sessions(person_id);
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        -- Who was in a round's audience at open, with their coarsened segment
+        -- combination. Written at open only, deleted at close.
+        CREATE TABLE audience_snapshots (
+            round_id TEXT NOT NULL,
+            person_id TEXT NOT NULL,
+            combo TEXT NOT NULL,
+            PRIMARY KEY (round_id, person_id)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+@ballots(name="0001_rounds_proposals_ballots_counts")
+def ballots_0001(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE rounds (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            question TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            audience_groups TEXT NOT NULL DEFAULT '[]',
+            dimensions TEXT NOT NULL DEFAULT '[]',
+            k INTEGER NOT NULL,
+            opens_at TEXT,
+            closes_at TEXT,
+            proposals_close_at TEXT,
+            moderation TEXT NOT NULL,
+            status TEXT NOT NULL,
+            proposal_min_chars INTEGER NOT NULL,
+            proposal_max_chars INTEGER NOT NULL,
+            proposal_quota INTEGER NOT NULL,
+            release_interval_seconds INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        -- Audience members per stored segment combination, frozen at open.
+        CREATE TABLE headcounts (
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            combo TEXT NOT NULL,
+            members INTEGER NOT NULL,
+            PRIMARY KEY (round_id, combo)
+        ) WITHOUT ROWID;
+        -- The coarsening map frozen at open: raw segment values -> stored combination.
+        CREATE TABLE coarsening (
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            raw TEXT NOT NULL,
+            combo TEXT NOT NULL,
+            PRIMARY KEY (round_id, raw)
+        ) WITHOUT ROWID;
+        -- batch: the release period a queued proposal waits for (cleared at release).
+        -- author_label: HMAC label, deleted at close.
+        CREATE TABLE proposals (
+            id TEXT PRIMARY KEY,
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            text TEXT NOT NULL,
+            status TEXT NOT NULL,
+            batch INTEGER,
+            author_label BLOB,
+            refusal_reason TEXT,
+            refusal_note TEXT
+        ) WITHOUT ROWID;
+        CREATE INDEX proposals_round_status ON proposals(round_id, status);
+        CREATE INDEX proposals_author ON proposals(round_id, author_label);
+        CREATE TABLE voters (
+            round_id TEXT NOT NULL,
+            pseudonym BLOB NOT NULL,
+            combo TEXT NOT NULL,
+            PRIMARY KEY (round_id, pseudonym)
+        ) WITHOUT ROWID;
+        CREATE TABLE ballots (
+            round_id TEXT NOT NULL,
+            pseudonym BLOB NOT NULL,
+            proposal_id TEXT NOT NULL,
+            vote TEXT NOT NULL,
+            qualification TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (round_id, pseudonym, proposal_id)
+        ) WITHOUT ROWID;
+        -- After close: what the results need, and nothing else.
+        CREATE TABLE counts (
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            proposal_id TEXT NOT NULL,
+            combo TEXT NOT NULL,
+            vote TEXT NOT NULL,
+            qualification TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (round_id, proposal_id, combo, vote, qualification)
+        ) WITHOUT ROWID;
+        CREATE TABLE combo_voters (
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            combo TEXT NOT NULL,
+            voters INTEGER NOT NULL,
+            PRIMARY KEY (round_id, combo)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+def apply_migrations(identity_db: Database, ballots_db: Database) -> list[str]:
+    """Apply pending migrations to both databases; return the names applied."""
+    pending = [m.name for m in identity.pending(identity_db)]
+    pending += [m.name for m in ballots.pending(ballots_db)]
+    identity.apply(identity_db)
+    ballots.apply(ballots_db)
+    return pending

@@ -1,0 +1,87 @@
+"""Proposals in ballots.db: no author id, no date; an HMAC author label until close."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from appliance.storage.connection import fetch_all, fetch_one, write
+
+
+@dataclass(frozen=True)
+class StoredProposal:
+    id: str
+    round_id: str
+    text: str
+    status: str
+    refusal_reason: str | None
+    refusal_note: str | None
+
+
+COLUMNS = "id, round_id, text, status, refusal_reason, refusal_note"
+
+
+def insert_if_under_quota(db: Database, proposal: StoredProposal, batch: int | None,
+                          author_label: bytes, quota: int) -> bool:
+    """Store the proposal unless its author already reached the quota; the check and insert are one transaction."""
+    with write(db):
+        (written,) = fetch_one(db, "SELECT count(*) FROM proposals WHERE round_id = ? AND author_label = ?",
+                               (proposal.round_id, author_label))
+        if written >= quota:
+            return False
+        db.conn.execute(
+            "INSERT INTO proposals (id, round_id, text, status, batch, author_label) VALUES (?, ?, ?, ?, ?, ?)",
+            (proposal.id, proposal.round_id, proposal.text, proposal.status, batch, author_label),
+        )
+    return True
+
+
+def count_by_author(db: Database, round_id: str, author_label: bytes) -> int:
+    """How many proposals this author label has written in the round."""
+    row = fetch_one(db, "SELECT count(*) FROM proposals WHERE round_id = ? AND author_label = ?", (round_id, author_label))
+    return row[0]
+
+
+def release_due(db: Database, round_id: str, period: int, released_status: str) -> None:
+    """Release every queued proposal submitted before `period` (one batch, at a fixed time)."""
+    if fetch_one(db, "SELECT 1 FROM proposals WHERE round_id = ? AND status = 'queued' AND batch < ? LIMIT 1",
+                 (round_id, period)) is None:
+        return
+    with write(db):
+        db.conn.execute(
+            "UPDATE proposals SET status = ?, batch = NULL WHERE round_id = ? AND status = 'queued' AND batch < ?",
+            (released_status, round_id, period),
+        )
+
+
+def list_by_status(db: Database, round_id: str, status: str) -> list[StoredProposal]:
+    """Proposals of a round in one status, in random order (no order may hint at submission time)."""
+    rows = fetch_all(db, f"SELECT {COLUMNS} FROM proposals WHERE round_id = ? AND status = ? ORDER BY random()",
+                     (round_id, status))
+    return [StoredProposal(*row) for row in rows]
+
+
+def list_by_author(db: Database, round_id: str, author_label: bytes) -> list[StoredProposal]:
+    """One author's proposals in a round, by text."""
+    rows = fetch_all(db, f"SELECT {COLUMNS} FROM proposals WHERE round_id = ? AND author_label = ? ORDER BY text",
+                     (round_id, author_label))
+    return [StoredProposal(*row) for row in rows]
+
+
+def get_proposal(db: Database, round_id: str, proposal_id: str) -> StoredProposal | None:
+    """One proposal of a round, or None."""
+    row = fetch_one(db, f"SELECT {COLUMNS} FROM proposals WHERE id = ? AND round_id = ?", (proposal_id, round_id))
+    return None if row is None else StoredProposal(*row)
+
+
+def moderate(db: Database, round_id: str, proposal_id: str, current: str, new: str,
+             reason: str | None = None, note: str | None = None) -> bool:
+    """Move a proposal from `current` to `new` with a refusal reason; False if it was no longer `current`."""
+    with write(db):
+        cursor = db.conn.execute(
+            "UPDATE proposals SET status = ?, refusal_reason = ?, refusal_note = ?"
+            " WHERE id = ? AND round_id = ? AND status = ?",
+            (new, reason, note, proposal_id, round_id, current),
+        )
+    return cursor.rowcount == 1

@@ -1,0 +1,81 @@
+"""Rounds, their frozen coarsening map and audience headcounts, in ballots.db."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from appliance.domain.rounds import Round
+from appliance.storage.connection import fetch_all, fetch_one, write
+
+COLUMNS = (
+    "id, title, question, description, audience_groups, dimensions, k, opens_at, closes_at,"
+    " proposals_close_at, moderation, status, proposal_min_chars, proposal_max_chars,"
+    " proposal_quota, release_interval_seconds"
+)
+
+
+def _date(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _round_from_row(row: tuple) -> Round:
+    values = list(row)
+    values[4] = tuple(json.loads(values[4]))
+    values[5] = tuple(json.loads(values[5]))
+    values[7:10] = [_date(v) for v in values[7:10]]
+    return Round(*values)
+
+
+def insert_round(db: Database, round_: Round) -> None:
+    """Store a new round."""
+    values = list(round_.__dict__.values())
+    values[4] = json.dumps(list(round_.audience_groups))
+    values[5] = json.dumps(list(round_.dimensions))
+    values[7:10] = [d.isoformat() if d else None for d in values[7:10]]
+    with write(db):
+        db.conn.execute(f"INSERT INTO rounds ({COLUMNS}) VALUES ({', '.join('?' * 16)})", values)
+
+
+def get_round(db: Database, round_id: str) -> Round | None:
+    """One round, or None."""
+    row = fetch_one(db, f"SELECT {COLUMNS} FROM rounds WHERE id = ?", (round_id,))
+    return None if row is None else _round_from_row(row)
+
+
+def list_rounds(db: Database) -> list[Round]:
+    """Every round, by title."""
+    return [_round_from_row(r) for r in fetch_all(db, f"SELECT {COLUMNS} FROM rounds ORDER BY title, id")]
+
+
+def change_status(db: Database, round_id: str, current: str, new: str) -> bool:
+    """Move a round from `current` to `new`; False if it was no longer `current`."""
+    with write(db):
+        cursor = db.conn.execute("UPDATE rounds SET status = ? WHERE id = ? AND status = ?", (new, round_id, current))
+    return cursor.rowcount == 1
+
+
+def open_round(db: Database, round_id: str, coarsening: dict[str, str], headcounts: dict[str, int]) -> bool:
+    """Freeze the coarsening map and headcounts and open the round, in one transaction."""
+    with write(db):
+        cursor = db.conn.execute("UPDATE rounds SET status = 'open' WHERE id = ? AND status = 'draft'", (round_id,))
+        if cursor.rowcount != 1:
+            return False
+        db.conn.executemany("INSERT INTO coarsening (round_id, raw, combo) VALUES (?, ?, ?)",
+                            [(round_id, raw, combo) for raw, combo in coarsening.items()])
+        db.conn.executemany("INSERT INTO headcounts (round_id, combo, members) VALUES (?, ?, ?)",
+                            [(round_id, combo, n) for combo, n in headcounts.items()])
+    return True
+
+
+def coarse_combo(db: Database, round_id: str, raw: str) -> str | None:
+    """The stored combination that raw segment values map to, if they were known at open."""
+    row = fetch_one(db, "SELECT combo FROM coarsening WHERE round_id = ? AND raw = ?", (round_id, raw))
+    return row[0] if row else None
+
+
+def get_headcounts(db: Database, round_id: str) -> dict[str, int]:
+    """Audience members per stored combination, as frozen at open."""
+    return dict(fetch_all(db, "SELECT combo, members FROM headcounts WHERE round_id = ?", (round_id,)))

@@ -1,0 +1,80 @@
+"""Proposals, ballots and moderation within a round."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+
+from appliance.domain.rounds import Viewer
+from appliance.services import participation as service
+from appliance.services.context import Appliance
+from appliance.storage.proposals import StoredProposal
+from appliance.web.api.models import BallotIn, BallotOut, MyProposalOut, ProposalIn, ProposalOut, RefusalIn
+from appliance.web.auth import requires_moderator
+
+
+def proposal_out(proposal: StoredProposal, public_status: str | None = None) -> ProposalOut:
+    return ProposalOut(id=proposal.id, text=proposal.text, status=public_status or proposal.status)
+
+
+def public_status(status: str, moderation: str) -> str:
+    """What the author is told: a queued proposal is pending (pre) or accepted (post)."""
+    if status == "queued":
+        return "pending" if moderation == "pre" else "accepted"
+    return status
+
+
+class ProposalController(Controller):
+    path = "/api/v1/rounds/{round_id:str}"
+    tags = ["proposals and votes"]
+
+    @post("/proposals", sync_to_thread=True, status_code=201)
+    def submit(self, app: Appliance, viewer: Viewer, round_id: str, data: ProposalIn) -> ProposalOut:
+        """Submit a proposal; it reaches moderation (or publication) with the next release batch."""
+        proposal = service.submit_proposal(app, round_id, viewer, data.text)
+        round_ = service.find_round(app, round_id, viewer)
+        return proposal_out(proposal, public_status(proposal.status, round_.moderation))
+
+    @get("/proposals", sync_to_thread=True)
+    def accepted(self, app: Appliance, viewer: Viewer, round_id: str) -> list[ProposalOut]:
+        """Accepted proposals, in random order, without author or time."""
+        return [proposal_out(p) for p in service.accepted_proposals(app, round_id, viewer)]
+
+    @get("/proposals/mine", sync_to_thread=True)
+    def mine(self, app: Appliance, viewer: Viewer, round_id: str) -> list[MyProposalOut]:
+        """My own proposals and their status (with the refusal reason, shown only to me)."""
+        round_ = service.find_round(app, round_id, viewer)
+        return [
+            MyProposalOut(id=p.id, text=p.text, status=public_status(p.status, round_.moderation),
+                          refusal_reason=p.refusal_reason, refusal_note=p.refusal_note)
+            for p in service.my_proposals(app, round_id, viewer)
+        ]
+
+    @post("/ballots", sync_to_thread=True, status_code=200)
+    def vote(self, app: Appliance, viewer: Viewer, round_id: str, data: BallotIn) -> BallotOut:
+        """Cast or change my vote on one proposal."""
+        service.cast_vote(app, round_id, viewer, data.proposal, data.vote, data.qualification)
+        return BallotOut()
+
+
+class ModerationController(Controller):
+    path = "/api/v1/rounds/{round_id:str}"
+    tags = ["moderation"]
+    guards = [requires_moderator]
+
+    @get("/moderation", sync_to_thread=True)
+    def queue(self, app: Appliance, viewer: Viewer, round_id: str) -> list[ProposalOut]:
+        """Proposals waiting for moderation: text only, never an author."""
+        return [proposal_out(p) for p in service.moderation_queue(app, round_id, viewer)]
+
+    @post("/proposals/{proposal_id:str}/accept", sync_to_thread=True, status_code=200)
+    def accept(self, app: Appliance, viewer: Viewer, actor: str, round_id: str, proposal_id: str) -> ProposalOut:
+        """Accept a pending proposal."""
+        return proposal_out(service.moderate(app, actor, round_id, viewer, proposal_id, "accept"))
+
+    @post("/proposals/{proposal_id:str}/refuse", sync_to_thread=True, status_code=200)
+    def refuse(self, app: Appliance, viewer: Viewer, actor: str, round_id: str, proposal_id: str,
+               data: RefusalIn) -> ProposalOut:
+        """Refuse a proposal with a reason from the charter and an optional note."""
+        return proposal_out(service.moderate(app, actor, round_id, viewer, proposal_id, "refuse",
+                                             data.reason, data.note))
+
