@@ -27,6 +27,7 @@ PRAGMAS = (
 def connect(path: Path) -> sqlite_utils.Database:
     """Open one SQLite file with the appliance's pragmas."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)  # the WAL and shared-memory files take the database file's mode
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
     for pragma in PRAGMAS:
         conn.execute(pragma).fetchall()

@@ -1,0 +1,141 @@
+"""The `appliance` command: serve, init, migrate, demo, user ..."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from appliance import __version__
+from appliance.settings import SettingsError, load_settings
+
+MIN_PASSWORD_CHARS = 10
+
+
+class CommandError(Exception):
+    """A user mistake on the command line; the message says what to do."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; exit status 0 on success, 1 on a refused command, 2 on bad settings."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except SettingsError as error:
+        print(f"appliance: {error}", file=sys.stderr)
+        return 2
+    except CommandError as error:
+        print(f"appliance: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appliance", description="On-premise engagement-consultation appliance.")
+    parser.add_argument("--version", action="version", version=f"appliance {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web application")
+    serve.add_argument("--host", help="address to listen on (default: server.host)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: server.port)")
+    serve.set_defaults(run=run_serve)
+
+    commands.add_parser("init", help="create the data directory, databases and instance secret").set_defaults(run=run_init)
+    commands.add_parser("migrate", help="apply pending database migrations").set_defaults(run=run_migrate)
+    commands.add_parser("demo", help="fill an empty appliance with demo people and rounds").set_defaults(run=run_demo)
+
+    from appliance.cli_users import add_user_commands
+
+    add_user_commands(commands)
+    return parser
+
+
+def open_appliance(migrate: bool = True):
+    """Settings and the opened appliance, or SettingsError naming what is wrong."""
+    from appliance.services.context import build_appliance
+
+    return build_appliance(load_settings(), migrate=migrate)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.host:
+        os.environ["APPLIANCE_SERVER__HOST"] = args.host
+    if args.port:
+        os.environ["APPLIANCE_SERVER__PORT"] = str(args.port)
+    settings = load_settings()
+    open_appliance().close()  # migrate once, and fail here rather than in every worker
+    print(f"appliance {__version__} serving on http://{settings.server.host}:{settings.server.port}", flush=True)
+    uvicorn.run(
+        "appliance.app:app_from_environment",
+        factory=True,
+        host=settings.server.host,
+        port=settings.server.port,
+        workers=settings.server.workers,
+        proxy_headers=bool(settings.server.trusted_proxies),
+        forwarded_allow_ips=settings.server.trusted_proxies or None,
+        # The access log would put client addresses beside ballot and proposal requests.
+        access_log=False,
+        log_level=settings.logging.level,
+        timeout_graceful_shutdown=8,
+    )
+    return 0
+
+
+def run_init(_: argparse.Namespace) -> int:
+    app = open_appliance()
+    storage = app.settings.storage
+    print(f"data directory ready: {storage.data_dir.resolve()}")
+    print(f"  databases: {storage.identity_db.name}, {storage.ballots_db.name}")
+    print(f"  round keys: {storage.round_keys_dir.resolve()}")
+    app.close()
+    return 0
+
+
+def run_migrate(_: argparse.Namespace) -> int:
+    from appliance.storage.connection import Databases
+    from appliance.storage.migrations import apply_migrations
+
+    storage = load_settings().storage
+    dbs = Databases(storage.identity_db, storage.ballots_db)
+    applied = apply_migrations(dbs.identity, dbs.ballots)
+    dbs.close()
+    print("applied: " + ", ".join(applied) if applied else "nothing to apply: the databases are up to date")
+    return 0
+
+
+def run_demo(_: argparse.Namespace) -> int:
+    from appliance.demo import DemoAlreadyLoaded, load_demo
+
+    app = open_appliance()
+    try:
+        credentials = load_demo(app)
+    except DemoAlreadyLoaded as error:
+        raise CommandError(str(error)) from None
+    finally:
+        app.close()
+    print("Demo data loaded. These passwords are shown once; write them down.")
+    for role, username, password in credentials:
+        print(f"  {role:<10} {username:<22} {password}")
+    return 0
+
+
+def read_password(from_stdin: bool) -> str:
+    """A new password from stdin (one line) or an interactive prompt typed twice; never from argv."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise CommandError("the two passwords differ")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise CommandError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    return password
