@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 
 from appliance.services.context import Appliance
 from appliance.storage.connection import fetch_one
@@ -17,7 +18,7 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", opt={"exclude_from_auth": True}, sync_to_thread=True, tags=["operations"])
-def readyz(app: Appliance) -> Response[dict[str, str]]:
+def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
     """Both databases answer."""
     checks = {}
     for name in ("identity", "ballots"):

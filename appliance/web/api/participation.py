@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from appliance.domain.rounds import Viewer
 from appliance.services import participation as service
@@ -28,19 +30,19 @@ class ProposalController(Controller):
     tags = ["proposals and votes"]
 
     @post("/proposals", sync_to_thread=True, status_code=201)
-    def submit(self, app: Appliance, viewer: Viewer, round_id: str, data: ProposalIn) -> ProposalOut:
+    def submit(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str], data: JSONBody[ProposalIn]) -> ProposalOut:
         """Submit a proposal; it reaches moderation (or publication) with the next release batch."""
         proposal = service.submit_proposal(app, round_id, viewer, data.text)
         round_ = service.find_round(app, round_id, viewer)
         return proposal_out(proposal, public_status(proposal.status, round_.moderation))
 
     @get("/proposals", sync_to_thread=True)
-    def accepted(self, app: Appliance, viewer: Viewer, round_id: str) -> list[ProposalOut]:
+    def accepted(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[ProposalOut]:
         """Accepted proposals, in random order, without author or time."""
         return [proposal_out(p) for p in service.accepted_proposals(app, round_id, viewer)]
 
     @get("/proposals/mine", sync_to_thread=True)
-    def mine(self, app: Appliance, viewer: Viewer, round_id: str) -> list[MyProposalOut]:
+    def mine(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[MyProposalOut]:
         """My own proposals and their status (with the refusal reason, shown only to me)."""
         round_ = service.find_round(app, round_id, viewer)
         return [
@@ -50,7 +52,7 @@ class ProposalController(Controller):
         ]
 
     @post("/ballots", sync_to_thread=True, status_code=200)
-    def vote(self, app: Appliance, viewer: Viewer, round_id: str, data: BallotIn) -> BallotOut:
+    def vote(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str], data: JSONBody[BallotIn]) -> BallotOut:
         """Cast or change my vote on one proposal."""
         service.cast_vote(app, round_id, viewer, data.proposal, data.vote, data.qualification)
         return BallotOut()
@@ -62,18 +64,18 @@ class ModerationController(Controller):
     guards = [requires_moderator]
 
     @get("/moderation", sync_to_thread=True)
-    def queue(self, app: Appliance, viewer: Viewer, round_id: str) -> list[ProposalOut]:
+    def queue(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[ProposalOut]:
         """Proposals waiting for moderation: text only, never an author."""
         return [proposal_out(p) for p in service.moderation_queue(app, round_id, viewer)]
 
     @post("/proposals/{proposal_id:str}/accept", sync_to_thread=True, status_code=200)
-    def accept(self, app: Appliance, viewer: Viewer, actor: str, round_id: str, proposal_id: str) -> ProposalOut:
+    def accept(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str], round_id: FromPath[str], proposal_id: FromPath[str]) -> ProposalOut:
         """Accept a pending proposal."""
         return proposal_out(service.moderate(app, actor, round_id, viewer, proposal_id, "accept"))
 
     @post("/proposals/{proposal_id:str}/refuse", sync_to_thread=True, status_code=200)
-    def refuse(self, app: Appliance, viewer: Viewer, actor: str, round_id: str, proposal_id: str,
-               data: RefusalIn) -> ProposalOut:
+    def refuse(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str], round_id: FromPath[str], proposal_id: FromPath[str],
+               data: JSONBody[RefusalIn]) -> ProposalOut:
         """Refuse a proposal with a reason from the charter and an optional note."""
         return proposal_out(service.moderate(app, actor, round_id, viewer, proposal_id, "refuse",
                                              data.reason, data.note))

@@ -6,6 +6,8 @@ import csv
 import io
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from appliance.domain.results import NOT_ENOUGH, ProposalResult, ResultsView
 from appliance.domain.rounds import Round, Viewer
@@ -67,12 +69,12 @@ class ResultsController(Controller):
     tags = ["results"]
 
     @get("/results", sync_to_thread=True)
-    def results(self, app: Appliance, viewer: Viewer, round_id: str) -> ResultsOut:
+    def results(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> ResultsOut:
         """The publishable view: admins after close, the audience after publish."""
         return results_out(*service.round_results(app, round_id, viewer))
 
     @get("/results.csv", sync_to_thread=True, media_type="text/csv")
-    def results_as_csv(self, app: Appliance, viewer: Viewer, actor: str, round_id: str) -> Response[str]:
+    def results_as_csv(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str], round_id: FromPath[str]) -> Response[str]:
         """The same view as CSV."""
         round_, view = service.round_results(app, round_id, viewer)
         service.record_export(app, actor, round_id)

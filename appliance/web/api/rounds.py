@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from appliance.domain.rounds import Round, Viewer
 from appliance.services import rounds as service
@@ -21,33 +23,33 @@ class RoundController(Controller):
     tags = ["rounds"]
 
     @post("/", guards=[requires_admin], sync_to_thread=True)
-    def create(self, app: Appliance, actor: str, data: RoundIn) -> RoundOut:
+    def create(self, app: NamedDependency[Appliance], actor: NamedDependency[str], data: JSONBody[RoundIn]) -> RoundOut:
         """Create a draft round."""
         draft = service.RoundDraft(**data.model_dump() | {
             "audience_groups": tuple(data.audience_groups), "dimensions": tuple(data.dimensions)})
         return round_out(service.create_round(app, actor, draft))
 
     @get("/", sync_to_thread=True)
-    def list_rounds(self, app: Appliance, viewer: Viewer) -> list[RoundOut]:
+    def list_rounds(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer]) -> list[RoundOut]:
         """The rounds visible to me."""
         return [round_out(r) for r in service.visible_rounds(app, viewer)]
 
     @get("/{round_id:str}", sync_to_thread=True)
-    def read(self, app: Appliance, viewer: Viewer, round_id: str) -> RoundOut:
+    def read(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> RoundOut:
         """One round visible to me."""
         return round_out(service.find_round(app, round_id, viewer))
 
     @post("/{round_id:str}/open", guards=[requires_admin], sync_to_thread=True, status_code=200)
-    def open(self, app: Appliance, actor: str, round_id: str) -> RoundOut:
+    def open(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str]) -> RoundOut:
         """Open a draft round: freezes its audience, segments and anonymity settings."""
         return round_out(service.open_round(app, actor, round_id))
 
     @post("/{round_id:str}/close", guards=[requires_admin], sync_to_thread=True, status_code=200)
-    def close(self, app: Appliance, actor: str, round_id: str) -> RoundOut:
+    def close(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str]) -> RoundOut:
         """Close an open round: ballots become counts and every link to a voter is destroyed."""
         return round_out(service.close_round(app, actor, round_id))
 
     @post("/{round_id:str}/publish", guards=[requires_admin], sync_to_thread=True, status_code=200)
-    def publish(self, app: Appliance, actor: str, round_id: str) -> RoundOut:
+    def publish(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str]) -> RoundOut:
         """Publish a closed round's results to its audience."""
         return round_out(service.publish_round(app, actor, round_id))

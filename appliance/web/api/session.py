@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException
 
@@ -17,7 +19,7 @@ class SessionController(Controller):
     tags = ["session"]
 
     @post("/session", opt={"exclude_from_auth": True}, sync_to_thread=True, status_code=200)
-    def sign_in(self, app: Appliance, data: SignIn) -> Response[Me]:
+    def sign_in(self, app: NamedDependency[Appliance], data: JSONBody[SignIn]) -> Response[Me]:
         """Sign in with a directory username and password; sets the session cookie."""
         person = app.directory.authenticate(data.username, data.password)
         if person is None:
@@ -32,18 +34,18 @@ class SessionController(Controller):
         return Response(_me(app, person), cookies=[cookie])
 
     @delete("/session", sync_to_thread=True, status_code=204)
-    def sign_out(self, app: Appliance, request: Request) -> Response[None]:
+    def sign_out(self, app: NamedDependency[Appliance], request: Request) -> Response[None]:
         """Sign out: the session is deleted and its cookie cleared."""
         sessions.delete_session(app.dbs.identity, hash_token(request.cookies[SESSION_COOKIE]))
         return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
     @get("/me", sync_to_thread=False)
-    def me(self, app: Appliance, request: Request) -> Me:
+    def me(self, app: NamedDependency[Appliance], request: Request) -> Me:
         """The signed-in person and their roles."""
         return _me(app, request.user)
 
 
-def _me(app: Appliance, person) -> Me:
+def _me(app: NamedDependency[Appliance], person) -> Me:
     viewer = viewer_for(app, person)
     roles = [role for role, has in (("admin", viewer.is_admin), ("moderator", viewer.is_moderator)) if has]
     return Me(username=person.username, display_name=person.display_name, roles=roles)

@@ -1,0 +1,117 @@
+"""Shared fixtures: real SQLite files in a temporary data directory, a real app over HTTP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from appliance.app import create_app
+from appliance.directory import Person
+from appliance.directory.local import HASHER
+from appliance.services.context import Appliance, build_appliance
+from appliance.settings import Settings, load_settings
+from appliance.storage import people
+
+PASSWORD = "correct-horse-battery"
+PASSWORD_HASH = HASHER.hash(PASSWORD)  # hashed once: argon2 is slow on purpose
+DEPARTMENTS = ("Finance", "IT", "Sales")
+SITES = ("Lyon", "Paris")
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No configuration file or APPLIANCE_* variable of the machine leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("APPLIANCE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on a fresh data directory; proposals released at once unless overridden."""
+
+    def make(**sections: dict) -> Settings:
+        sections.setdefault("storage", {"data_dir": str(tmp_path / "data")})
+        sections.setdefault("rounds", {"release_interval_seconds": 0})
+        return load_settings(**sections)
+
+    return make
+
+
+def add_person(app: Appliance, username: str, groups: set[str], attributes: dict[str, str] | None = None) -> Person:
+    """A local-directory person whose password is PASSWORD."""
+    person = Person(f"local:{username}", username, username.title(), f"{username}@example.org",
+                    frozenset(groups), attributes or {})
+    people.insert_person(app.dbs.identity, person, PASSWORD_HASH)
+    return person
+
+
+def seed_people(app: Appliance, staff: int = 12) -> list[Person]:
+    """An admin, a moderator, an outsider and `staff` employees u00.. across departments and sites."""
+    add_person(app, "admin", {"admins"})
+    add_person(app, "mod", {"moderators"})
+    add_person(app, "outsider", {"contractors"})
+    return [
+        add_person(app, f"u{i:02d}", {"staff"},
+                   {"department": DEPARTMENTS[i % len(DEPARTMENTS)], "site": SITES[i % len(SITES)]})
+        for i in range(staff)
+    ]
+
+
+@pytest.fixture
+def appliance(make_settings: Callable[..., Settings]) -> Iterator[Appliance]:
+    """An opened appliance with seeded people (see seed_people)."""
+    app = build_appliance(make_settings())
+    seed_people(app)
+    yield app
+    app.close()
+
+
+class Api:
+    """One signed-in browser: its own cookies and CSRF header."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def sign_in(self, username: str, password: str = PASSWORD):
+        self.client.get("/healthz")  # any GET hands out the csrftoken cookie
+        self.client.headers["x-csrftoken"] = self.client.cookies.get("csrftoken", "")
+        return self.client.post("/api/v1/session", json={"username": username, "password": password})
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+
+@pytest.fixture
+def api(appliance: Appliance) -> Iterator[Callable[[str | None], Api]]:
+    """api("u01") -> a client signed in as u01; api(None) -> an anonymous client with a CSRF token."""
+    app = create_app(appliance.settings, appliance)
+
+    def make(username: str | None) -> Api:
+        # Not entered as a context manager: the app's lifespan belongs to no single browser.
+        client = TestClient(app)
+        browser = Api(client)
+        if username is None:
+            client.get("/healthz")
+            client.headers["x-csrftoken"] = client.cookies.get("csrftoken", "")
+        else:
+            response = browser.sign_in(username)
+            assert response.status_code == 200, response.text
+        return browser
+
+    yield make
+
+
+def create_open_round(admin: Api, **fields) -> str:
+    """A round created and opened by this admin client; its id."""
+    body = {"title": "Day-to-day work", "question": "How could we make our day-to-day work easier?"} | fields
+    response = admin.post("/api/v1/rounds", json=body)
+    assert response.status_code == 201, response.text
+    round_id = response.json()["id"]
+    assert admin.post(f"/api/v1/rounds/{round_id}/open").status_code == 200
+    return round_id
