@@ -61,10 +61,12 @@ def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
 
 
 def find_round(app: Appliance, round_id: str, viewer: Viewer) -> Round:
-    """The round if this viewer may see it; NotFound otherwise (no hint that it exists)."""
+    """The round if this viewer may see it: NotFound for drafts of others, Forbidden outside the audience."""
     round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
-    if round_ is None or not rules.can_see(round_, viewer):
+    if round_ is None or (round_.status == "draft" and not viewer.is_admin):
         raise NotFound(f"no round {round_id!r}")
+    if not rules.can_see(round_, viewer):
+        raise Forbidden("you are not in this round's audience")
     return round_
 
 
