@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,14 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         if name.startswith("APPLIANCE_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Any 500 (an unexpected exception in a handler) fails the test that caused it."""
+    yield
+    errors = [r.getMessage() for r in caplog.records if r.name == "appliance.web" and r.levelno >= logging.ERROR]
+    assert not errors, f"the server failed unexpectedly: {errors}"
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from appliance.directory import Directory
+from appliance.directory import Directory, Person
 from appliance.directory.local import LocalDirectory
+from appliance.domain.rounds import Viewer
 from appliance.settings import Settings
 from appliance.storage import keys
 from appliance.storage.connection import Databases
@@ -45,6 +46,16 @@ class Appliance:
             if secret is not None:
                 self.round_keys[round_id] = secret
         return secret
+
+    def viewer(self, person: Person) -> Viewer:
+        """The person with the roles their groups give."""
+        directory = self.settings.directory
+        return Viewer(
+            person_id=person.id,
+            groups=person.groups,
+            is_admin=bool(person.groups & set(directory.admin_groups)),
+            is_moderator=bool(person.groups & set(directory.moderator_groups)),
+        )
 
     def forget_round_key(self, round_id: str) -> None:
         self.round_keys.pop(round_id, None)

@@ -10,8 +10,6 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from appliance.directory import Person
-from appliance.domain.rounds import Viewer
 from appliance.services.context import Appliance
 from appliance.storage import sessions
 
@@ -27,17 +25,6 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def viewer_for(app: Appliance, person: Person) -> Viewer:
-    """The person with the roles their groups give."""
-    directory = app.settings.directory
-    return Viewer(
-        person_id=person.id,
-        groups=person.groups,
-        is_admin=bool(person.groups & set(directory.admin_groups)),
-        is_moderator=bool(person.groups & set(directory.moderator_groups)),
-    )
-
-
 class SessionAuthentication(AbstractAuthenticationMiddleware):
     """Resolves the session cookie to the signed-in person; 401 without one."""
 
@@ -49,7 +36,7 @@ class SessionAuthentication(AbstractAuthenticationMiddleware):
         person = sessions.find_session(app.dbs.identity, hash_token(token), int(app.clock().timestamp()))
         if person is None:
             raise NotAuthorizedException("your session has expired; sign in again")
-        return AuthenticationResult(user=person, auth=viewer_for(app, person))
+        return AuthenticationResult(user=person, auth=app.viewer(person))
 
 
 def requires_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:

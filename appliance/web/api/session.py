@@ -11,7 +11,7 @@ from litestar.exceptions import NotAuthorizedException
 from appliance.services.context import Appliance
 from appliance.storage import sessions
 from appliance.web.api.models import Me, SignIn
-from appliance.web.auth import SESSION_COOKIE, hash_token, new_session_token, viewer_for
+from appliance.web.auth import SESSION_COOKIE, hash_token, new_session_token
 
 
 class SessionController(Controller):
@@ -46,6 +46,6 @@ class SessionController(Controller):
 
 
 def _me(app: NamedDependency[Appliance], person) -> Me:
-    viewer = viewer_for(app, person)
+    viewer = app.viewer(person)
     roles = [role for role, has in (("admin", viewer.is_admin), ("moderator", viewer.is_moderator)) if has]
     return Me(username=person.username, display_name=person.display_name, roles=roles)
