@@ -1,0 +1,90 @@
+"""Signing in and out: cookies, expiry, roles, password hashes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+
+from appliance.directory.local import HASHER
+from appliance.storage import people
+from tests.conftest import PASSWORD, add_person
+
+
+def test_sign_in_sets_an_httponly_samesite_session_cookie(api):
+    browser = api(None)
+    response = browser.sign_in("u01")
+    assert response.status_code == 200
+    assert response.json() == {"username": "u01", "display_name": "U01", "roles": []}
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("session="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
+
+
+def test_cookie_secure_setting_marks_the_session_cookie_secure(make_settings):
+    from litestar.testing import TestClient
+
+    from appliance.app import create_app
+    from appliance.services.context import build_appliance
+
+    app = build_appliance(make_settings(security={"cookie_secure": True}))
+    add_person(app, "eve", {"staff"})
+    client = TestClient(create_app(app.settings, app), base_url="https://testserver.local")
+    client.get("/healthz")
+    response = client.post("/api/v1/session", json={"username": "eve", "password": PASSWORD},
+                           headers={"x-csrftoken": client.cookies.get("csrftoken", "")})
+    assert response.status_code == 200
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("session="))
+    assert "Secure" in cookie
+    app.close()
+
+
+def test_me_lists_the_roles_given_by_groups(api):
+    assert api("admin").get("/api/v1/me").json()["roles"] == ["admin"]
+    assert api("mod").get("/api/v1/me").json()["roles"] == ["moderator"]
+
+
+def test_sign_out_ends_the_session(api):
+    browser = api("u02")
+    assert browser.delete("/api/v1/session").status_code == 204
+    response = browser.get("/api/v1/me")
+    assert response.status_code == 401
+
+
+def test_an_expired_session_is_refused(api, appliance):
+    browser = api("u03")
+    lifetime = appliance.settings.security.session_lifetime_hours
+    real_clock = appliance.clock
+    appliance.clock = lambda: real_clock() + timedelta(hours=lifetime, seconds=1)
+    try:
+        response = browser.get("/api/v1/me")
+    finally:
+        appliance.clock = real_clock
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+
+def test_a_stolen_identity_database_holds_no_usable_session_token(api, appliance):
+    browser = api("u04")
+    token = browser.cookies.get("session")
+    stored = [row[0] for row in appliance.dbs.identity.conn.execute("SELECT token_hash FROM sessions")]
+    assert token and token not in stored and len(stored) == 1
+
+
+def test_a_password_hash_with_old_parameters_is_rehashed_at_sign_in(api, appliance):
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    people.set_password_hash(appliance.dbs.identity, "u05", weak)
+    assert api(None).sign_in("u05").status_code == 200
+    _, stored = people.find_by_username(appliance.dbs.identity, "u05")
+    assert stored != weak and not HASHER.check_needs_rehash(stored)
+
+
+def test_the_openapi_schema_documents_the_api(api):
+    schema = api(None).get("/schema/openapi.json").json()
+    assert "/api/v1/rounds/{round_id}/ballots" in schema["paths"]
+    assert schema["info"]["title"] == "Consultation appliance"
+
+
+def test_health_and_readiness_answer_without_signing_in(api):
+    client = api(None)
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
