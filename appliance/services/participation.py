@@ -21,6 +21,8 @@ def _open_round_for(app: Appliance, round_id: str, viewer: Viewer) -> tuple[Roun
     round_ = find_round(app, round_id, viewer)
     if round_.status != "open":
         raise Conflict(f"the round is {round_.status}, not open")
+    if round_.closes_at and app.clock() >= round_.closes_at:
+        raise Conflict(f"the round closed at {round_.closes_at.isoformat()}")
     if not _is_member(app, round_, viewer):
         raise Forbidden("you are not in this round's audience")
     secret = app.round_key(round_id)

@@ -13,6 +13,7 @@ from appliance.domain.results import ResultsView, publishable_results
 from appliance.domain.rounds import Round, Viewer
 from appliance.services.context import Appliance, log
 from appliance.storage import audit, ballots, keys, proposals, snapshots
+from appliance.storage.connection import checkpoint
 from appliance.storage import rounds as stored_rounds
 
 
@@ -114,6 +115,7 @@ def _erase_links(app: Appliance, round_id: str) -> None:
     app.forget_round_key(round_id)
     keys.destroy_round_key(app.keys_dir, round_id)
     snapshots.delete_snapshot(app.dbs.identity, round_id)
+    checkpoint(app.dbs.identity)
     if not ballots.scrub(app.dbs.ballots):
         log.warning("could not truncate the ballots WAL after closing round %s; it will be on the next close", round_id)
 
@@ -151,7 +153,10 @@ def reconcile_keys(app: Appliance) -> None:
     for round_ in stored_rounds.list_rounds(app.dbs.ballots):
         if round_.status == "open" and keys.read_round_key(app.keys_dir, round_.id) is None:
             log.warning("round %s is open but its key file is missing: closing it", round_.id)
-            close_round(app, "system", round_.id)
+            try:
+                close_round(app, "system", round_.id)
+            except Conflict:
+                pass  # another worker closed it first
 
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlite_utils import Database
 
 from appliance.domain.results import CountRow
-from appliance.storage.connection import fetch_all, fetch_one, write
+from appliance.storage.connection import checkpoint, fetch_all, fetch_one, write
 
 CAST = "cast"
 ROUND_NOT_OPEN = "round_not_open"
@@ -69,18 +67,10 @@ def close_and_count(db: Database, round_id: str) -> bool:
     return True
 
 
-def scrub(db: Database, attempts: int = 50) -> bool:
-    """VACUUM, then checkpoint and truncate the WAL so no deleted row survives on disk.
-
-    Readers in other connections can hold the WAL for a moment: retry briefly.
-    """
+def scrub(db: Database) -> bool:
+    """VACUUM, then checkpoint and truncate the WAL, so no deleted row survives on disk."""
     db.conn.execute("VACUUM")
-    for _ in range(attempts):
-        busy, _, _ = fetch_one(db, "PRAGMA wal_checkpoint(TRUNCATE)")
-        if not busy:
-            return True
-        time.sleep(0.1)
-    return False
+    return checkpoint(db)
 
 
 def load_counts(db: Database, round_id: str) -> tuple[list[CountRow], dict[str, int]]:

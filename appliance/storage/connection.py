@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,7 +49,23 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
 def fetch_one(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> tuple | None:
     """First row of a query as a tuple, or None."""
-    return db.conn.execute(sql, params).fetchone()
+    cursor = db.conn.execute(sql, params)
+    try:
+        return cursor.fetchone()
+    finally:
+        # An unfinished statement would keep a read snapshot open, which stops the
+        # WAL from being truncated when a round closes.
+        cursor.close()
+
+
+def checkpoint(db: sqlite_utils.Database, attempts: int = 50) -> bool:
+    """Copy the WAL into the database and truncate it; retry while readers hold it."""
+    for _ in range(attempts):
+        busy, _, _ = fetch_one(db, "PRAGMA wal_checkpoint(TRUNCATE)")
+        if not busy:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def fetch_all(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> list[tuple]:
