@@ -6,10 +6,15 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from appliance import __version__
 from appliance.settings import SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from appliance.services.context import Appliance
 
 MIN_PASSWORD_CHARS = 10
 
@@ -57,11 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_appliance(migrate: bool = True):
-    """Settings and the opened appliance, or SettingsError naming what is wrong."""
+@contextmanager
+def open_appliance() -> Iterator[Appliance]:
+    """The appliance opened from the settings (SettingsError names a bad one), closed afterwards."""
     from appliance.services.context import build_appliance
 
-    return build_appliance(load_settings(), migrate=migrate)
+    app = build_appliance(load_settings())
+    try:
+        yield app
+    finally:
+        app.close()
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -72,7 +82,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.port:
         os.environ["APPLIANCE_SERVER__PORT"] = str(args.port)
     settings = load_settings()
-    open_appliance().close()  # migrate once, and fail here rather than in every worker
+    with open_appliance():  # migrate once, and fail here rather than in every worker
+        pass
     print(f"appliance {__version__} serving on http://{settings.server.host}:{settings.server.port}", flush=True)
     uvicorn.run(
         "appliance.app:app_from_environment",
@@ -91,12 +102,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_init(_: argparse.Namespace) -> int:
-    app = open_appliance()
-    storage = app.settings.storage
+    with open_appliance() as app:
+        storage = app.settings.storage
     print(f"data directory ready: {storage.data_dir.resolve()}")
     print(f"  databases: {storage.identity_db.name}, {storage.ballots_db.name}")
     print(f"  round keys: {storage.round_keys_dir.resolve()}")
-    app.close()
     return 0
 
 
@@ -115,13 +125,11 @@ def run_migrate(_: argparse.Namespace) -> int:
 def run_demo(_: argparse.Namespace) -> int:
     from appliance.demo import DemoAlreadyLoaded, load_demo
 
-    app = open_appliance()
-    try:
-        credentials = load_demo(app)
-    except DemoAlreadyLoaded as error:
-        raise CommandError(str(error)) from None
-    finally:
-        app.close()
+    with open_appliance() as app:
+        try:
+            credentials = load_demo(app)
+        except DemoAlreadyLoaded as error:
+            raise CommandError(str(error)) from None
     print("Demo data loaded. These passwords are shown once; write them down.")
     for role, username, password in credentials:
         print(f"  {role:<10} {username:<22} {password}")

@@ -53,8 +53,7 @@ def run_add(args: argparse.Namespace) -> int:
     if not username or any(c.isspace() for c in username):
         raise CommandError("the username must be non-empty and contain no spaces")
     attributes = parse_attributes(args.attribute)
-    app = open_appliance()
-    try:
+    with open_appliance() as app:
         if people.find_by_username(app.dbs.identity, username):
             raise CommandError(f"user {username!r} already exists")
         person = Person(new_person_id(), username, (args.display_name or username).strip(), args.email.strip(),
@@ -65,32 +64,24 @@ def run_add(args: argparse.Namespace) -> int:
         except sqlite3.IntegrityError:
             raise CommandError(f"user {username!r} already exists") from None
         audit.record(app.dbs.identity, "cli", "user.add", username, ",".join(sorted(person.groups)))
-    finally:
-        app.close()
     print(f"added {username}")
     return 0
 
 
 def run_set_password(args: argparse.Namespace) -> int:
-    app = open_appliance()
-    try:
+    with open_appliance() as app:
         if not people.find_by_username(app.dbs.identity, args.username):
             raise CommandError(f"no user {args.username!r}")
         if not LocalDirectory(app.dbs.identity).set_password(args.username, read_password(args.password_stdin)):
             raise CommandError(f"no user {args.username!r}")
         audit.record(app.dbs.identity, "cli", "user.set_password", args.username)
-    finally:
-        app.close()
     print(f"password changed for {args.username}")
     return 0
 
 
 def run_list(_: argparse.Namespace) -> int:
-    app = open_appliance()
-    try:
+    with open_appliance() as app:
         everyone = people.list_people(app.dbs.identity)
-    finally:
-        app.close()
     for person in everyone:
         attributes = " ".join(f"{k}={v}" for k, v in sorted(person.attributes.items()))
         print(f"{person.username}\t{person.display_name}\t{','.join(sorted(person.groups))}\t{attributes}")
@@ -100,12 +91,9 @@ def run_list(_: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    app = open_appliance()
-    try:
+    with open_appliance() as app:
         if not people.delete_person(app.dbs.identity, args.username):
             raise CommandError(f"no user {args.username!r}")
         audit.record(app.dbs.identity, "cli", "user.remove", args.username)
-    finally:
-        app.close()
     print(f"removed {args.username}")
     return 0
