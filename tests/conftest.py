@@ -10,15 +10,23 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from appliance.app import create_app
-from appliance.directory import Person
-from appliance.directory.local import HASHER
-from appliance.services.context import Appliance, build_appliance
-from appliance.settings import Settings, load_settings
-from appliance.storage import people
+import appliance.directory.local as local_directory
+from argon2 import PasswordHasher
+
+# Argon2 is slow on purpose; the tests sign in hundreds of times, so they use the
+# cheapest parameters. Production hashes keep argon2-cffi's defaults.
+local_directory.HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+local_directory._DUMMY_HASH = local_directory.HASHER.hash("not a password")
+
+from appliance.app import create_app  # noqa: E402
+from appliance.directory import Person  # noqa: E402
+from appliance.directory.local import HASHER  # noqa: E402
+from appliance.services.context import Appliance, build_appliance  # noqa: E402
+from appliance.settings import Settings, load_settings  # noqa: E402
+from appliance.storage import people  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
-PASSWORD_HASH = HASHER.hash(PASSWORD)  # hashed once: argon2 is slow on purpose
+PASSWORD_HASH = HASHER.hash(PASSWORD)
 DEPARTMENTS = ("Finance", "IT", "Sales")
 SITES = ("Lyon", "Paris")
 

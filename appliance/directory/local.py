@@ -31,7 +31,8 @@ class LocalDirectory:
             _verify(_DUMMY_HASH, password)
             return None
         person, password_hash = found
-        if not password or not _verify(password_hash, password):
+        matches = _verify(password_hash, password)  # even for an empty password: same cost for everyone
+        if not password or not matches:
             return None
         if HASHER.check_needs_rehash(password_hash):
             people.set_password_hash(self.db, username, HASHER.hash(password))

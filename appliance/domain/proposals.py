@@ -29,9 +29,10 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 
 def clean_text(text: str) -> str:
     """NFC-normalised text, control characters removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFC", _SPACES.sub(" ", text))
-    kept = (ch for ch in text if unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS)
-    return "".join(kept).strip()
+    text = unicodedata.normalize("NFC", text)
+    kept = "".join(ch for ch in text
+                   if ch.isspace() or (unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS))
+    return _SPACES.sub(" ", kept).strip()
 
 
 def check_proposal_text(text: str, min_chars: int, max_chars: int) -> str:

@@ -22,35 +22,25 @@ def raw_combo(attributes: Mapping[str, str], dimensions: Sequence[str]) -> Combo
 
 
 def build_coarsening(raws: Sequence[Combo], k: int) -> dict[Combo, Combo]:
-    """Map each raw combination to a stored one held by at least k of `raws`."""
+    """Map each raw combination to a stored one held by at least k of `raws`.
+
+    Dimension by dimension, least important first, every combination still
+    below k has that dimension replaced by "other", so small siblings meet
+    (Finance/Paris and Finance/Nantes become Finance/other) before going further.
+    """
     mapping = {raw: raw for raw in set(raws)}
-    while small := _smallest_below_k(mapping, raws, k):
-        coarser = _coarsen(small)
-        if coarser is None:
-            break
+    width = len(raws[0]) if raws else 0
+    for i in reversed(range(width)):
+        counts = _stored_counts(mapping, raws)
         for raw, stored in mapping.items():
-            if stored == small:
-                mapping[raw] = coarser
+            if counts[stored] < k:
+                mapping[raw] = stored[:i] + (OTHER,) + stored[i + 1 :]
     _fill_all_other(mapping, raws, k)
     return mapping
 
 
 def _stored_counts(mapping: dict[Combo, Combo], raws: Sequence[Combo]) -> Counter[Combo]:
     return Counter(mapping[raw] for raw in raws)
-
-
-def _smallest_below_k(mapping: dict[Combo, Combo], raws: Sequence[Combo], k: int) -> Combo | None:
-    counts = _stored_counts(mapping, raws)
-    small = [(n, c) for c, n in counts.items() if n < k and _coarsen(c) is not None]
-    return min(small)[1] if small else None
-
-
-def _coarsen(combo: Combo) -> Combo | None:
-    """The combination with its least important remaining dimension set to "other"."""
-    for i in reversed(range(len(combo))):
-        if combo[i] != OTHER:
-            return combo[:i] + (OTHER,) + combo[i + 1 :]
-    return None
 
 
 def _fill_all_other(mapping: dict[Combo, Combo], raws: Sequence[Combo], k: int) -> None:

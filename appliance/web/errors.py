@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
@@ -26,11 +27,11 @@ def domain_error(_: Request, error: DomainError) -> Response:
 
 
 def http_error(_: Request, error: HTTPException) -> Response:
-    title = error.__class__.__name__.removesuffix("Exception") or "Error"
+    title = HTTPStatus(error.status_code).phrase
     detail = error.detail
     if isinstance(error, ValidationException):
         title, detail = "Invalid input", describe_validation(error.extra) or detail
-    return problem(error.status_code, _spaced(title), detail, error.headers)
+    return problem(error.status_code, title, detail, error.headers)
 
 
 def unexpected_error(request: Request, error: Exception) -> Response:
@@ -45,16 +46,14 @@ def describe_validation(extra: Any) -> str:
         return ""
     parts = []
     for item in extra:
-        if isinstance(item, dict):
-            key = item.get("key") or "body"
-            parts.append(f"{key}: {item.get('message', 'invalid')}")
+        if not isinstance(item, dict):
+            continue
+        key, message = item.get("key") or "body", item.get("message") or "invalid"
+        if key == "data" and message.strip("'") == "data":
+            parts.append("a JSON body is required")
+        else:
+            parts.append(f"{key}: {message}")
     return "; ".join(parts)
-
-
-def _spaced(name: str) -> str:
-    """'NotAuthorized' -> 'Not authorized'."""
-    words = "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
-    return words[:1].upper() + words[1:]
 
 
 EXCEPTION_HANDLERS = {

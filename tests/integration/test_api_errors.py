@@ -1,34 +1,401 @@
-from tests.conftest import create_open_round
+"""Every error path of the JSON API, through HTTP against real SQLite files.
 
-def test_explore(api):
-    admin = api("admin")
-    rid = create_open_round(admin, audience_groups=["staff"])
-    u = api("u00")
-    for r in [
-        u.post(f"/api/v1/rounds/{rid}/proposals", content=b"not json", headers={"content-type": "application/json"}),
-        u.post(f"/api/v1/rounds/{rid}/proposals", content=b"not json"),
-        u.post(f"/api/v1/rounds/{rid}/proposals", json={"text": 42}),
-        u.post(f"/api/v1/rounds/{rid}/proposals", json={"text": "x" * 20, "extra": 1}),
-        u.post(f"/api/v1/rounds/{rid}/proposals", json=["a"]),
-        u.post(f"/api/v1/rounds/{rid}/proposals"),
-        u.post(f"/api/v1/rounds/{rid}/proposals", json={"text": "  abcdefghijk \x00 "}),
-        u.post(f"/api/v1/rounds/{rid}/proposals", json={"text": "x" * 20}, headers={"x-csrftoken": "bad"}),
-        admin.post("/api/v1/rounds", json={"title": "t", "question": "q", "k": 4}),
-        admin.post("/api/v1/rounds", json={"title": "t", "question": "q", "moderation": "none"}),
-        admin.post("/api/v1/rounds", json={"title": "t", "question": "q", "opens_at": "2030-01-02T00:00:00Z", "closes_at": "2030-01-01T00:00:00Z"}),
-        admin.post("/api/v1/rounds", json={"title": "t", "question": "q", "dimensions": ["site", "site"]}),
-        api(None).get("/api/v1/me"),
-        api(None).delete("/api/v1/session"),
-        api(None).post(f"/api/v1/rounds/{rid}/ballots", json={"proposal": "x", "vote": "agree"}),
-        api(None).post("/api/v1/session", json={"username": "nobody", "password": "x"}),
-        api(None).post("/api/v1/session", json={"username": "u00", "password": ""}),
-        api(None).get("/api/v1/nowhere"),
-        u.get("/api/v1/nowhere"),
-        u.put(f"/api/v1/rounds/{rid}"),
-    ]:
-        print(r.status_code, r.headers.get("content-type"), r.text)
-    c = api(None)
-    del c.client.headers["x-csrftoken"]
-    r = c.post("/api/v1/session", json={"username": "u00", "password": "correct-horse-battery"})
-    print(r.status_code, r.headers.get("content-type"), r.text)
-    assert 0
+Each refusal is checked for its status, its problem+json body and its message,
+and, where something could have been stored anyway, for what was stored.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.directory import local
+from tests.conftest import PASSWORD, create_open_round
+
+ROUNDS = "/api/v1/rounds"
+DRAFT = {"title": "Day-to-day work", "question": "How could we make our day-to-day work easier?"}
+TEXT = "Hold fewer and shorter meetings"
+
+
+def url(round_id: str, *parts: str) -> str:
+    return "/".join([ROUNDS, round_id, *parts])
+
+
+def assert_problem(response, status: int, detail: str) -> dict:
+    """problem+json with exactly status, title and detail; `detail` is part of the message."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].split(";")[0].strip() == "application/problem+json"
+    body = response.json()
+    assert set(body) == {"status", "title", "detail"}
+    assert body["status"] == status
+    assert isinstance(body["title"], str) and body["title"].strip()
+    assert isinstance(body["detail"], str) and body["detail"].strip()
+    assert detail.lower() in body["detail"].lower(), body["detail"]
+    return body
+
+
+def propose(client, round_id: str, text: str = TEXT):
+    return client.post(url(round_id, "proposals"), json={"text": text})
+
+
+def pending(author, round_id: str, text: str = TEXT) -> str:
+    response = propose(author, round_id, text)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def accepted(mod, author, round_id: str, text: str = TEXT) -> str:
+    proposal_id = pending(author, round_id, text)
+    assert mod.post(url(round_id, "proposals", proposal_id, "accept")).status_code == 200
+    return proposal_id
+
+
+def vote(client, round_id: str, proposal_id: str, choice: str = "agree", qualification: str | None = None):
+    body = {"proposal": proposal_id, "vote": choice} | ({"qualification": qualification} if qualification else {})
+    return client.post(url(round_id, "ballots"), json=body)
+
+
+def round_in(admin, status: str, **fields) -> str:
+    """A round of the staff audience brought to `status` by this admin."""
+    response = admin.post(ROUNDS, json=DRAFT | {"audience_groups": ["staff"]} | fields)
+    assert response.status_code == 201, response.text
+    round_id = response.json()["id"]
+    for action in ("open", "close", "publish")[: ("draft", "open", "closed", "published").index(status)]:
+        assert admin.post(url(round_id, action)).status_code == 200
+    return round_id
+
+
+def status_of(admin, round_id: str) -> str:
+    return admin.get(url(round_id)).json()["status"]
+
+
+def queue_texts(mod, round_id: str) -> list[str]:
+    return sorted(p["text"] for p in mod.get(url(round_id, "moderation")).json())
+
+
+@pytest.fixture
+def admin(api):
+    return api("admin")
+
+
+@pytest.fixture
+def mod(api):
+    return api("mod")
+
+
+@pytest.fixture
+def u00(api):
+    return api("u00")
+
+
+@pytest.fixture
+def staff_round(admin) -> str:
+    return create_open_round(admin, audience_groups=["staff"])
+
+
+# unknown ids
+
+@pytest.mark.parametrize("who, method, parts", [
+    ("admin", "get", ()), ("admin", "post", ("open",)), ("admin", "post", ("close",)),
+    ("admin", "post", ("publish",)), ("admin", "get", ("results",)), ("mod", "get", ("moderation",)),
+    ("u00", "get", ("proposals",)), ("u00", "post", ("proposals",)), ("u00", "post", ("ballots",)),
+])
+def test_it_answers_404_for_an_unknown_round(api, who, method, parts):
+    bodies = {"proposals": {"text": TEXT}, "ballots": {"proposal": "0" * 16, "vote": "agree"}}
+    kwargs = {"json": bodies[parts[-1]]} if method == "post" and parts[-1] in bodies else {}
+    assert_problem(getattr(api(who), method)(url("no-such-round", *parts), **kwargs), 404, "no round 'no-such-round'")
+
+
+@pytest.mark.parametrize("action", ["ballots", "accept", "refuse"])
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["unknown", "of-another-round"])
+def test_it_answers_404_for_an_unknown_proposal(api, admin, mod, staff_round, action, elsewhere):
+    proposal_id = accepted(mod, api("u05"), create_open_round(admin)) if elsewhere else "feedfacefeedface"
+    if action == "ballots":
+        response = vote(api("u00"), staff_round, proposal_id)
+    else:
+        response = mod.post(url(staff_round, "proposals", proposal_id, action), json={"reason": "off_topic"}
+                            if action == "refuse" else None)
+    assert_problem(response, 404, f"{proposal_id!r}")
+
+
+def test_it_refuses_a_vote_on_a_pending_or_refused_proposal(api, mod, staff_round, u00):
+    author = api("u05")
+    waiting = pending(author, staff_round, "Publish the cafeteria menu a week ahead")
+    refused = pending(author, staff_round, "Let teams choose their own tools")
+    assert mod.post(url(staff_round, "proposals", refused, "refuse"), json={"reason": "off_topic"}).status_code == 200
+    for proposal_id in (waiting, refused):
+        assert_problem(vote(u00, staff_round, proposal_id), 404, f"no accepted proposal {proposal_id!r}")
+
+
+# wrong role
+
+@pytest.mark.parametrize("action, status", [("open", "draft"), ("close", "open"), ("publish", "closed")])
+def test_it_forbids_an_employee_to_move_a_round_through_its_lifecycle(admin, u00, action, status):
+    round_id = round_in(admin, status)
+    assert_problem(u00.post(url(round_id, action)), 403, "admin role")
+    assert status_of(admin, round_id) == status
+
+
+def test_it_forbids_an_employee_or_a_moderator_to_create_a_round(admin, mod, u00):
+    for client in (u00, mod):
+        assert_problem(client.post(ROUNDS, json=DRAFT), 403, "admin role")
+    assert admin.get(ROUNDS).json() == []
+
+
+def test_it_forbids_an_employee_the_moderation_queue_and_decisions(api, mod, staff_round, u00):
+    proposal_id = pending(api("u05"), staff_round)
+    assert_problem(u00.get(url(staff_round, "moderation")), 403, "moderator role")
+    assert_problem(u00.post(url(staff_round, "proposals", proposal_id, "accept")), 403, "moderator role")
+    assert_problem(u00.post(url(staff_round, "proposals", proposal_id, "refuse"), json={"reason": "off_topic"}),
+                   403, "moderator role")
+    assert [p["status"] for p in mod.get(url(staff_round, "moderation")).json()] == ["pending"]
+
+
+def test_it_forbids_a_moderator_to_publish(admin, mod):
+    round_id = round_in(admin, "closed")
+    assert_problem(mod.post(url(round_id, "publish")), 403, "admin role")
+    assert status_of(admin, round_id) == "closed"
+
+
+# not signed in
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/api/v1/me"), ("delete", "/api/v1/session"), ("get", ROUNDS), ("post", ROUNDS),
+    ("get", "{r}"), ("post", "{r}/open"), ("post", "{r}/close"), ("post", "{r}/publish"),
+    ("get", "{r}/proposals"), ("post", "{r}/proposals"), ("get", "{r}/proposals/mine"), ("post", "{r}/ballots"),
+    ("get", "{r}/moderation"), ("post", "{r}/proposals/{p}/accept"), ("post", "{r}/proposals/{p}/refuse"),
+    ("get", "{r}/results"), ("get", "{r}/results.csv"),
+])
+def test_it_answers_401_to_a_visitor_who_is_not_signed_in(api, mod, staff_round, method, path):
+    proposal_id = pending(api("u05"), staff_round)
+    target = path.format(r=url(staff_round), p=proposal_id)
+    kwargs = {"json": {"text": TEXT, "proposal": proposal_id, "vote": "agree"}} if method == "post" else {}
+    assert_problem(getattr(api(None), method)(target, **kwargs), 401, "sign in first")
+    assert queue_texts(mod, staff_round) == [TEXT]
+
+
+def test_it_answers_401_to_the_cookie_of_a_signed_out_session(u00):
+    token = u00.cookies["session"]
+    assert u00.delete("/api/v1/session").status_code == 204
+    assert_problem(u00.get("/api/v1/me", headers={"cookie": f"session={token}"}), 401, "sign in again")
+
+
+def test_it_gives_one_answer_to_a_wrong_password_an_unknown_user_and_an_empty_password(api):
+    bodies = []
+    for username, password in [("u00", "wrong-horse"), ("nobody", PASSWORD), ("u00", ""), ("nobody", "")]:
+        visitor = api(None)
+        response = visitor.sign_in(username, password)
+        bodies.append(assert_problem(response, 401, "wrong username or password"))
+        assert "session" not in visitor.cookies
+        assert visitor.get("/api/v1/me").status_code == 401
+    assert all(body == bodies[0] for body in bodies)
+
+
+def test_it_spends_the_same_work_on_an_empty_password_whatever_the_username(api, monkeypatch):
+    """A known name must not answer faster than an unknown one: that would enumerate accounts."""
+    verified: list[str] = []
+    real_verify = local._verify
+    monkeypatch.setattr(local, "_verify", lambda h, p: verified.append(p) or real_verify(h, p))
+    for username in ("u00", "nobody"):
+        verified.clear()
+        assert api(None).sign_in(username, "").status_code == 401
+        assert verified == [""], f"password hashes verified for {username!r}: {len(verified)}"
+
+
+# audience
+
+def test_it_forbids_an_outsider_to_propose_or_vote_on_a_launched_round(api, mod, staff_round):
+    proposal_id = accepted(mod, api("u05"), staff_round)
+    outsider = api("outsider")
+    assert_problem(propose(outsider, staff_round, "Outsiders should have a say too"), 403, "not in this round's audience")
+    assert_problem(vote(outsider, staff_round, proposal_id), 403, "not in this round's audience")
+    assert queue_texts(mod, staff_round) == []
+
+
+@pytest.mark.parametrize("who", ["u00", "mod", "outsider"])
+def test_it_hides_a_draft_round_from_everyone_but_admins(api, admin, who):
+    round_id = round_in(admin, "draft")
+    client = api(who)
+    assert_problem(client.get(url(round_id)), 404, "no round")
+    assert_problem(propose(client, round_id), 404, "no round")
+    assert client.get(ROUNDS).json() == []
+    assert admin.get(url(round_id)).status_code == 200
+
+
+# lifecycle
+
+@pytest.mark.parametrize("status, action", [
+    ("open", "open"), ("draft", "close"), ("open", "publish"), ("closed", "open"), ("draft", "publish"),
+    ("published", "close"),
+])
+def test_it_refuses_a_lifecycle_step_out_of_order(admin, status, action):
+    round_id = round_in(admin, status)
+    assert_problem(admin.post(url(round_id, action)), 409, f"cannot {action} a round that is {status}")
+    assert status_of(admin, round_id) == status
+
+
+def test_it_refuses_a_vote_and_a_proposal_on_a_closed_round(api, admin, mod, staff_round, u00):
+    proposal_id = accepted(mod, api("u05"), staff_round)
+    assert admin.post(url(staff_round, "close")).status_code == 200
+    assert_problem(vote(u00, staff_round, proposal_id), 409, "closed, not open")
+    assert_problem(propose(u00, staff_round, "Another idea for the closed round"), 409, "closed, not open")
+    assert_problem(mod.post(url(staff_round, "proposals", proposal_id, "refuse"), json={"reason": "off_topic"}),
+                   409, "moderation has ended")
+    assert [p["text"] for p in admin.get(url(staff_round, "proposals")).json()] == [TEXT]
+
+
+@pytest.mark.parametrize("who", ["admin", "u00"])
+@pytest.mark.parametrize("view", ["results", "results.csv"])
+def test_it_refuses_results_while_the_round_is_open(api, staff_round, who, view):
+    assert_problem(api(who).get(url(staff_round, view)), 409, "only once the round is closed")
+
+
+def test_it_shows_results_to_admins_after_close_and_to_the_audience_after_publish(api, admin, u00):
+    round_id = round_in(admin, "closed")
+    assert admin.get(url(round_id, "results")).status_code == 200
+    assert_problem(u00.get(url(round_id, "results")), 403, "once the round is published")
+    assert_problem(u00.get(url(round_id, "results.csv")), 403, "once the round is published")
+    assert admin.post(url(round_id, "publish")).status_code == 200
+    response = u00.get(url(round_id, "results"))
+    assert response.status_code == 200 and response.json()["status"] == "published"
+    assert_problem(api("outsider").get(url(round_id, "results")), 403, "not in this round's audience")
+
+
+# votes
+
+def test_it_replaces_a_vote_cast_twice_on_the_same_proposal(api, admin, mod, staff_round):
+    proposal_id = accepted(mod, api("u05"), staff_round)
+    voters = [api(f"u{i:02d}") for i in range(5)]
+    for voter in voters:
+        assert vote(voter, staff_round, proposal_id).status_code == 200
+    assert vote(voters[0], staff_round, proposal_id, "disagree", "no_way").status_code == 200
+    assert admin.post(url(staff_round, "close")).status_code == 200
+    results = admin.get(url(staff_round, "results")).json()
+    assert results["voters"] == 5
+    (result,) = results["proposals"]
+    assert result["voters"] == 5
+    rates = {name: figure["value"] for name, figure in result["rates"].items()}
+    assert rates["agree"] == round((4 + 0.33) / 6, 4)
+    assert rates["disagree"] == round((1 + 0.33) / 6, 4)
+    assert rates["no_way"] == round((1 + 0.01) / 6, 4)
+
+
+@pytest.mark.parametrize("choice, qualification, detail", [
+    ("agree", "no_way", "qualification 'no_way' does not match vote 'agree'"),
+    ("neutral", "like_it", "qualification 'like_it' does not match vote 'neutral'"),
+    ("maybe", None, "vote must be one of agree, disagree, neutral"),
+    ("AGREE", None, "vote must be one of"),
+    ("disagree", "hate_it", "qualification 'hate_it' does not match vote 'disagree'"),
+])
+def test_it_refuses_an_invalid_vote(api, mod, staff_round, u00, choice, qualification, detail):
+    proposal_id = accepted(mod, api("u05"), staff_round)
+    assert_problem(vote(u00, staff_round, proposal_id, choice, qualification), 400, detail)
+
+
+def test_it_answers_every_ballot_with_the_same_bytes(api, mod, staff_round, u00):
+    proposal_id = accepted(mod, api("u05"), staff_round)
+    answers = set()
+    for choice, qualification in [("agree", None), ("agree", "like_it"), ("disagree", None),
+                                  ("disagree", "impossible"), ("neutral", None), ("neutral", "do_not_care")]:
+        response = vote(u00, staff_round, proposal_id, choice, qualification)
+        assert response.status_code == 200
+        answers.add((response.content, response.headers["content-length"], response.headers["content-type"]))
+    assert len(answers) == 1
+    assert answers.pop()[0] == b'{"recorded":true}'
+
+
+# proposals
+
+@pytest.mark.parametrize("text, detail", [
+    ("   abcdefghijk \x00\x00  ", "too short: 11 characters, at least 12 needed"),
+    ("\t\n\x07abc\u202edefghijk\r\n", "too short: 11 characters"),
+    (" \x00 \x1f ", "too short: 0 characters"),
+    ("x" * 281, "too long: 281 characters, at most 280 allowed"),
+    ("  " + "y" * 281 + "\x00  ", "too long: 281 characters"),
+])
+def test_it_refuses_a_proposal_too_short_or_too_long_once_cleaned(mod, staff_round, u00, text, detail):
+    assert_problem(propose(u00, staff_round, text), 400, detail)
+    assert u00.get(url(staff_round, "proposals", "mine")).json() == []
+    assert queue_texts(mod, staff_round) == []
+
+
+def test_it_accepts_a_proposal_at_the_length_limits_once_cleaned(mod, staff_round, u00):
+    shortest, longest = "  abcdefghijkl\x00 ", "\x00 " + "z" * 280 + "   "
+    for text in (shortest, longest):
+        assert propose(u00, staff_round, text).status_code == 201
+    assert queue_texts(mod, staff_round) == sorted(["abcdefghijkl", "z" * 280])
+
+
+def test_it_refuses_a_sixth_proposal_over_the_default_quota(mod, staff_round, u00):
+    texts = [f"Proposal number {n} about meetings" for n in range(6)]
+    for text in texts[:5]:
+        assert propose(u00, staff_round, text).status_code == 201
+    assert_problem(propose(u00, staff_round, texts[5]), 409, "quota of 5 proposals")
+    assert sorted(p["text"] for p in u00.get(url(staff_round, "proposals", "mine")).json()) == texts[:5]
+    assert queue_texts(mod, staff_round) == texts[:5]
+
+
+# request shape
+
+@pytest.mark.parametrize("header", [None, "forged-token"], ids=["missing", "wrong"])
+def test_it_refuses_a_post_without_the_right_csrf_header(mod, staff_round, u00, header):
+    if header is None:
+        del u00.client.headers["x-csrftoken"]
+    else:
+        u00.client.headers["x-csrftoken"] = header
+    assert_problem(propose(u00, staff_round), 403, "CSRF")
+    assert queue_texts(mod, staff_round) == []
+
+
+@pytest.mark.parametrize("target, kwargs, detail", [
+    ("proposals", {"content": b"{text: 'not json'"}, "JSON"),
+    ("proposals", {"content": b"text=Hold+fewer+meetings"}, "JSON"),
+    ("proposals", {"json": {"text": TEXT, "author": "u00"}}, "author"),
+    ("proposals", {"json": {"text": 42}}, "text"),
+    ("proposals", {"json": [TEXT]}, "body"),
+    ("ballots", {"json": {"proposal": "feedfacefeedface", "vote": 1}}, "vote"),
+    ("ballots", {"json": {"proposal": "feedfacefeedface", "vote": "agree", "voter": "u01"}}, "voter"),
+    ("ballots", {"json": {"proposal": ["feedfacefeedface"], "vote": "agree"}}, "proposal"),
+])
+def test_it_refuses_a_body_that_is_not_the_expected_json(mod, staff_round, u00, target, kwargs, detail):
+    headers = {"content-type": "application/json"}
+    assert_problem(u00.post(url(staff_round, target), headers=headers, **kwargs), 400, detail)
+    assert queue_texts(mod, staff_round) == []
+
+
+@pytest.mark.parametrize("fields, detail", [
+    ({"k": 4}, "k"),
+    ({"k": "five"}, "k"),
+    ({"moderation": "none"}, "moderation"),
+    ({"opens_at": "2030-01-02T09:00:00Z", "closes_at": "2030-01-01T09:00:00Z"}, "closes_at must be after opens_at"),
+    ({"dimensions": ["department", "department"]}, "dimensions must not repeat"),
+    ({"audience": ["staff"]}, "audience"),
+])
+def test_it_refuses_a_round_with_invalid_settings(admin, fields, detail):
+    assert_problem(admin.post(ROUNDS, json=DRAFT | fields), 400, detail)
+    assert admin.get(ROUNDS).json() == []
+
+
+# moderation
+
+@pytest.mark.parametrize("body, detail", [
+    ({"reason": "boring"}, "reason must be one of"),
+    ({"reason": "OFF_TOPIC"}, "reason must be one of"),
+    ({"reason": "off_topic", "note": "n" * 501}, "note is too long"),
+])
+def test_it_refuses_a_refusal_outside_the_charter(api, mod, staff_round, body, detail):
+    proposal_id = pending(api("u05"), staff_round)
+    assert_problem(mod.post(url(staff_round, "proposals", proposal_id, "refuse"), json=body), 400, detail)
+    assert [p["status"] for p in mod.get(url(staff_round, "moderation")).json()] == ["pending"]
+
+
+def test_it_refuses_to_accept_an_already_accepted_proposal(api, mod, staff_round):
+    proposal_id = accepted(mod, api("u05"), staff_round)
+    assert_problem(mod.post(url(staff_round, "proposals", proposal_id, "accept")), 409, "already accepted")
+    assert [p["id"] for p in mod.get(url(staff_round, "proposals")).json()] == [proposal_id]
+
+
+# routes
+
+@pytest.mark.parametrize("method, path, status", [("get", "/api/v1/nowhere", 404), ("put", ROUNDS, 405)])
+def test_it_answers_an_unknown_route_with_problem_json(u00, method, path, status):
+    assert_problem(getattr(u00, method)(path), status, "not")

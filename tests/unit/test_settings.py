@@ -1,0 +1,219 @@
+"""Settings: TOML file, APPLIANCE_* environment, *_file secrets, loud one-line errors.
+
+The autouse fixture of conftest.py runs each test in an empty temporary directory
+with no APPLIANCE_* variable, so relative paths below live in that directory.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from appliance.cli import main
+from appliance.settings import Settings, SettingsError, load_settings
+
+EXAMPLE = Path(__file__).parents[2] / "config" / "appliance.example.toml"
+SECRET = "s3cret-" * 6  # 42 characters
+
+
+def write(path: str, text: str) -> Path:
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(text, encoding="utf-8")
+    return file
+
+
+def settings_error(**env: str) -> str:
+    """The message of the SettingsError raised with these environment variables."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        with pytest.raises(SettingsError) as raised:
+            load_settings()
+    return str(raised.value)
+
+
+def test_it_loads_the_defaults_without_a_file() -> None:
+    settings = load_settings()
+    assert (settings.server.host, settings.server.port, settings.server.workers) == ("127.0.0.1", 8000, 1)
+    assert settings.server.trusted_proxies == []
+    assert settings.storage.data_dir == Path("data")
+    assert settings.storage.round_keys_dir == Path("data") / "keys"
+    assert settings.security.instance_secret is None
+    assert (settings.security.session_lifetime_hours, settings.security.cookie_secure) == (12, False)
+    assert settings.directory.kind == "local"
+    assert (settings.directory.admin_groups, settings.directory.moderator_groups) == (["admins"], ["moderators"])
+    rounds = settings.rounds
+    assert (rounds.default_k, rounds.proposal_min_chars, rounds.proposal_max_chars) == (5, 12, 280)
+    assert (rounds.proposal_quota, rounds.release_interval_seconds) == (5, 3600)
+    assert settings.logging.level == "info"
+
+
+def test_it_reads_config_appliance_toml() -> None:
+    write("config/appliance.toml", '[server]\nport = 9000\n\n[rounds]\ndefault_k = 7\n')
+    settings = load_settings()
+    assert (settings.server.port, settings.rounds.default_k) == (9000, 7)
+    assert settings.server.host == "127.0.0.1"
+
+
+def test_it_reads_the_file_named_by_appliance_config_instead(monkeypatch: pytest.MonkeyPatch) -> None:
+    write("config/appliance.toml", "[server]\nport = 9000\n")
+    write("elsewhere/site.toml", '[server]\nport = 9100\n[storage]\ndata_dir = "/srv/data"\n')
+    monkeypatch.setenv("APPLIANCE_CONFIG", "elsewhere/site.toml")
+    settings = load_settings()
+    assert settings.server.port == 9100
+    assert settings.storage.data_dir == Path("/srv/data")
+
+
+def test_environment_variables_win_over_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    write("config/appliance.toml", '[server]\nhost = "0.0.0.0"\nport = 9000\n')
+    monkeypatch.setenv("APPLIANCE_SERVER__PORT", "8080")
+    monkeypatch.setenv("APPLIANCE_ROUNDS__DEFAULT_K", "6")
+    settings = load_settings()
+    assert settings.server.port == 8080
+    assert settings.server.host == "0.0.0.0"  # the rest of the file's section still applies
+    assert settings.rounds.default_k == 6
+
+
+def test_appliance_config_naming_a_missing_file_is_an_error() -> None:
+    assert settings_error(APPLIANCE_CONFIG="missing.toml") == "APPLIANCE_CONFIG: no such file: missing.toml"
+
+
+def test_invalid_toml_is_an_error_naming_the_file() -> None:
+    write("config/appliance.toml", "[server\nport = \n")
+    message = settings_error()
+    assert message.startswith(f"{Path('config/appliance.toml')}: not valid TOML: ")
+    assert "\n" not in message
+
+
+def test_invalid_toml_in_the_file_named_by_appliance_config_is_an_error_naming_it() -> None:
+    write("site.toml", 'port = "unterminated\n')
+    assert settings_error(APPLIANCE_CONFIG="site.toml").startswith("site.toml: not valid TOML: ")
+
+
+def test_it_reads_a_secret_from_the_file_named_in_toml() -> None:
+    write("secrets/instance", SECRET + "\n")
+    write("config/appliance.toml", '[security]\ninstance_secret_file = "secrets/instance"\n')
+    assert load_settings().security.instance_secret.get_secret_value() == SECRET
+
+
+def test_it_reads_a_secret_from_the_file_named_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    write("secrets/instance", f"  {SECRET}\n\n")
+    monkeypatch.setenv("APPLIANCE_SECURITY__INSTANCE_SECRET_FILE", "secrets/instance")
+    assert load_settings().security.instance_secret.get_secret_value() == SECRET
+
+
+def test_a_missing_secret_file_in_the_environment_is_an_error_naming_the_setting() -> None:
+    message = settings_error(APPLIANCE_SECURITY__INSTANCE_SECRET_FILE="secrets/nowhere")
+    assert message == ("setting security.instance_secret_file (APPLIANCE_SECURITY__INSTANCE_SECRET_FILE): "
+                       "cannot read secrets/nowhere: No such file or directory")
+
+
+def test_a_missing_secret_file_in_toml_is_an_error_naming_the_setting() -> None:
+    write("config/appliance.toml", '[security]\ninstance_secret_file = "secrets/nowhere"\n')
+    assert settings_error().startswith(
+        "setting security.instance_secret_file (APPLIANCE_SECURITY__INSTANCE_SECRET_FILE): cannot read")
+
+
+def test_it_refuses_file_on_a_setting_that_is_not_a_secret() -> None:
+    write("port.txt", "8080\n")
+    assert settings_error(APPLIANCE_SERVER__PORT_FILE="port.txt") == (
+        "setting server.port_file (APPLIANCE_SERVER__PORT_FILE): port is not a secret setting")
+    write("config/appliance.toml", '[rounds]\ndefault_k_file = "port.txt"\n')
+    assert settings_error() == (
+        "setting rounds.default_k_file (APPLIANCE_ROUNDS__DEFAULT_K_FILE): default_k is not a secret setting")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("APPLIANCE_SERVER__PORT", "abc",
+         "setting server.port (APPLIANCE_SERVER__PORT): Input should be a valid integer"),
+        ("APPLIANCE_SERVER__PORT", "70000",
+         "setting server.port (APPLIANCE_SERVER__PORT): Input should be less than or equal to 65535"),
+        ("APPLIANCE_ROUNDS__DEFAULT_K", "3",
+         "setting rounds.default_k (APPLIANCE_ROUNDS__DEFAULT_K): Input should be greater than or equal to 5"),
+        ("APPLIANCE_SERVER__COLOUR", "blue",
+         "setting server.colour (APPLIANCE_SERVER__COLOUR): unknown setting"),
+        ("APPLIANCE_ROUNDS__PROPOSAL_MIN_CHARS", "300",
+         "setting rounds.proposal_min_chars (APPLIANCE_ROUNDS__PROPOSAL_MIN_CHARS): "
+         "must not exceed proposal_max_chars"),
+        ("APPLIANCE_SECURITY__INSTANCE_SECRET", "too-short",
+         "setting security.instance_secret (APPLIANCE_SECURITY__INSTANCE_SECRET): must be at least 32 characters"),
+        ("APPLIANCE_LOGGING__LEVEL", "chatty",
+         "setting logging.level (APPLIANCE_LOGGING__LEVEL): Input should be "),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_setting_and_its_variable(variable: str, value: str,
+                                                                     expected: str) -> None:
+    message = settings_error(**{variable: value})
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('[server]\ncolour = "blue"\n', "setting server.colour (APPLIANCE_SERVER__COLOUR): unknown setting"),
+        ('[nonsense]\nkey = 1\n', "setting nonsense (APPLIANCE_NONSENSE): unknown setting"),
+        ("[server]\nport = \"abc\"\n",
+         "setting server.port (APPLIANCE_SERVER__PORT): Input should be a valid integer"),
+        ("[rounds]\nproposal_min_chars = 50\nproposal_max_chars = 40\n",
+         "setting rounds.proposal_min_chars (APPLIANCE_ROUNDS__PROPOSAL_MIN_CHARS): must not exceed"),
+    ],
+)
+def test_a_bad_value_in_the_file_is_one_line_naming_the_setting(toml: str, expected: str) -> None:
+    write("config/appliance.toml", toml)
+    message = settings_error()
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+def test_it_says_how_many_more_settings_are_bad() -> None:
+    message = settings_error(APPLIANCE_SERVER__PORT="abc", APPLIANCE_ROUNDS__DEFAULT_K="3")
+    assert message.endswith(" (and 1 more)")
+    assert "\n" not in message
+
+
+def test_the_cli_exits_with_status_2_and_one_line_naming_a_bad_setting(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("APPLIANCE_SERVER__PORT", "abc")
+    assert main(["init"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("appliance: setting server.port (APPLIANCE_SERVER__PORT): ")
+    assert not Path("data").exists()  # it failed before touching the data directory
+
+
+def example_sections() -> dict[str, str]:
+    """The text of each [section] of the example file."""
+    parts = re.split(r"(?m)^\[([a-z_]+)\][ \t]*$", EXAMPLE.read_text(encoding="utf-8"))
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def test_every_setting_is_documented_in_the_example() -> None:
+    sections = example_sections()
+    missing = []
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel), section
+        for key in model.model_fields:
+            if not re.search(rf"(?m)^(#[ \t]*)?{key}[ \t]*=", sections.get(section, "")):
+                missing.append(f"{section}.{key}")
+    assert missing == [], f"not in config/appliance.example.toml: {', '.join(missing)}"
+
+
+def test_the_example_documents_no_section_the_settings_lack() -> None:
+    assert set(example_sections()) == set(Settings.model_fields)
+
+
+def test_the_example_file_loads_as_is_and_equals_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings()
+    monkeypatch.setenv("APPLIANCE_CONFIG", str(EXAMPLE))
+    from_example = load_settings()
+    assert from_example.model_dump() == defaults.model_dump()
+    assert from_example == defaults

@@ -1,0 +1,170 @@
+"""Proposal text, the moderation charter, votes with their qualifications, release batches."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.domain.errors import Invalid
+from appliance.domain.proposals import (
+    MAX_NOTE_CHARS,
+    REFUSAL_REASONS,
+    check_proposal_text,
+    check_refusal,
+    clean_text,
+    release_period,
+    released_status,
+)
+from appliance.domain.votes import QUALIFICATIONS, VOTES, check_vote
+
+DECOMPOSED_E = "e\u0301"  # "e" + combining acute accent
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def test_it_normalises_a_decomposed_e_acute_to_one_character() -> None:
+    cleaned = clean_text(f"caf{DECOMPOSED_E} cr{DECOMPOSED_E}me")
+    assert cleaned == "caf\u00e9 cr\u00e9me"
+    assert len(cleaned) == 10
+
+
+def test_it_removes_control_characters() -> None:
+    assert clean_text("Less\x00 paper\x07work\x1b[31m") == "Less paperwork[31m"
+
+
+@pytest.mark.parametrize("control", list(BIDI_CONTROLS))
+def test_it_removes_bidirectional_override_characters(control: str) -> None:
+    assert clean_text(f"Fund {control}the canteen") == "Fund the canteen"
+
+
+def test_it_collapses_runs_of_whitespace_into_one_space_and_trims() -> None:
+    assert clean_text("  More \t\tbikes\n\r\nracks\u00a0 please  ") == "More bikes racks please"
+
+
+def test_it_leaves_no_double_space_where_a_control_character_was_removed() -> None:
+    assert clean_text("Open \x00 the doors") == "Open the doors"
+    assert clean_text("Open \u202e the doors") == "Open the doors"
+
+
+def test_it_keeps_html_as_literal_text() -> None:
+    text = "<b>Bold</b> &amp; <script>alert('x')</script> <a href=\"x\">link</a>"
+    assert clean_text(text) == text
+
+
+def test_it_returns_the_cleaned_text_of_a_valid_proposal() -> None:
+    assert check_proposal_text("  Quieter\topen   spaces  ", 12, 280) == "Quieter open spaces"
+
+
+def test_it_counts_the_length_after_cleaning() -> None:
+    # 24 code points as typed, 12 characters once normalised
+    assert check_proposal_text(DECOMPOSED_E * 12, 1, 12) == "\u00e9" * 12
+    # 16 characters as typed, 11 once control characters and spaces are gone
+    with pytest.raises(Invalid, match=r"^proposal is too short: 11 characters, at least 12 needed$"):
+        check_proposal_text("  abcdefghijk\x00\u202e  ", 12, 280)
+
+
+def test_it_accepts_a_proposal_of_exactly_the_minimum_and_maximum_lengths() -> None:
+    assert check_proposal_text("a" * 12, 12, 280) == "a" * 12
+    assert check_proposal_text("a" * 280, 12, 280) == "a" * 280
+
+
+def test_it_refuses_a_proposal_one_character_too_short() -> None:
+    with pytest.raises(Invalid, match=r"^proposal is too short: 11 characters, at least 12 needed$"):
+        check_proposal_text("a" * 11, 12, 280)
+
+
+def test_it_refuses_a_proposal_one_character_too_long() -> None:
+    with pytest.raises(Invalid, match=r"^proposal is too long: 281 characters, at most 280 allowed$"):
+        check_proposal_text("a" * 281, 12, 280)
+
+
+def test_it_refuses_a_proposal_that_is_only_whitespace_and_controls() -> None:
+    with pytest.raises(Invalid, match="too short: 0 characters"):
+        check_proposal_text(" \t\x00\u202e \n", 1, 280)
+
+
+def test_the_charter_lists_the_reasons_a_moderator_may_refuse() -> None:
+    assert REFUSAL_REASONS == ("incomprehensible", "off_topic", "discriminatory", "insulting",
+                               "targets_a_person", "several_ideas", "advertising", "duplicate")
+
+
+@pytest.mark.parametrize("reason", REFUSAL_REASONS)
+def test_it_accepts_every_reason_of_the_charter(reason: str) -> None:
+    assert check_refusal(reason, None) == ""
+
+
+def test_it_refuses_a_reason_outside_the_charter_and_lists_the_allowed_ones() -> None:
+    with pytest.raises(Invalid) as raised:
+        check_refusal("boring", None)
+    assert str(raised.value) == ("reason must be one of incomprehensible, off_topic, discriminatory, insulting, "
+                                 "targets_a_person, several_ideas, advertising, duplicate")
+
+
+def test_it_cleans_the_note_of_a_refusal() -> None:
+    assert check_refusal("duplicate", "  Same as\n\n  \u202ethe bike one ") == "Same as the bike one"
+    assert check_refusal("duplicate", "") == ""
+
+
+def test_it_limits_a_refusal_note_to_500_characters_after_cleaning() -> None:
+    assert MAX_NOTE_CHARS == 500
+    assert check_refusal("off_topic", " " + "n" * 500 + " ") == "n" * 500
+    with pytest.raises(Invalid, match="^note is too long: at most 500 characters$"):
+        check_refusal("off_topic", "n" * 501)
+
+
+PAIRS = [(vote, q) for vote, names in QUALIFICATIONS.items() for q in names]
+
+
+def test_there_are_nine_qualifications_three_per_vote() -> None:
+    assert VOTES == ("agree", "disagree", "neutral")
+    assert PAIRS == [
+        ("agree", "like_it"), ("agree", "doable"), ("agree", "platitude_agree"),
+        ("disagree", "no_way"), ("disagree", "impossible"), ("disagree", "platitude_disagree"),
+        ("neutral", "do_not_understand"), ("neutral", "no_opinion"), ("neutral", "do_not_care"),
+    ]
+
+
+@pytest.mark.parametrize(("vote", "qualification"), PAIRS)
+def test_it_accepts_a_qualification_that_matches_its_vote(vote: str, qualification: str) -> None:
+    assert check_vote(vote, qualification) == qualification
+
+
+@pytest.mark.parametrize(
+    ("vote", "qualification"),
+    [(vote, q) for vote in VOTES for other, names in QUALIFICATIONS.items() if other != vote for q in names],
+)
+def test_it_refuses_a_qualification_of_another_vote(vote: str, qualification: str) -> None:
+    allowed = ", ".join(QUALIFICATIONS[vote])
+    with pytest.raises(Invalid) as raised:
+        check_vote(vote, qualification)
+    assert str(raised.value) == f"qualification {qualification!r} does not match vote {vote!r} (allowed: {allowed})"
+
+
+@pytest.mark.parametrize("vote", VOTES)
+def test_it_stores_an_empty_qualification_when_none_is_given(vote: str) -> None:
+    assert check_vote(vote, None) == ""
+    assert check_vote(vote, "") == ""
+
+
+def test_it_refuses_an_unknown_qualification() -> None:
+    with pytest.raises(Invalid, match="qualification 'love_it' does not match vote 'agree'"):
+        check_vote("agree", "love_it")
+
+
+def test_it_refuses_an_unknown_vote_even_without_qualification() -> None:
+    with pytest.raises(Invalid, match="^vote must be one of agree, disagree, neutral$"):
+        check_vote("maybe", None)
+    with pytest.raises(Invalid):
+        check_vote("Agree", "like_it")
+
+
+@pytest.mark.parametrize(
+    ("now", "interval", "period"),
+    [(0, 3600, 0), (3599.99, 3600, 0), (3600, 3600, 1), (7199.5, 3600, 1), (7200, 3600, 2),
+     (1_700_000_000, 3600, 472_222), (1_700_000_000, 0, 0), (12.5, 0, 0)],
+)
+def test_it_numbers_the_release_period_containing_a_moment(now: float, interval: int, period: int) -> None:
+    assert release_period(now, interval) == period
+
+
+def test_it_sends_a_released_proposal_to_moderation_or_publishes_it() -> None:
+    assert released_status("pre") == "pending"
+    assert released_status("post") == "accepted"
