@@ -23,7 +23,7 @@ from appliance.web.api.results import ResultsController
 from appliance.web.api.rounds import RoundController
 from appliance.web.api.session import SessionController
 from appliance.web.auth import SessionAuthentication
-from appliance.web.errors import EXCEPTION_HANDLERS
+from appliance.web.errors import EXCEPTION_HANDLERS, SafeRequest
 
 PUBLIC_PATHS = ["^/healthz$", "^/readyz$", "^/schema", "^/$"]
 
@@ -63,6 +63,7 @@ def create_app(settings: Settings, appliance: Appliance | None = None) -> Litest
         middleware=[auth],
         csrf_config=csrf,
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=SafeRequest,
         openapi_config=OpenAPIConfig(title="Consultation appliance", version=__version__, path="/schema",
                                      render_plugins=[JsonRenderPlugin()]),
         on_shutdown=[lambda: appliance.close()],

@@ -9,6 +9,7 @@ from datetime import datetime
 from appliance.domain import rounds as rules
 from appliance.domain import segments
 from appliance.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from appliance.domain.proposals import clean_text
 from appliance.domain.results import ResultsView, publishable_results
 from appliance.domain.rounds import Round, Viewer
 from appliance.services.context import Appliance, log
@@ -42,14 +43,16 @@ def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
         raise Invalid(f"k must be at least {rules.MIN_K}")
     if draft.moderation not in rules.MODERATION_MODES:
         raise Invalid("moderation must be 'pre' or 'post'")
-    if not draft.title.strip() or not draft.question.strip():
+    title, question = clean_text(draft.title), clean_text(draft.question)
+    if not title or not question:
         raise Invalid("title and question must not be empty")
-    rules.check_dimensions(draft.dimensions)
+    dimensions = tuple(d.strip() for d in draft.dimensions)
+    rules.check_dimensions(dimensions)
     rules.check_schedule(draft.opens_at, draft.closes_at, draft.proposals_close_at)
     round_ = Round(
-        id=secrets.token_hex(8), title=draft.title.strip(), question=draft.question.strip(),
+        id=secrets.token_hex(8), title=title, question=question,
         description=draft.description.strip(), audience_groups=tuple(draft.audience_groups),
-        dimensions=tuple(d.strip() for d in draft.dimensions), k=k, opens_at=draft.opens_at,
+        dimensions=dimensions, k=k, opens_at=draft.opens_at,
         closes_at=draft.closes_at, proposals_close_at=draft.proposals_close_at, moderation=draft.moderation,
         status="draft", proposal_min_chars=defaults.proposal_min_chars,
         proposal_max_chars=defaults.proposal_max_chars,

@@ -7,7 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from appliance.domain.errors import DomainError
@@ -26,7 +26,19 @@ def domain_error(_: Request, error: DomainError) -> Response:
     return problem(error.status, error.title, str(error))
 
 
-def http_error(_: Request, error: HTTPException) -> Response:
+class SafeRequest(Request):
+    """A request whose malformed JSON body is a 400, never a 500."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except (UnicodeDecodeError, RecursionError):
+            raise ClientException("the request body is not valid JSON (UTF-8, reasonably nested)") from None
+
+
+def http_error(request: Request, error: HTTPException) -> Response:
+    if error.status_code >= 500:
+        return unexpected_error(request, error)
     title = HTTPStatus(error.status_code).phrase
     detail = error.detail
     if isinstance(error, ValidationException):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from litestar.openapi.datastructures import ResponseSpec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
@@ -113,3 +114,24 @@ class ResultsOut(BaseModel):
     voters: int | None
     note: str | None
     proposals: list[ProposalResultOut]
+
+
+class Problem(BaseModel):
+    """Every error: application/problem+json (RFC 9457)."""
+
+    status: int
+    title: str
+    detail: str
+
+
+PROBLEM_CODES = {
+    400: "invalid input (the detail names the field)",
+    401: "not signed in, or the session expired",
+    403: "not allowed: role, audience, or a missing CSRF token",
+    404: "no such round or proposal",
+    409: "not possible in the round's current state",
+}
+PROBLEMS = {
+    code: ResponseSpec(Problem, description=text, media_type="application/problem+json", generate_examples=False)
+    for code, text in PROBLEM_CODES.items()
+}

@@ -14,7 +14,7 @@ from appliance.domain.rounds import Round, Viewer
 from appliance.domain.scoring import Estimate
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
-from appliance.web.api.models import Figure, ProposalResultOut, ResultsOut
+from appliance.web.api.models import PROBLEMS, Figure, ProposalResultOut, ResultsOut
 
 RATE_NAMES = ("agree", "disagree", "neutral")
 SCORE_NAMES = ("top", "controversy", "rejection", "engagement")
@@ -68,16 +68,16 @@ class ResultsController(Controller):
     path = "/api/v1/rounds/{round_id:str}"
     tags = ["results"]
 
-    @get("/results", sync_to_thread=True)
+    @get("/results", sync_to_thread=True, responses=PROBLEMS)
     def results(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> ResultsOut:
         """The publishable view: admins after close, the audience after publish."""
         return results_out(*service.round_results(app, round_id, viewer))
 
-    @get("/results.csv", sync_to_thread=True, media_type="text/csv")
+    @get("/results.csv", sync_to_thread=True, media_type="text/csv", responses=PROBLEMS)
     def results_as_csv(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str], round_id: FromPath[str]) -> Response[str]:
         """The same view as CSV."""
         round_, view = service.round_results(app, round_id, viewer)
         service.record_export(app, actor, round_id)
         filename = f"results-{round_.id}.csv"
-        return Response(results_csv(view), media_type="text/csv; charset=utf-8",
+        return Response(results_csv(view), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,60 @@
+"""Inputs found by fuzzing the API: each must get a 4xx problem, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import create_open_round
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize("body", [
+    b'{"username": "\xff", "password": "x"}',
+    b"[" * 1000 + b"]" * 1000,
+    b"{not json",
+])
+def test_a_malformed_json_body_is_a_400_problem(api, body):
+    response = api(None).post("/api/v1/session", content=body, headers=JSON)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["title"] == "Bad Request"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/rounds/x/moderation", "/api/v1/rounds/x/proposals/y/accept",
+                                  "/api/v1/rounds/x/proposals/y/refuse", "/api/v1/rounds"])
+def test_an_options_request_is_answered_without_signing_in(api, path):
+    assert api(None).options(path).status_code == 204
+
+
+def test_a_missing_body_is_named_as_such(api):
+    response = api("admin").post("/api/v1/rounds")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "a JSON body is required"
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"dimensions": ["department", " department"]}, "dimensions must not repeat"),
+    ({"title": "\u0000"}, "title and question must not be empty"),
+    ({"question": " \t "}, "title and question must not be empty"),
+])
+def test_a_round_with_blank_or_repeated_fields_is_refused(api, fields, message):
+    body = {"title": "A round", "question": "What would help?"} | fields
+    response = api("admin").post("/api/v1/rounds", json=body)
+    assert response.status_code == 400
+    assert response.json()["detail"] == message
+
+
+def test_the_csv_export_names_its_charset_once(api):
+    admin = api("admin")
+    round_id = create_open_round(admin)
+    admin.post(f"/api/v1/rounds/{round_id}/close")
+    response = admin.get(f"/api/v1/rounds/{round_id}/results.csv")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+def test_the_schema_documents_errors_as_problems(api):
+    schema = api(None).get("/schema/openapi.json").json()
+    ballots = schema["paths"]["/api/v1/rounds/{round_id}/ballots"]["post"]["responses"]
+    assert {"400", "401", "403", "404", "409"} <= set(ballots)
+    assert "application/problem+json" in ballots["409"]["content"]
