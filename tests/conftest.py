@@ -81,9 +81,15 @@ def seed_people(app: Appliance, staff: int = 12) -> list[Person]:
 
 
 @pytest.fixture
-def appliance(make_settings: Callable[..., Settings]) -> Iterator[Appliance]:
+def settings_overrides() -> dict[str, dict]:
+    """Settings sections a test module wants changed; override this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def appliance(make_settings: Callable[..., Settings], settings_overrides: dict[str, dict]) -> Iterator[Appliance]:
     """An opened appliance with seeded people (see seed_people)."""
-    app = build_appliance(make_settings())
+    app = build_appliance(make_settings(**settings_overrides))
     seed_people(app)
     yield app
     app.close()

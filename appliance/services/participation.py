@@ -37,10 +37,15 @@ def _is_member(app: Appliance, round_: Round, viewer: Viewer) -> bool:
             or snapshots.member_combo(app.dbs.identity, round_.id, viewer.person_id) is not None)
 
 
-def _release(app: Appliance, round_: Round) -> None:
-    """Release the batches of proposals whose release time has come."""
+def _release_for(app: Appliance, round_: Round) -> proposals.Release:
+    """This moment's release period of the round, and what released proposals become."""
     period = proposal_rules.release_period(app.clock().timestamp(), round_.release_interval_seconds)
-    proposals.release_due(app.dbs.ballots, round_.id, period, proposal_rules.released_status(round_.moderation))
+    return proposals.Release(period, proposal_rules.released_status(round_.moderation))
+
+
+def _release(app: Appliance, round_: Round) -> None:
+    """Release the batch of queued proposals if a new period has begun."""
+    proposals.release_due(app.dbs.ballots, round_.id, _release_for(app, round_))
 
 
 def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) -> StoredProposal:
@@ -49,12 +54,11 @@ def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) ->
     if round_.proposals_close_at and app.clock() >= round_.proposals_close_at:
         raise Conflict("proposals are closed for this round; you can still vote")
     cleaned = proposal_rules.check_proposal_text(text, round_.proposal_min_chars, round_.proposal_max_chars)
-    immediate = round_.release_interval_seconds == 0
-    status = proposal_rules.released_status(round_.moderation) if immediate else "queued"
-    batch = None if immediate else proposal_rules.release_period(app.clock().timestamp(), round_.release_interval_seconds)
+    release = _release_for(app, round_)
+    status = release.status if round_.release_interval_seconds == 0 else "queued"
     proposal = StoredProposal(secrets.token_hex(8), round_id, cleaned, status, None, None)
     label = author_label(app.instance_secret, secret, viewer.person_id)
-    if not proposals.insert_if_under_quota(app.dbs.ballots, proposal, batch, label, round_.proposal_quota):
+    if not proposals.insert_if_under_quota(app.dbs.ballots, proposal, label, round_.proposal_quota, release):
         raise Conflict(f"you have reached this round's quota of {round_.proposal_quota} proposals")
     return proposal
 

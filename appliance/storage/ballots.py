@@ -63,7 +63,7 @@ def close_and_count(db: Database, round_id: str) -> bool:
         )
         db.conn.execute("DELETE FROM ballots WHERE round_id = ?", (round_id,))
         db.conn.execute("DELETE FROM voters WHERE round_id = ?", (round_id,))
-        db.conn.execute("UPDATE proposals SET author_label = NULL, batch = NULL WHERE round_id = ?", (round_id,))
+        db.conn.execute("UPDATE proposals SET author_label = NULL WHERE round_id = ?", (round_id,))
     return True
 
 

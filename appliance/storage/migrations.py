@@ -81,7 +81,9 @@ def ballots_0001(db: Database) -> None:
             proposal_min_chars INTEGER NOT NULL,
             proposal_max_chars INTEGER NOT NULL,
             proposal_quota INTEGER NOT NULL,
-            release_interval_seconds INTEGER NOT NULL
+            release_interval_seconds INTEGER NOT NULL,
+            -- the last release period in which queued proposals were released
+            released_period INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID;
         -- Audience members per stored segment combination, frozen at open.
         CREATE TABLE headcounts (
@@ -97,14 +99,13 @@ def ballots_0001(db: Database) -> None:
             combo TEXT NOT NULL,
             PRIMARY KEY (round_id, raw)
         ) WITHOUT ROWID;
-        -- batch: the release period a queued proposal waits for (cleared at release).
-        -- author_label: HMAC label, deleted at close.
+        -- author_label: HMAC label, deleted at close. No submission time, not even
+        -- a period: whatever is queued was submitted since the last release.
         CREATE TABLE proposals (
             id TEXT PRIMARY KEY,
             round_id TEXT NOT NULL REFERENCES rounds(id),
             text TEXT NOT NULL,
             status TEXT NOT NULL,
-            batch INTEGER,
             author_label BLOB,
             refusal_reason TEXT,
             refusal_note TEXT

@@ -22,37 +22,49 @@ class StoredProposal:
 COLUMNS = "id, round_id, text, status, refusal_reason, refusal_note"
 
 
-def insert_if_under_quota(db: Database, proposal: StoredProposal, batch: int | None,
-                          author_label: bytes, quota: int) -> bool:
-    """Store the proposal unless its author already reached the quota; the check and insert are one transaction."""
+@dataclass(frozen=True)
+class Release:
+    """The current release period, and the status released proposals take."""
+
+    period: int
+    status: str
+
+
+def insert_if_under_quota(db: Database, proposal: StoredProposal, author_label: bytes, quota: int,
+                          release: Release) -> bool:
+    """Release due batches, then store the proposal unless its author reached the quota: one transaction."""
     with write(db):
+        _release_in_transaction(db, proposal.round_id, release)
         (written,) = fetch_one(db, "SELECT count(*) FROM proposals WHERE round_id = ? AND author_label = ?",
                                (proposal.round_id, author_label))
         if written >= quota:
             return False
         db.conn.execute(
-            "INSERT INTO proposals (id, round_id, text, status, batch, author_label) VALUES (?, ?, ?, ?, ?, ?)",
-            (proposal.id, proposal.round_id, proposal.text, proposal.status, batch, author_label),
+            "INSERT INTO proposals (id, round_id, text, status, author_label) VALUES (?, ?, ?, ?, ?)",
+            (proposal.id, proposal.round_id, proposal.text, proposal.status, author_label),
         )
     return True
 
 
-def count_by_author(db: Database, round_id: str, author_label: bytes) -> int:
-    """How many proposals this author label has written in the round."""
-    row = fetch_one(db, "SELECT count(*) FROM proposals WHERE round_id = ? AND author_label = ?", (round_id, author_label))
-    return row[0]
+def release_due(db: Database, round_id: str, release: Release) -> None:
+    """At the first touch of a new period, release every queued proposal as one shuffled batch.
 
-
-def release_due(db: Database, round_id: str, period: int, released_status: str) -> None:
-    """Release every queued proposal submitted before `period` (one batch, at a fixed time)."""
-    if fetch_one(db, "SELECT 1 FROM proposals WHERE round_id = ? AND status = 'queued' AND batch < ? LIMIT 1",
-                 (round_id, period)) is None:
+    Every path that queues a proposal releases first, in the same transaction, so
+    whatever is queued was submitted in the current period: no proposal needs a date.
+    """
+    row = fetch_one(db, "SELECT released_period FROM rounds WHERE id = ?", (round_id,))
+    if row is None or row[0] >= release.period:
         return
     with write(db):
-        db.conn.execute(
-            "UPDATE proposals SET status = ?, batch = NULL WHERE round_id = ? AND status = 'queued' AND batch < ?",
-            (released_status, round_id, period),
-        )
+        _release_in_transaction(db, round_id, release)
+
+
+def _release_in_transaction(db: Database, round_id: str, release: Release) -> None:
+    cursor = db.conn.execute("UPDATE rounds SET released_period = ? WHERE id = ? AND released_period < ?",
+                             (release.period, round_id, release.period))
+    if cursor.rowcount:
+        db.conn.execute("UPDATE proposals SET status = ? WHERE round_id = ? AND status = 'queued'",
+                        (release.status, round_id))
 
 
 def list_by_status(db: Database, round_id: str, status: str) -> list[StoredProposal]:
