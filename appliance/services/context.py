@@ -13,6 +13,7 @@ from appliance.directory.local import LocalDirectory
 from appliance.domain.rounds import Viewer
 from appliance.settings import Settings
 from appliance.storage import keys
+from appliance.storage.ballot_writer import BallotWriter
 from appliance.storage.connection import Databases
 from appliance.storage.migrations import apply_migrations
 
@@ -33,6 +34,10 @@ class Appliance:
     instance_secret: bytes
     clock: Callable[[], datetime] = utc_now
     round_keys: dict[str, bytes] = field(default_factory=dict)
+    ballot_writer: BallotWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ballot_writer = BallotWriter(self.settings.storage.ballots_db)
 
     @property
     def keys_dir(self) -> Path:
@@ -61,6 +66,7 @@ class Appliance:
         self.round_keys.pop(round_id, None)
 
     def close(self) -> None:
+        self.ballot_writer.close()
         self.round_keys.clear()
         self.dbs.close()
 

@@ -90,7 +90,8 @@ def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, v
     if combo is None:  # joined the audience after open: "other" in every breakdown
         combo = segments.combo_key((segments.OTHER,) * len(round_.dimensions))
     pseudonym = voter_pseudonym(app.instance_secret, secret, viewer.person_id)
-    outcome = ballots.cast_ballot(app.dbs.ballots, round_id, pseudonym, combo, proposal_id, vote, stored_qualification)
+    outcome = app.ballot_writer.cast(
+        ballots.Ballot(round_id, pseudonym, combo, proposal_id, vote, stored_qualification))
     if outcome == ballots.ROUND_NOT_OPEN:
         app.forget_round_key(round_id)
         raise Conflict("the round is no longer open")

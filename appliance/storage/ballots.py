@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlite_utils import Database
 
 from appliance.domain.results import CountRow
@@ -12,24 +14,34 @@ ROUND_NOT_OPEN = "round_not_open"
 PROPOSAL_UNAVAILABLE = "proposal_unavailable"
 
 
-def cast_ballot(db: Database, round_id: str, pseudonym: bytes, combo: str, proposal_id: str,
-                vote: str, qualification: str) -> str:
-    """Record or change one vote in a single short transaction; returns CAST or why not."""
-    with write(db):
-        status = fetch_one(db, "SELECT status FROM rounds WHERE id = ?", (round_id,))
-        if status is None or status[0] != "open":
-            return ROUND_NOT_OPEN
-        if fetch_one(db, "SELECT 1 FROM proposals WHERE id = ? AND round_id = ? AND status = 'accepted'",
-                     (proposal_id, round_id)) is None:
-            return PROPOSAL_UNAVAILABLE
-        db.conn.execute("INSERT OR IGNORE INTO voters (round_id, pseudonym, combo) VALUES (?, ?, ?)",
-                        (round_id, pseudonym, combo))
-        db.conn.execute(
-            "INSERT INTO ballots (round_id, pseudonym, proposal_id, vote, qualification) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (round_id, pseudonym, proposal_id) DO UPDATE"
-            " SET vote = excluded.vote, qualification = excluded.qualification",
-            (round_id, pseudonym, proposal_id, vote, qualification),
-        )
+@dataclass(frozen=True)
+class Ballot:
+    """One vote as stored: under a pseudonym, with the voter's stored segment combination."""
+
+    round_id: str
+    pseudonym: bytes
+    combo: str
+    proposal_id: str
+    vote: str
+    qualification: str
+
+
+def record_ballot(db: Database, ballot: Ballot) -> str:
+    """Record or change one vote inside the caller's write transaction; returns CAST or why not."""
+    status = fetch_one(db, "SELECT status FROM rounds WHERE id = ?", (ballot.round_id,))
+    if status is None or status[0] != "open":
+        return ROUND_NOT_OPEN
+    if fetch_one(db, "SELECT 1 FROM proposals WHERE id = ? AND round_id = ? AND status = 'accepted'",
+                 (ballot.proposal_id, ballot.round_id)) is None:
+        return PROPOSAL_UNAVAILABLE
+    db.conn.execute("INSERT OR IGNORE INTO voters (round_id, pseudonym, combo) VALUES (?, ?, ?)",
+                    (ballot.round_id, ballot.pseudonym, ballot.combo))
+    db.conn.execute(
+        "INSERT INTO ballots (round_id, pseudonym, proposal_id, vote, qualification) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (round_id, pseudonym, proposal_id) DO UPDATE"
+        " SET vote = excluded.vote, qualification = excluded.qualification",
+        (ballot.round_id, ballot.pseudonym, ballot.proposal_id, ballot.vote, ballot.qualification),
+    )
     return CAST
 
 
