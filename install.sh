@@ -74,7 +74,8 @@ if [ "$DEV" -eq 1 ]; then
     apt_install "${TEST_SYSTEM_PACKAGES[@]}"
   fi
 else
-  .venv/bin/python -m pip install --quiet -e .
+  .venv/bin/python -m pip install --quiet --force-reinstall --no-deps . >/dev/null
+  .venv/bin/python -m pip install --quiet .
 fi
 
 if [ "${#MISSING[@]}" -gt 0 ]; then
