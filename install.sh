@@ -51,10 +51,11 @@ PY=$(find_python) || {
 }
 
 if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
-  say "installing python3-venv"
-  apt_install "python3-venv"
+  VENV_PACKAGE="$(basename "$PY")-venv"   # python3.11 -> python3.11-venv
+  say "installing $VENV_PACKAGE"
+  apt_install "$VENV_PACKAGE"
   "$PY" -c 'import venv, ensurepip' 2>/dev/null || {
-    echo "install.sh: $PY cannot create virtual environments; install python3-venv (as root: apt-get install python3-venv)" >&2
+    echo "install.sh: $PY cannot create virtual environments; install $VENV_PACKAGE (as root: apt-get install $VENV_PACKAGE)" >&2
     exit 1
   }
 fi

@@ -14,7 +14,6 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from appliance import __version__
 from appliance.services.context import Appliance, build_appliance, log
-from appliance.services.rounds import reconcile_keys
 from appliance.settings import Settings, load_settings
 from appliance.web.api.deps import DEPENDENCIES
 from appliance.web.api.health import healthz, readyz
@@ -47,7 +46,6 @@ def _csrf_secret(instance_secret: bytes) -> str:
 def create_app(settings: Settings, appliance: Appliance | None = None) -> Litestar:
     """The web application over an opened appliance (built from settings when not given)."""
     appliance = appliance or build_appliance(settings)
-    reconcile_keys(appliance)
     if settings.rounds.release_interval_seconds == 0:
         log.warning("rounds.release_interval_seconds is 0: proposals are released one by one as submitted,"
                     " which lets an observer link a proposal to the moment it was written; use it for tests only")

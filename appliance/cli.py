@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except CommandError as error:
         print(f"appliance: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"appliance: cannot use {error.filename or 'a file'}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as error:
+        print(f"appliance: database error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -81,9 +88,14 @@ def run_serve(args: argparse.Namespace) -> int:
         os.environ["APPLIANCE_SERVER__HOST"] = args.host
     if args.port:
         os.environ["APPLIANCE_SERVER__PORT"] = str(args.port)
+    from appliance.services.rounds import KeysDirectoryMissing, reconcile_keys
+
     settings = load_settings()
-    with open_appliance():  # migrate once, and fail here rather than in every worker
-        pass
+    with open_appliance() as app:  # once, before the workers start: migrations and round keys
+        try:
+            reconcile_keys(app)
+        except KeysDirectoryMissing as error:
+            raise CommandError(str(error)) from None
     print(f"appliance {__version__} serving on http://{settings.server.host}:{settings.server.port}", flush=True)
     uvicorn.run(
         "appliance.app:app_from_environment",
@@ -115,6 +127,7 @@ def run_migrate(_: argparse.Namespace) -> int:
     from appliance.storage.migrations import apply_migrations
 
     storage = load_settings().storage
+    storage.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     dbs = Databases(storage.identity_db, storage.ballots_db)
     applied = apply_migrations(dbs.identity, dbs.ballots)
     dbs.close()

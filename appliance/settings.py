@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
+    SettingsError as PydanticSettingsError,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -162,6 +163,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(describe_error(error)) from None
+    except PydanticSettingsError as error:  # a list or table given as a plain environment value
+        raise SettingsError(f"{error}; lists are written as JSON, for example '[\"admins\", \"hr\"]'") from None
 
 
 def describe_error(error: ValidationError) -> str:

@@ -60,6 +60,11 @@ def release_period(now: float, interval_seconds: int) -> int:
     return int(now // interval_seconds) if interval_seconds > 0 else 0
 
 
+def shown_status(status: str, moderation: str) -> str:
+    """What an author is told: a queued proposal is already pending (pre) or accepted (post)."""
+    return released_status(moderation) if status == "queued" else status
+
+
 def released_status(moderation: str) -> str:
     """What a released proposal becomes: the moderation queue, or published at once."""
     return "pending" if moderation == "pre" else "accepted"

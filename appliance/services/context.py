@@ -33,7 +33,6 @@ class Appliance:
     directory: Directory
     instance_secret: bytes
     clock: Callable[[], datetime] = utc_now
-    round_keys: dict[str, bytes] = field(default_factory=dict)
     ballot_writer: BallotWriter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -44,13 +43,8 @@ class Appliance:
         return self.settings.storage.round_keys_dir
 
     def round_key(self, round_id: str) -> bytes | None:
-        """The round secret, read once from its key file and kept in memory while open."""
-        secret = self.round_keys.get(round_id)
-        if secret is None:
-            secret = keys.read_round_key(self.keys_dir, round_id)
-            if secret is not None:
-                self.round_keys[round_id] = secret
-        return secret
+        """The round secret, read from its key file at each use: no copy outlives the file."""
+        return keys.read_round_key(self.keys_dir, round_id)
 
     def viewer(self, person: Person) -> Viewer:
         """The person with the roles their groups give."""
@@ -62,12 +56,8 @@ class Appliance:
             is_moderator=bool(person.groups & set(directory.moderator_groups)),
         )
 
-    def forget_round_key(self, round_id: str) -> None:
-        self.round_keys.pop(round_id, None)
-
     def close(self) -> None:
         self.ballot_writer.close()
-        self.round_keys.clear()
         self.dbs.close()
 
 

@@ -58,7 +58,11 @@ def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) ->
     status = release.status if round_.release_interval_seconds == 0 else "queued"
     proposal = StoredProposal(secrets.token_hex(8), round_id, cleaned, status, None, None)
     label = author_label(app.instance_secret, secret, viewer.person_id)
-    if not proposals.insert_if_under_quota(app.dbs.ballots, proposal, label, round_.proposal_quota, release):
+    try:
+        under_quota = proposals.insert_if_under_quota(app.dbs.ballots, proposal, label, round_.proposal_quota, release)
+    except proposals.RoundNotOpen:
+        raise Conflict("the round is no longer open") from None
+    if not under_quota:
         raise Conflict(f"you have reached this round's quota of {round_.proposal_quota} proposals")
     return proposal
 
@@ -93,7 +97,6 @@ def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, v
     outcome = app.ballot_writer.cast(
         ballots.Ballot(round_id, pseudonym, combo, proposal_id, vote, stored_qualification))
     if outcome == ballots.ROUND_NOT_OPEN:
-        app.forget_round_key(round_id)
         raise Conflict("the round is no longer open")
     if outcome == ballots.PROPOSAL_UNAVAILABLE:
         raise NotFound(f"no accepted proposal {proposal_id!r} in this round")

@@ -91,10 +91,17 @@ def open_round(app: Appliance, actor: str, round_id: str) -> Round:
     snapshots.write_snapshot(app.dbs.identity, round_id, [
         (p.id, segments.combo_key(mapping[raw])) for p, raw in zip(members, raws)
     ])
-    keys.destroy_round_key(app.keys_dir, round_id)  # a leftover from an interrupted open
-    keys.create_round_key(app.keys_dir, round_id)
+    try:
+        keys.create_round_key(app.keys_dir, round_id)
+    except FileExistsError:
+        raise Conflict("the round is being opened by another request") from None
     coarsening = {segments.combo_key(raw): segments.combo_key(stored) for raw, stored in mapping.items()}
-    if not stored_rounds.open_round(app.dbs.ballots, round_id, coarsening, segments.headcounts(mapping, raws)):
+    try:
+        opened = stored_rounds.open_round(app.dbs.ballots, round_id, coarsening, segments.headcounts(mapping, raws))
+    except BaseException:
+        keys.destroy_round_key(app.keys_dir, round_id)
+        raise
+    if not opened:
         keys.destroy_round_key(app.keys_dir, round_id)
         raise Conflict("the round was opened or changed meanwhile")
     audit.record(app.dbs.identity, actor, "round.open", round_id, f"audience={len(members)}")
@@ -115,12 +122,11 @@ def close_round(app: Appliance, actor: str, round_id: str) -> Round:
 
 
 def _erase_links(app: Appliance, round_id: str) -> None:
-    app.forget_round_key(round_id)
     keys.destroy_round_key(app.keys_dir, round_id)
     snapshots.delete_snapshot(app.dbs.identity, round_id)
     checkpoint(app.dbs.identity)
     if not ballots.scrub(app.dbs.ballots):
-        log.warning("could not truncate the ballots WAL after closing round %s; it will be on the next close", round_id)
+        log.warning("the ballots database stayed busy after closing round %s: it is compacted at the next close", round_id)
 
 
 def publish_round(app: Appliance, actor: str, round_id: str) -> Round:
@@ -147,13 +153,26 @@ def round_results(app: Appliance, round_id: str, viewer: Viewer) -> tuple[Round,
     return round_, publishable_results(round_.k, accepted, counts, combo_voters)
 
 
+class KeysDirectoryMissing(Exception):
+    """Rounds are open but the keys directory is not there (an unmounted volume?)."""
+
+
 def reconcile_keys(app: Appliance) -> None:
-    """At start: destroy keys of rounds that are not open; close open rounds whose key is lost."""
+    """At start: finish interrupted closes; close open rounds whose key is lost.
+
+    A missing keys directory while rounds are open is refused rather than taken
+    as lost keys: closing every round because a volume was not mounted cannot be undone.
+    """
+    open_rounds = [r for r in stored_rounds.list_rounds(app.dbs.ballots) if r.status == "open"]
+    if open_rounds and not app.keys_dir.is_dir():
+        raise KeysDirectoryMissing(
+            f"storage.keys_dir {app.keys_dir} does not exist but {len(open_rounds)} round(s) are open and need"
+            " their key files: mount or restore it; rounds whose key is lost are closed when the directory exists")
     for round_id in keys.round_ids_with_keys(app.keys_dir):
         round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
         if round_ is None or round_.status != "open":
-            keys.destroy_round_key(app.keys_dir, round_id)
-    for round_ in stored_rounds.list_rounds(app.dbs.ballots):
+            _erase_links(app, round_id)
+    for round_ in open_rounds:
         if round_.status == "open" and keys.read_round_key(app.keys_dir, round_.id) is None:
             log.warning("round %s is open but its key file is missing: closing it", round_.id)
             try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from appliance.storage.ballots import Ballot, record_ballot
-from appliance.storage.connection import connect, write
+from appliance.storage.connection import connect, forget_order, write
 
 MAX_BATCH = 256
 ANSWER_TIMEOUT_SECONDS = 30
@@ -87,5 +87,6 @@ def _write_batch(db: Database, batch: list[tuple[Ballot, Future]]) -> None:
         for _, answer in batch:
             answer.set_exception(error)
         return
+    forget_order(db)
     for (_, answer), outcome in zip(batch, outcomes):
         answer.set_result(outcome)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -45,13 +46,6 @@ def record_ballot(db: Database, ballot: Ballot) -> str:
     return CAST
 
 
-def my_votes(db: Database, round_id: str, pseudonym: bytes) -> dict[str, tuple[str, str]]:
-    """A voter's own votes: proposal id -> (vote, qualification)."""
-    rows = fetch_all(db, "SELECT proposal_id, vote, qualification FROM ballots WHERE round_id = ? AND pseudonym = ?",
-                     (round_id, pseudonym))
-    return {pid: (vote, qual) for pid, vote, qual in rows}
-
-
 def close_and_count(db: Database, round_id: str) -> bool:
     """Close an open round: ballots become counts; voters and author labels are deleted.
 
@@ -76,12 +70,21 @@ def close_and_count(db: Database, round_id: str) -> bool:
         db.conn.execute("DELETE FROM ballots WHERE round_id = ?", (round_id,))
         db.conn.execute("DELETE FROM voters WHERE round_id = ?", (round_id,))
         db.conn.execute("UPDATE proposals SET author_label = NULL WHERE round_id = ?", (round_id,))
+        db.conn.execute("DELETE FROM coarsening WHERE round_id = ?", (round_id,))
+        db.conn.execute("UPDATE rounds SET released_period = 0 WHERE id = ?", (round_id,))
     return True
 
 
 def scrub(db: Database) -> bool:
-    """VACUUM, then checkpoint and truncate the WAL, so no deleted row survives on disk."""
-    db.conn.execute("VACUUM")
+    """VACUUM, then checkpoint and truncate the WAL, so no deleted row survives on disk.
+
+    False when the database stayed busy: deleted rows are already overwritten
+    (secure_delete); the file is compacted at the next close or start.
+    """
+    try:
+        db.conn.execute("VACUUM")
+    except sqlite3.OperationalError:
+        return False
     return checkpoint(db)
 
 

@@ -58,6 +58,18 @@ def fetch_one(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> tuple 
         cursor.close()
 
 
+def forget_order(db: sqlite_utils.Database) -> None:
+    """Truncate the WAL if no reader holds it: its frames are in commit order, which must not be kept.
+
+    Tried once with a short wait; if a reader is in the way the next write tries again.
+    """
+    db.conn.execute("PRAGMA busy_timeout=20")
+    try:
+        fetch_one(db, "PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
 def checkpoint(db: sqlite_utils.Database, attempts: int = 50) -> bool:
     """Copy the WAL into the database and truncate it; retry while readers hold it."""
     for _ in range(attempts):

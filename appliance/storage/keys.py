@@ -61,7 +61,7 @@ def destroy_round_key(keys_dir: Path, round_id: str) -> None:
             os.fsync(handle.fileno())
     except FileNotFoundError:
         return
-    path.unlink()
+    path.unlink(missing_ok=True)
 
 
 def round_ids_with_keys(keys_dir: Path) -> list[str]:

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from appliance.storage.connection import fetch_all, fetch_one, write
+from appliance.storage.connection import fetch_all, fetch_one, forget_order, write
+
+
+class RoundNotOpen(Exception):
+    """The round closed between the check and the write."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ def insert_if_under_quota(db: Database, proposal: StoredProposal, author_label: 
                           release: Release) -> bool:
     """Release due batches, then store the proposal unless its author reached the quota: one transaction."""
     with write(db):
+        if fetch_one(db, "SELECT 1 FROM rounds WHERE id = ? AND status = 'open'", (proposal.round_id,)) is None:
+            raise RoundNotOpen(proposal.round_id)
         _release_in_transaction(db, proposal.round_id, release)
         (written,) = fetch_one(db, "SELECT count(*) FROM proposals WHERE round_id = ? AND author_label = ?",
                                (proposal.round_id, author_label))
@@ -43,6 +49,7 @@ def insert_if_under_quota(db: Database, proposal: StoredProposal, author_label: 
             "INSERT INTO proposals (id, round_id, text, status, author_label) VALUES (?, ?, ?, ?, ?)",
             (proposal.id, proposal.round_id, proposal.text, proposal.status, author_label),
         )
+    forget_order(db)
     return True
 
 
@@ -93,7 +100,8 @@ def moderate(db: Database, round_id: str, proposal_id: str, current: str, new: s
     with write(db):
         cursor = db.conn.execute(
             "UPDATE proposals SET status = ?, refusal_reason = ?, refusal_note = ?"
-            " WHERE id = ? AND round_id = ? AND status = ?",
-            (new, reason, note, proposal_id, round_id, current),
+            " WHERE id = ? AND round_id = ? AND status = ?"
+            " AND EXISTS (SELECT 1 FROM rounds WHERE id = ? AND status = 'open')",
+            (new, reason, note, proposal_id, round_id, current, round_id),
         )
     return cursor.rowcount == 1

@@ -70,12 +70,6 @@ def open_round(db: Database, round_id: str, coarsening: dict[str, str], headcoun
     return True
 
 
-def coarse_combo(db: Database, round_id: str, raw: str) -> str | None:
-    """The stored combination that raw segment values map to, if they were known at open."""
-    row = fetch_one(db, "SELECT combo FROM coarsening WHERE round_id = ? AND raw = ?", (round_id, raw))
-    return row[0] if row else None
-
-
 def get_headcounts(db: Database, round_id: str) -> dict[str, int]:
     """Audience members per stored combination, as frozen at open."""
     return dict(fetch_all(db, "SELECT combo, members FROM headcounts WHERE round_id = ?", (round_id,)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
@@ -46,6 +47,14 @@ def http_error(request: Request, error: HTTPException) -> Response:
     return problem(error.status_code, title, detail, error.headers)
 
 
+def busy_error(request: Request, error: Exception) -> Response:
+    if isinstance(error, sqlite3.OperationalError) and "locked" not in str(error) and "busy" not in str(error):
+        return unexpected_error(request, error)
+    log.warning("database busy on %s %s", request.method, request.url.path)
+    return problem(503, "Service Unavailable", "the appliance is busy; try again in a moment",
+                   headers={"Retry-After": "2"})
+
+
 def unexpected_error(request: Request, error: Exception) -> Response:
     # The path is logged, never the body: it may hold a vote or a proposal.
     log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -71,5 +80,7 @@ def describe_validation(extra: Any) -> str:
 EXCEPTION_HANDLERS = {
     DomainError: domain_error,
     HTTPException: http_error,
+    sqlite3.OperationalError: busy_error,
+    TimeoutError: busy_error,
     Exception: unexpected_error,
 }

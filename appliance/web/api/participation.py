@@ -6,6 +6,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
+from appliance.domain.proposals import shown_status
 from appliance.domain.rounds import Viewer
 from appliance.services import participation as service
 from appliance.services.context import Appliance
@@ -14,15 +15,8 @@ from appliance.web.api.models import PROBLEMS, BallotIn, BallotOut, MyProposalOu
 from appliance.web.auth import requires_moderator
 
 
-def proposal_out(proposal: StoredProposal, public_status: str | None = None) -> ProposalOut:
-    return ProposalOut(id=proposal.id, text=proposal.text, status=public_status or proposal.status)
-
-
-def public_status(status: str, moderation: str) -> str:
-    """What the author is told: a queued proposal is pending (pre) or accepted (post)."""
-    if status == "queued":
-        return "pending" if moderation == "pre" else "accepted"
-    return status
+def proposal_out(proposal: StoredProposal, status: str | None = None) -> ProposalOut:
+    return ProposalOut(id=proposal.id, text=proposal.text, status=status or proposal.status)
 
 
 class ProposalController(Controller):
@@ -34,7 +28,7 @@ class ProposalController(Controller):
         """Submit a proposal; it reaches moderation (or publication) with the next release batch."""
         proposal = service.submit_proposal(app, round_id, viewer, data.text)
         round_ = service.find_round(app, round_id, viewer)
-        return proposal_out(proposal, public_status(proposal.status, round_.moderation))
+        return proposal_out(proposal, shown_status(proposal.status, round_.moderation))
 
     @get("/proposals", sync_to_thread=True, responses=PROBLEMS)
     def accepted(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[ProposalOut]:
@@ -46,7 +40,7 @@ class ProposalController(Controller):
         """My own proposals and their status (with the refusal reason, shown only to me)."""
         round_ = service.find_round(app, round_id, viewer)
         return [
-            MyProposalOut(id=p.id, text=p.text, status=public_status(p.status, round_.moderation),
+            MyProposalOut(id=p.id, text=p.text, status=shown_status(p.status, round_.moderation),
                           refusal_reason=p.refusal_reason, refusal_note=p.refusal_note)
             for p in service.my_proposals(app, round_id, viewer)
         ]

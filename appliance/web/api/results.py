@@ -44,6 +44,11 @@ def results_out(round_: Round, view: ResultsView) -> ResultsOut:
                       proposals=[proposal_result_out(r) for r in view.proposals])
 
 
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet shows as text, never runs as a formula (OWASP CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def results_csv(view: ResultsView) -> str:
     """One row a proposal, the same figures as the JSON view."""
     out = io.StringIO()
@@ -53,10 +58,10 @@ def results_csv(view: ResultsView) -> str:
     for result in view.proposals:
         scores = result.scores
         if scores is None:
-            writer.writerow(["", result.text, "", "", *[""] * 8, NOT_ENOUGH])
+            writer.writerow(["", spreadsheet_safe(result.text), "", "", *[""] * 8, NOT_ENOUGH])
             continue
         writer.writerow([
-            result.rank, result.text, result.voters, scores.zone,
+            result.rank, spreadsheet_safe(result.text), result.voters, scores.zone,
             *(f"{scores.rates[name].value:.4f}" for name in RATE_NAMES),
             *(f"{getattr(scores, name).value:.4f}" for name in SCORE_NAMES),
             f"{scores.top.low:.4f}", "",
