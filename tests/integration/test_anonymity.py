@@ -375,3 +375,13 @@ def test_after_close_only_counts_remain_and_no_link_to_a_person(story):
 
     links = [story.round_key, *story.pseudonyms.values(), *story.labels.values()]
     assert found(links + [value.hex() for value in links], everything()) == []
+
+
+def test_the_write_ahead_log_keeps_no_order_of_votes_or_proposals(story):
+    """WAL frames are appended in commit order: after each vote batch and proposal the WAL is truncated."""
+    wal = read(story.data_dir / "ballots.db-wal")
+    database = read(story.data_dir / "ballots.db")
+    found = [name for name, pseudonym in story.pseudonyms.items() if pseudonym in database]
+    assert found, "the pseudonyms must be in the database file itself"
+    leaked = [name for name, value in {**story.pseudonyms, **story.labels}.items() if value in wal]
+    assert leaked == []

@@ -124,3 +124,18 @@ def test_the_demo_leaves_no_ballot_of_the_published_round(monkeypatch):
     assert db.execute("SELECT count(*) FROM counts WHERE round_id = ?", (published.id,)).fetchone()[0] > 0
     db.close()
     app.close()
+
+
+def test_a_list_setting_given_as_a_plain_value_is_explained(monkeypatch, capsys):
+    monkeypatch.setenv("APPLIANCE_DIRECTORY__ADMIN_GROUPS", "admins")
+    assert run(["init"], monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert "as JSON" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_an_unusable_data_directory_is_named_in_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "taken").write_text("a file, not a directory")
+    monkeypatch.setenv("APPLIANCE_STORAGE__DATA_DIR", str(tmp_path / "taken" / "data"))
+    assert run(["init"], monkeypatch) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("appliance: cannot use ") and "taken" in err and err.count("\n") == 1

@@ -58,3 +58,15 @@ def test_the_schema_documents_errors_as_problems(api):
     ballots = schema["paths"]["/api/v1/rounds/{round_id}/ballots"]["post"]["responses"]
     assert {"400", "401", "403", "404", "409"} <= set(ballots)
     assert "application/problem+json" in ballots["409"]["content"]
+
+
+def test_a_proposal_that_looks_like_a_formula_is_exported_as_text(api):
+    admin, mod = api("admin"), api("mod")
+    round_id = create_open_round(admin)
+    formula = '=HYPERLINK("http://example.org","click")'
+    assert api("u00").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": formula}).status_code == 201
+    (pending,) = mod.get(f"/api/v1/rounds/{round_id}/moderation").json()
+    mod.post(f"/api/v1/rounds/{round_id}/proposals/{pending['id']}/accept")
+    admin.post(f"/api/v1/rounds/{round_id}/close")
+    csv_text = admin.get(f"/api/v1/rounds/{round_id}/results.csv").text
+    assert csv_text.splitlines()[1].startswith(",\"'=HYPERLINK(")
