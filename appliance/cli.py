@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from appliance import __version__
-from appliance.settings import SettingsError, load_settings
+from appliance.settings import SettingsError, config_path, load_settings
 
 if TYPE_CHECKING:
     from appliance.services.context import Appliance
@@ -88,14 +88,17 @@ def run_serve(args: argparse.Namespace) -> int:
         os.environ["APPLIANCE_SERVER__HOST"] = args.host
     if args.port:
         os.environ["APPLIANCE_SERVER__PORT"] = str(args.port)
-    from appliance.services.rounds import KeysDirectoryMissing, reconcile_keys
+    from appliance.services.rounds import StartupRefused, reconcile_keys
 
     settings = load_settings()
     with open_appliance() as app:  # once, before the workers start: migrations and round keys
         try:
             reconcile_keys(app)
-        except KeysDirectoryMissing as error:
+        except StartupRefused as error:
             raise CommandError(str(error)) from None
+        storage = app.settings.storage
+        print(f"configuration: {config_path().resolve() if config_path().is_file() else 'defaults and environment'}")
+        print(f"data: {storage.data_dir.resolve()}  round keys: {storage.round_keys_dir.resolve()}", flush=True)
     print(f"appliance {__version__} serving on http://{settings.server.host}:{settings.server.port}", flush=True)
     uvicorn.run(
         "appliance.app:app_from_environment",

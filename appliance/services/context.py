@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -72,3 +74,8 @@ def build_appliance(settings: Settings, migrate: bool = True) -> Appliance:
     secret = (configured.get_secret_value().encode() if configured
               else keys.load_or_create_instance_secret(data_dir))
     return Appliance(settings, dbs, LocalDirectory(dbs.identity), secret)
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """Identifies the instance secret without revealing it."""
+    return hmac.new(secret, b"instance secret fingerprint", hashlib.sha256).hexdigest()

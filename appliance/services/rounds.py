@@ -12,8 +12,8 @@ from appliance.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from appliance.domain.proposals import clean_text
 from appliance.domain.results import ResultsView, publishable_results
 from appliance.domain.rounds import Round, Viewer
-from appliance.services.context import Appliance, log
-from appliance.storage import audit, ballots, keys, proposals, snapshots
+from appliance.services.context import Appliance, log, secret_fingerprint
+from appliance.storage import audit, ballots, instance, keys, proposals, snapshots
 from appliance.storage.connection import checkpoint
 from appliance.storage import rounds as stored_rounds
 
@@ -69,9 +69,14 @@ def find_round(app: Appliance, round_id: str, viewer: Viewer) -> Round:
     round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
     if round_ is None or (round_.status == "draft" and not viewer.is_admin):
         raise NotFound(f"no round {round_id!r}")
-    if not rules.can_see(round_, viewer):
+    if not rules.can_see(round_, viewer) and not _frozen_member(app, round_, viewer):
         raise Forbidden("you are not in this round's audience")
     return round_
+
+
+def _frozen_member(app: Appliance, round_: Round, viewer: Viewer) -> bool:
+    """In the audience as frozen at open, whatever their groups are now."""
+    return round_.status == "open" and snapshots.member_combo(app.dbs.identity, round_.id, viewer.person_id) is not None
 
 
 def visible_rounds(app: Appliance, viewer: Viewer) -> list[Round]:
@@ -153,19 +158,35 @@ def round_results(app: Appliance, round_id: str, viewer: Viewer) -> tuple[Round,
     return round_, publishable_results(round_.k, accepted, counts, combo_voters)
 
 
-class KeysDirectoryMissing(Exception):
-    """Rounds are open but the keys directory is not there (an unmounted volume?)."""
+class StartupRefused(Exception):
+    """Starting now would harm open rounds; the message says what to restore."""
+
+
+FINGERPRINT = "instance_secret_fingerprint"
+
+
+def check_instance_secret(app: Appliance, open_rounds: list[Round]) -> None:
+    """Refuse a changed instance secret while rounds are open: everyone would get a new pseudonym."""
+    current = secret_fingerprint(app.instance_secret)
+    stored = instance.get_value(app.dbs.identity, FINGERPRINT)
+    if stored not in (None, current) and open_rounds:
+        raise StartupRefused(
+            f"security.instance_secret changed while {len(open_rounds)} round(s) are open: everyone would get a"
+            " new pseudonym and could vote twice; restore the previous secret, or close those rounds first")
+    if stored != current:
+        instance.set_value(app.dbs.identity, FINGERPRINT, current)
 
 
 def reconcile_keys(app: Appliance) -> None:
-    """At start: finish interrupted closes; close open rounds whose key is lost.
+    """At start: check the instance secret, finish interrupted closes, close open rounds whose key is lost.
 
     A missing keys directory while rounds are open is refused rather than taken
     as lost keys: closing every round because a volume was not mounted cannot be undone.
     """
     open_rounds = [r for r in stored_rounds.list_rounds(app.dbs.ballots) if r.status == "open"]
+    check_instance_secret(app, open_rounds)
     if open_rounds and not app.keys_dir.is_dir():
-        raise KeysDirectoryMissing(
+        raise StartupRefused(
             f"storage.keys_dir {app.keys_dir} does not exist but {len(open_rounds)} round(s) are open and need"
             " their key files: mount or restore it; rounds whose key is lost are closed when the directory exists")
     for round_id in keys.round_ids_with_keys(app.keys_dir):

@@ -7,7 +7,7 @@ import pytest
 from appliance.cli import main
 from appliance.domain.errors import Conflict
 from appliance.services import participation, rounds
-from appliance.services.rounds import KeysDirectoryMissing, RoundDraft, reconcile_keys
+from appliance.services.rounds import StartupRefused, RoundDraft, reconcile_keys
 from appliance.storage import keys, proposals, snapshots
 from appliance.storage.proposals import Release, RoundNotOpen, StoredProposal
 from appliance.storage.rounds import get_round
@@ -51,7 +51,7 @@ def test_start_up_refuses_a_missing_keys_directory_while_rounds_are_open(applian
     key = keys.read_round_key(appliance.keys_dir, draft)
     keys.key_path(appliance.keys_dir, draft).unlink()
     appliance.keys_dir.rmdir()  # as if its volume were not mounted
-    with pytest.raises(KeysDirectoryMissing, match="storage.keys_dir"):
+    with pytest.raises(StartupRefused, match="storage.keys_dir"):
         reconcile_keys(appliance)
     assert get_round(appliance.dbs.ballots, draft).status == "open"
     appliance.keys_dir.mkdir()
@@ -87,3 +87,26 @@ def test_start_up_finishes_a_close_interrupted_after_counting(appliance, draft):
     reconcile_keys(appliance)
     assert not keys.key_path(appliance.keys_dir, draft).exists()
     assert snapshots.member_combo(appliance.dbs.identity, draft, member.id) is None
+
+
+def test_start_up_refuses_a_changed_instance_secret_while_a_round_is_open(appliance, draft, make_settings):
+    from appliance.services.context import build_appliance
+
+    reconcile_keys(appliance)
+    rounds.open_round(appliance, "chief", draft)
+    other = build_appliance(make_settings(security={"instance_secret": "x" * 40}))
+    with pytest.raises(StartupRefused, match="security.instance_secret changed"):
+        reconcile_keys(other)
+    rounds.close_round(appliance, "chief", draft)
+    reconcile_keys(other)  # with no round open, the new secret is adopted
+    other.close()
+
+
+def test_a_member_frozen_into_the_audience_keeps_voting_after_leaving_its_group(appliance):
+    add_person(appliance, "chief", {"admins"})
+    member = add_person(appliance, "mover", {"crowd"})
+    round_id = rounds.create_round(appliance, "chief", RoundDraft("Frozen", "What now?", audience_groups=("crowd",))).id
+    rounds.open_round(appliance, "chief", round_id)
+    moved = appliance.viewer(member.__class__(member.id, member.username, member.display_name, groups=frozenset()))
+    proposal = participation.submit_proposal(appliance, round_id, moved, "Still in the frozen audience")
+    assert proposal.status == "pending"
