@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web application")
     serve.add_argument("--host", help="address to listen on (default: server.host)")
     serve.add_argument("--port", type=int, help="port to listen on (default: server.port)")
+    serve.add_argument("--close-keyless-rounds", action="store_true",
+                       help="close open rounds whose key files are lost (for a backup restored without keys)")
     serve.set_defaults(run=run_serve)
 
     commands.add_parser("init", help="create the data directory, databases and instance secret").set_defaults(run=run_init)
@@ -93,7 +95,7 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     with open_appliance() as app:  # once, before the workers start: migrations and round keys
         try:
-            reconcile_keys(app)
+            reconcile_keys(app, close_keyless=args.close_keyless_rounds)
         except StartupRefused as error:
             raise CommandError(str(error)) from None
         storage = app.settings.storage

@@ -64,6 +64,7 @@ def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) ->
         raise Conflict("the round is no longer open") from None
     if not under_quota:
         raise Conflict(f"you have reached this round's quota of {round_.proposal_quota} proposals")
+    app.ballot_writer.note_written()
     return proposal
 
 

@@ -81,7 +81,8 @@ def _frozen_member(app: Appliance, round_: Round, viewer: Viewer) -> bool:
 
 def visible_rounds(app: Appliance, viewer: Viewer) -> list[Round]:
     """The rounds this viewer may see."""
-    return [r for r in stored_rounds.list_rounds(app.dbs.ballots) if rules.can_see(r, viewer)]
+    return [r for r in stored_rounds.list_rounds(app.dbs.ballots)
+            if rules.can_see(r, viewer) or _frozen_member(app, r, viewer)]
 
 
 def open_round(app: Appliance, actor: str, round_id: str) -> Round:
@@ -126,12 +127,14 @@ def close_round(app: Appliance, actor: str, round_id: str) -> Round:
     return stored_rounds.get_round(app.dbs.ballots, round_id)
 
 
-def _erase_links(app: Appliance, round_id: str) -> None:
+def _erase_links(app: Appliance, round_id: str, compact: bool = True) -> None:
+    """Destroy the round key and the audience snapshot; then rewrite the ballots file."""
     keys.destroy_round_key(app.keys_dir, round_id)
     snapshots.delete_snapshot(app.dbs.identity, round_id)
     checkpoint(app.dbs.identity)
-    if not ballots.scrub(app.dbs.ballots):
-        log.warning("the ballots database stayed busy after closing round %s: it is compacted at the next close", round_id)
+    if compact and not ballots.scrub(app.dbs.ballots):
+        log.warning("the ballots database stayed busy after closing round %s: it is compacted at the next write",
+                    round_id)
 
 
 def publish_round(app: Appliance, actor: str, round_id: str) -> Round:
@@ -165,42 +168,43 @@ class StartupRefused(Exception):
 FINGERPRINT = "instance_secret_fingerprint"
 
 
-def check_instance_secret(app: Appliance, open_rounds: list[Round]) -> None:
-    """Refuse a changed instance secret while rounds are open: everyone would get a new pseudonym."""
+def check_instance_secret(app: Appliance, keyed_rounds: list[Round]) -> None:
+    """Refuse a changed instance secret while rounds still have keys: everyone would get a new pseudonym."""
     current = secret_fingerprint(app.instance_secret)
     stored = instance.get_value(app.dbs.identity, FINGERPRINT)
-    if stored not in (None, current) and open_rounds:
+    if stored not in (None, current) and keyed_rounds:
         raise StartupRefused(
-            f"security.instance_secret changed while {len(open_rounds)} round(s) are open: everyone would get a"
-            " new pseudonym and could vote twice; restore the previous secret, or close those rounds first")
+            f"security.instance_secret changed while {len(keyed_rounds)} round(s) are open: everyone would get a"
+            " new pseudonym and could vote twice; restore the previous secret (data_dir/instance_secret or the"
+            " configured one), or delete those rounds' key files in storage.keys_dir to close them as they stand")
     if stored != current:
         instance.set_value(app.dbs.identity, FINGERPRINT, current)
 
 
-def reconcile_keys(app: Appliance) -> None:
+def reconcile_keys(app: Appliance, close_keyless: bool = False) -> None:
     """At start: check the instance secret, finish interrupted closes, close open rounds whose key is lost.
 
-    A missing keys directory while rounds are open is refused rather than taken
-    as lost keys: closing every round because a volume was not mounted cannot be undone.
+    When no open round finds its key (a keys volume not mounted, an empty mount
+    point), start-up is refused unless `close_keyless` says the keys are really
+    gone: closing rounds cannot be undone.
     """
     open_rounds = [r for r in stored_rounds.list_rounds(app.dbs.ballots) if r.status == "open"]
-    check_instance_secret(app, open_rounds)
-    if open_rounds and not app.keys_dir.is_dir():
+    keyless = [r for r in open_rounds if keys.read_round_key(app.keys_dir, r.id) is None]
+    check_instance_secret(app, [r for r in open_rounds if r not in keyless])
+    if keyless and len(keyless) == len(open_rounds) and not close_keyless:
         raise StartupRefused(
-            f"storage.keys_dir {app.keys_dir} does not exist but {len(open_rounds)} round(s) are open and need"
-            " their key files: mount or restore it; rounds whose key is lost are closed when the directory exists")
-    for round_id in keys.round_ids_with_keys(app.keys_dir):
-        round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
-        if round_ is None or round_.status != "open":
-            _erase_links(app, round_id)
-    for round_ in open_rounds:
-        if round_.status == "open" and keys.read_round_key(app.keys_dir, round_.id) is None:
-            log.warning("round %s is open but its key file is missing: closing it", round_.id)
-            try:
-                close_round(app, "system", round_.id)
-            except Conflict:
-                pass  # another worker closed it first
-
+            f"none of the {len(open_rounds)} open round(s) finds its key file in storage.keys_dir {app.keys_dir}:"
+            " mount or restore that directory; if the keys are really lost (a backup restored without them),"
+            " start once with `appliance serve --close-keyless-rounds` to close those rounds as they stand")
+    for round_ in stored_rounds.list_rounds(app.dbs.ballots):
+        if round_.status != "open":
+            _erase_links(app, round_.id, compact=False)  # cheap when nothing is left: finishes interrupted closes
+    for round_ in keyless:
+        log.warning("round %s is open but its key file is missing: closing it", round_.id)
+        try:
+            close_round(app, "system", round_.id)
+        except Conflict:
+            pass  # closed meanwhile
 
 
 def record_export(app: Appliance, actor: str, round_id: str) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from appliance.domain.results import CountRow
-from appliance.storage.connection import checkpoint, fetch_all, fetch_one, write
+from appliance.storage.connection import checkpoint, fetch_all, fetch_one, forget_order, write
 
 CAST = "cast"
 ROUND_NOT_OPEN = "round_not_open"
@@ -79,13 +79,21 @@ def scrub(db: Database) -> bool:
     """VACUUM, then checkpoint and truncate the WAL, so no deleted row survives on disk.
 
     False when the database stayed busy: deleted rows are already overwritten
-    (secure_delete); the file is compacted at the next close or start.
+    (secure_delete), and the next compaction rewrites the file.
     """
+    vacuumed = compact(db)
+    return checkpoint(db) and vacuumed
+
+
+def compact(db: Database) -> bool:
+    """Rewrite the file in key order (VACUUM) and truncate the WAL: no arrival order survives."""
     try:
         db.conn.execute("VACUUM")
-    except sqlite3.OperationalError:
+    except sqlite3.Error:
         return False
-    return checkpoint(db)
+    finally:
+        forget_order(db)
+    return True
 
 
 def load_counts(db: Database, round_id: str) -> tuple[list[CountRow], dict[str, int]]:

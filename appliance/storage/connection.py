@@ -63,9 +63,11 @@ def forget_order(db: sqlite_utils.Database) -> None:
 
     Tried once with a short wait; if a reader is in the way the next write tries again.
     """
-    db.conn.execute("PRAGMA busy_timeout=20")
     try:
+        db.conn.execute("PRAGMA busy_timeout=20")
         fetch_one(db, "PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error:
+        pass  # best effort: the next write tries again, and compaction retries longer
     finally:
         db.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 

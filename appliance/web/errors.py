@@ -12,6 +12,7 @@ from litestar.exceptions import ClientException, HTTPException, ValidationExcept
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from appliance.domain.errors import DomainError
+from appliance.storage.ballot_writer import VoteTimeout
 
 log = logging.getLogger("appliance.web")
 PROBLEM = "application/problem+json"
@@ -48,7 +49,8 @@ def http_error(request: Request, error: HTTPException) -> Response:
 
 
 def busy_error(request: Request, error: Exception) -> Response:
-    if isinstance(error, sqlite3.OperationalError) and "locked" not in str(error) and "busy" not in str(error):
+    busy = isinstance(error, VoteTimeout) or getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    if not busy:
         return unexpected_error(request, error)
     log.warning("database busy on %s %s", request.method, request.url.path)
     return problem(503, "Service Unavailable", "the appliance is busy; try again in a moment",
@@ -81,6 +83,6 @@ EXCEPTION_HANDLERS = {
     DomainError: domain_error,
     HTTPException: http_error,
     sqlite3.OperationalError: busy_error,
-    TimeoutError: busy_error,
+    VoteTimeout: busy_error,
     Exception: unexpected_error,
 }

@@ -385,3 +385,26 @@ def test_the_write_ahead_log_keeps_no_order_of_votes_or_proposals(story):
     assert found, "the pseudonyms must be in the database file itself"
     leaked = [name for name, value in {**story.pseudonyms, **story.labels}.items() if value in wal]
     assert leaked == []
+
+
+def test_compaction_leaves_no_arrival_order_inside_the_pages(story, appliance):
+    """SQLite places new cells in arrival order; the writer rewrites the file in key order within a minute."""
+    voters = [name for name in dict.fromkeys(VOTING_ORDER)]
+
+    def order_in_file() -> list[str]:
+        database = read(story.data_dir / "ballots.db")
+        return sorted(voters, key=lambda name: database.find(story.pseudonyms[name]))
+
+    before = order_in_file()
+    assert before in (voters, voters[::-1]), "the check must see the arrival order SQLite leaves"
+    appliance.ballot_writer.close()  # as at shutdown, or once the compaction delay has passed
+    after = order_in_file()
+    assert after not in (voters, voters[::-1])
+    assert sorted(after) == sorted(voters)
+
+
+def test_a_proposal_leaves_nothing_in_the_write_ahead_log(api, appliance):
+    round_id = create_open_round(api("admin"))
+    response = api("u07").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Nothing left in the log"})
+    assert response.status_code == 201
+    assert read(appliance.settings.storage.data_dir / "ballots.db-wal") == b""

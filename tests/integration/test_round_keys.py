@@ -29,12 +29,16 @@ def test_opening_refuses_when_another_request_is_creating_the_key(appliance, dra
     assert get_round(appliance.dbs.ballots, draft).status == "draft"
 
 
-def test_a_closed_round_key_is_gone_for_every_worker(appliance, draft):
+def test_a_closed_round_key_is_gone_for_every_worker(appliance, draft, make_settings):
+    from appliance.services.context import build_appliance
+
     rounds.open_round(appliance, "chief", draft)
-    assert appliance.round_key(draft) is not None
+    other_worker = build_appliance(make_settings())
+    assert other_worker.round_key(draft) is not None
     rounds.close_round(appliance, "chief", draft)
-    assert appliance.round_key(draft) is None  # nothing kept in memory either
+    assert other_worker.round_key(draft) is None  # no copy kept in any worker's memory
     assert not keys.key_path(appliance.keys_dir, draft).exists()
+    other_worker.close()
 
 
 def test_a_proposal_written_as_the_round_closes_is_refused(appliance, draft):
@@ -70,9 +74,22 @@ def test_serve_stops_with_one_line_when_the_keys_directory_is_missing(appliance,
 
 
 def test_start_up_closes_an_open_round_whose_key_is_lost(appliance, draft):
+    other = rounds.create_round(appliance, "chief", RoundDraft("Other", "And this?")).id
     rounds.open_round(appliance, "chief", draft)
+    rounds.open_round(appliance, "chief", other)
     keys.key_path(appliance.keys_dir, draft).unlink()
     reconcile_keys(appliance)
+    assert get_round(appliance.dbs.ballots, draft).status == "closed"
+    assert get_round(appliance.dbs.ballots, other).status == "open"
+
+
+def test_start_up_refuses_when_no_open_round_finds_its_key(appliance, draft):
+    rounds.open_round(appliance, "chief", draft)
+    keys.key_path(appliance.keys_dir, draft).unlink()  # an empty mount point looks like this
+    with pytest.raises(StartupRefused, match="--close-keyless-rounds"):
+        reconcile_keys(appliance)
+    assert get_round(appliance.dbs.ballots, draft).status == "open"
+    reconcile_keys(appliance, close_keyless=True)
     assert get_round(appliance.dbs.ballots, draft).status == "closed"
 
 
@@ -110,3 +127,7 @@ def test_a_member_frozen_into_the_audience_keeps_voting_after_leaving_its_group(
     moved = appliance.viewer(member.__class__(member.id, member.username, member.display_name, groups=frozenset()))
     proposal = participation.submit_proposal(appliance, round_id, moved, "Still in the frozen audience")
     assert proposal.status == "pending"
+    chief = appliance.viewer(add_person(appliance, "checker", {"moderators"}))
+    participation.moderate(appliance, "checker", round_id, chief, proposal.id, "accept")
+    participation.cast_vote(appliance, round_id, moved, proposal.id, "agree", "doable")
+    assert [r.id for r in rounds.visible_rounds(appliance, moved)] == [round_id]
