@@ -13,6 +13,14 @@ from appliance.directory import Person
 from appliance.storage.connection import fetch_one, write
 
 
+EXPIRY_GRAIN_SECONDS = 3600
+
+
+def expiry(now: int, lifetime: int) -> int:
+    """End of a session, rounded up to the hour: the table must not tell when someone signed in to the second."""
+    return -(-(now + lifetime) // EXPIRY_GRAIN_SECONDS) * EXPIRY_GRAIN_SECONDS
+
+
 def create_session(db: Database, token_hash: str, person: Person, expires_at: int) -> None:
     """Store a new session for this person."""
     with write(db):

@@ -54,7 +54,7 @@ def test_an_expired_session_is_refused(api, appliance):
     browser = api("u03")
     lifetime = appliance.settings.security.session_lifetime_hours
     real_clock = appliance.clock
-    appliance.clock = lambda: real_clock() + timedelta(hours=lifetime, seconds=1)
+    appliance.clock = lambda: real_clock() + timedelta(hours=lifetime + 1, seconds=1)  # expiry is rounded up to the hour
     try:
         response = browser.get("/api/v1/me")
     finally:
@@ -88,3 +88,11 @@ def test_health_and_readiness_answer_without_signing_in(api):
     client = api(None)
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_a_stored_session_tells_the_sign_in_time_only_to_the_hour(api, appliance):
+    api("u06")
+    (expires_at,) = appliance.dbs.identity.conn.execute("SELECT expires_at FROM sessions").fetchone()
+    assert expires_at % 3600 == 0
+    lifetime = appliance.settings.security.session_lifetime_hours * 3600
+    assert 0 <= expires_at - (appliance.clock().timestamp() + lifetime) < 3600

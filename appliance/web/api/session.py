@@ -28,7 +28,7 @@ class SessionController(Controller):
         token = new_session_token()
         now = int(app.clock().timestamp())
         sessions.delete_expired(app.dbs.identity, now)
-        sessions.create_session(app.dbs.identity, hash_token(token), person, now + lifetime)
+        sessions.create_session(app.dbs.identity, hash_token(token), person, sessions.expiry(now, lifetime))
         cookie = Cookie(key=SESSION_COOKIE, value=token, max_age=lifetime, httponly=True,
                         samesite="lax", secure=app.settings.security.cookie_secure, path="/")
         return Response(_me(app, person), cookies=[cookie])
