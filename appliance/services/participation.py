@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 from appliance.domain import proposals as proposal_rules
 from appliance.domain import segments
 from appliance.domain.errors import Conflict, Forbidden, NotFound
 from appliance.domain.pseudonyms import author_label, voter_pseudonym
-from appliance.domain.rounds import Round, Viewer, in_audience
+from appliance.domain.rounds import Round, Viewer
 from appliance.domain.votes import check_vote
 from appliance.services.context import Appliance
-from appliance.services.rounds import find_round
+from appliance.services.rounds import find_round, is_member
 from appliance.storage import audit, ballots, proposals, snapshots
 from appliance.storage.proposals import StoredProposal
 
@@ -23,18 +24,12 @@ def _open_round_for(app: Appliance, round_id: str, viewer: Viewer) -> tuple[Roun
         raise Conflict(f"the round is {round_.status}, not open")
     if round_.closes_at and app.clock() >= round_.closes_at:
         raise Conflict(f"the round closed at {round_.closes_at.isoformat()}")
-    if not _is_member(app, round_, viewer):
+    if not is_member(app, round_, viewer):
         raise Forbidden("you are not in this round's audience")
     secret = app.round_key(round_id)
     if secret is None:
         raise Conflict("the round cannot take part: its key is missing")
     return round_, secret
-
-
-def _is_member(app: Appliance, round_: Round, viewer: Viewer) -> bool:
-    """In the audience frozen at open, or joined it since."""
-    return (in_audience(round_.audience_groups, viewer.groups)
-            or snapshots.member_combo(app.dbs.identity, round_.id, viewer.person_id) is not None)
 
 
 def _release_for(app: Appliance, round_: Round) -> proposals.Release:
@@ -49,7 +44,10 @@ def _release(app: Appliance, round_: Round) -> None:
 
 
 def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) -> StoredProposal:
-    """Store a proposal under the author's label; it waits for the next release batch."""
+    """Store a proposal under the author's label; it waits for the next release batch.
+
+    Returned with the status its author is told (a queued proposal is pending, or accepted in post-moderation).
+    """
     round_, secret = _open_round_for(app, round_id, viewer)
     if round_.proposals_close_at and app.clock() >= round_.proposals_close_at:
         raise Conflict("proposals are closed for this round; you can still vote")
@@ -65,13 +63,13 @@ def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) ->
     if not under_quota:
         raise Conflict(f"you have reached this round's quota of {round_.proposal_quota} proposals")
     app.ballot_writer.note_written()
-    return proposal
+    return replace(proposal, status=proposal_rules.shown_status(status, round_.moderation))
 
 
 def accepted_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredProposal]:
     """Accepted proposals of a round the viewer takes part in, in random order."""
     round_ = find_round(app, round_id, viewer)
-    if not (viewer.is_admin or viewer.is_moderator or _is_member(app, round_, viewer)):
+    if not (viewer.is_admin or viewer.is_moderator or is_member(app, round_, viewer)):
         raise Forbidden("you are not in this round's audience")
     if round_.status == "open":
         _release(app, round_)
@@ -79,11 +77,12 @@ def accepted_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[St
 
 
 def my_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredProposal]:
-    """The viewer's own proposals and their status, while the round is open."""
+    """The viewer's own proposals, with the status their author is told, while the round is open."""
     round_, secret = _open_round_for(app, round_id, viewer)
     _release(app, round_)
     label = author_label(app.instance_secret, secret, viewer.person_id)
-    return proposals.list_by_author(app.dbs.ballots, round_id, label)
+    return [replace(p, status=proposal_rules.shown_status(p.status, round_.moderation))
+            for p in proposals.list_by_author(app.dbs.ballots, round_id, label)]
 
 
 def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, vote: str,

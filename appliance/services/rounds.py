@@ -69,27 +69,37 @@ def find_round(app: Appliance, round_id: str, viewer: Viewer) -> Round:
     round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
     if round_ is None or (round_.status == "draft" and not viewer.is_admin):
         raise NotFound(f"no round {round_id!r}")
-    if not rules.can_see(round_, viewer) and not _frozen_member(app, round_, viewer):
+    if not _may_see(app, round_, viewer):
         raise Forbidden("you are not in this round's audience")
     return round_
 
 
-def _frozen_member(app: Appliance, round_: Round, viewer: Viewer) -> bool:
-    """In the audience as frozen at open, whatever their groups are now."""
-    return round_.status == "open" and snapshots.member_combo(app.dbs.identity, round_.id, viewer.person_id) is not None
+def is_member(app: Appliance, round_: Round, viewer: Viewer) -> bool:
+    """In the audience by group now, or frozen into it at open whatever their groups are now."""
+    return (rules.in_audience(round_.audience_groups, viewer.groups)
+            or snapshots.member_combo(app.dbs.identity, round_.id, viewer.person_id) is not None)
+
+
+def _may_see(app: Appliance, round_: Round, viewer: Viewer) -> bool:
+    return rules.can_see(round_, viewer) or (round_.status == "open" and is_member(app, round_, viewer))
 
 
 def visible_rounds(app: Appliance, viewer: Viewer) -> list[Round]:
     """The rounds this viewer may see."""
-    return [r for r in stored_rounds.list_rounds(app.dbs.ballots)
-            if rules.can_see(r, viewer) or _frozen_member(app, r, viewer)]
+    return [r for r in stored_rounds.list_rounds(app.dbs.ballots) if _may_see(app, r, viewer)]
+
+
+def _stored_round(app: Appliance, round_id: str) -> Round:
+    """Any round, for admins' lifecycle steps; NotFound when there is none."""
+    round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
+    if round_ is None:
+        raise NotFound(f"no round {round_id!r}")
+    return round_
 
 
 def open_round(app: Appliance, actor: str, round_id: str) -> Round:
     """Freeze the audience and its coarsened segments, create the round key, and open."""
-    round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
-    if round_ is None:
-        raise NotFound(f"no round {round_id!r}")
+    round_ = _stored_round(app, round_id)
     rules.next_status(round_.status, "open")
     members = app.directory.audience(round_.audience_groups)
     raws = [segments.raw_combo(p.attributes, round_.dimensions) for p in members]
@@ -116,9 +126,7 @@ def open_round(app: Appliance, actor: str, round_id: str) -> Round:
 
 def close_round(app: Appliance, actor: str, round_id: str) -> Round:
     """Turn ballots into counts, destroy the round key and every link to a person."""
-    round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
-    if round_ is None:
-        raise NotFound(f"no round {round_id!r}")
+    round_ = _stored_round(app, round_id)
     rules.next_status(round_.status, "close")
     if not ballots.close_and_count(app.dbs.ballots, round_id):
         raise Conflict("the round was closed meanwhile")
@@ -139,9 +147,7 @@ def _erase_links(app: Appliance, round_id: str, compact: bool = True) -> None:
 
 def publish_round(app: Appliance, actor: str, round_id: str) -> Round:
     """Show a closed round's results to its audience."""
-    round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
-    if round_ is None:
-        raise NotFound(f"no round {round_id!r}")
+    round_ = _stored_round(app, round_id)
     new = rules.next_status(round_.status, "publish")
     if not stored_rounds.change_status(app.dbs.ballots, round_id, round_.status, new):
         raise Conflict("the round changed meanwhile")
@@ -188,7 +194,8 @@ def reconcile_keys(app: Appliance, close_keyless: bool = False) -> None:
     point), start-up is refused unless `close_keyless` says the keys are really
     gone: closing rounds cannot be undone.
     """
-    open_rounds = [r for r in stored_rounds.list_rounds(app.dbs.ballots) if r.status == "open"]
+    all_rounds = stored_rounds.list_rounds(app.dbs.ballots)
+    open_rounds = [r for r in all_rounds if r.status == "open"]
     keyless = [r for r in open_rounds if keys.read_round_key(app.keys_dir, r.id) is None]
     check_instance_secret(app, [r for r in open_rounds if r not in keyless])
     if keyless and len(keyless) == len(open_rounds) and not close_keyless:
@@ -196,9 +203,10 @@ def reconcile_keys(app: Appliance, close_keyless: bool = False) -> None:
             f"none of the {len(open_rounds)} open round(s) finds its key file in storage.keys_dir {app.keys_dir}:"
             " mount or restore that directory; if the keys are really lost (a backup restored without them),"
             " start once with `appliance serve --close-keyless-rounds` to close those rounds as they stand")
-    for round_ in stored_rounds.list_rounds(app.dbs.ballots):
-        if round_.status != "open":
-            _erase_links(app, round_.id, compact=False)  # cheap when nothing is left: finishes interrupted closes
+    left_behind = set(keys.round_ids_with_keys(app.keys_dir)) | set(snapshots.round_ids(app.dbs.identity))
+    for round_ in all_rounds:
+        if round_.status != "open" and round_.id in left_behind:  # a close was interrupted: finish it
+            _erase_links(app, round_.id, compact=False)
     for round_ in keyless:
         log.warning("round %s is open but its key file is missing: closing it", round_.id)
         try:

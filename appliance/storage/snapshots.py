@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from appliance.storage.connection import fetch_one, write
+from appliance.storage.connection import fetch_all, fetch_one, write
 
 
 def write_snapshot(db: Database, round_id: str, members: list[tuple[str, str]]) -> None:
@@ -23,6 +23,11 @@ def member_combo(db: Database, round_id: str, person_id: str) -> str | None:
     row = fetch_one(db, "SELECT combo FROM audience_snapshots WHERE round_id = ? AND person_id = ?",
                     (round_id, person_id))
     return row[0] if row else None
+
+
+def round_ids(db: Database) -> list[str]:
+    """Rounds that still have an audience snapshot."""
+    return [row[0] for row in fetch_all(db, "SELECT DISTINCT round_id FROM audience_snapshots")]
 
 
 def delete_snapshot(db: Database, round_id: str) -> None:

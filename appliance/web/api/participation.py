@@ -6,7 +6,6 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from appliance.domain.proposals import shown_status
 from appliance.domain.rounds import Viewer
 from appliance.services import participation as service
 from appliance.services.context import Appliance
@@ -15,8 +14,8 @@ from appliance.web.api.models import PROBLEMS, BallotIn, BallotOut, MyProposalOu
 from appliance.web.auth import requires_moderator
 
 
-def proposal_out(proposal: StoredProposal, status: str | None = None) -> ProposalOut:
-    return ProposalOut(id=proposal.id, text=proposal.text, status=status or proposal.status)
+def proposal_out(proposal: StoredProposal) -> ProposalOut:
+    return ProposalOut(id=proposal.id, text=proposal.text, status=proposal.status)
 
 
 class ProposalController(Controller):
@@ -26,9 +25,7 @@ class ProposalController(Controller):
     @post("/proposals", sync_to_thread=True, status_code=201, responses=PROBLEMS)
     def submit(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str], data: JSONBody[ProposalIn]) -> ProposalOut:
         """Submit a proposal; it reaches moderation (or publication) with the next release batch."""
-        proposal = service.submit_proposal(app, round_id, viewer, data.text)
-        round_ = service.find_round(app, round_id, viewer)
-        return proposal_out(proposal, shown_status(proposal.status, round_.moderation))
+        return proposal_out(service.submit_proposal(app, round_id, viewer, data.text))
 
     @get("/proposals", sync_to_thread=True, responses=PROBLEMS)
     def accepted(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[ProposalOut]:
@@ -38,9 +35,8 @@ class ProposalController(Controller):
     @get("/proposals/mine", sync_to_thread=True, responses=PROBLEMS)
     def mine(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[MyProposalOut]:
         """My own proposals and their status (with the refusal reason, shown only to me)."""
-        round_ = service.find_round(app, round_id, viewer)
         return [
-            MyProposalOut(id=p.id, text=p.text, status=shown_status(p.status, round_.moderation),
+            MyProposalOut(id=p.id, text=p.text, status=p.status,
                           refusal_reason=p.refusal_reason, refusal_note=p.refusal_note)
             for p in service.my_proposals(app, round_id, viewer)
         ]
