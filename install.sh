@@ -16,7 +16,9 @@ for arg in "$@"; do
 done
 
 # System packages the test suite uses (services it starts itself, on 127.0.0.1).
-TEST_SYSTEM_PACKAGES=()
+#   slapd, ldap-utils: a private OpenLDAP server for the directory tests (no system daemon is started)
+#   openssl: the test certificate authority for LDAPS and StartTLS
+TEST_SYSTEM_PACKAGES=(slapd ldap-utils openssl)
 MISSING=()
 
 say() { printf '==> %s\n' "$*"; }
@@ -71,8 +73,17 @@ say "installing the appliance and its dependencies into .venv"
 if [ "$DEV" -eq 1 ]; then
   .venv/bin/python -m pip install --quiet -e ".[test]"
   if [ "${#TEST_SYSTEM_PACKAGES[@]}" -gt 0 ]; then
-    say "installing system packages for the tests: ${TEST_SYSTEM_PACKAGES[*]}"
-    apt_install "${TEST_SYSTEM_PACKAGES[@]}"
+    NEEDED=()
+    for package in "${TEST_SYSTEM_PACKAGES[@]}"; do
+      dpkg -s "$package" >/dev/null 2>&1 || NEEDED+=("$package")
+    done
+    if [ "${#NEEDED[@]}" -gt 0 ]; then
+      say "installing system packages for the tests: ${NEEDED[*]}"
+      # slapd must not ask questions nor configure a system-wide directory
+      command -v debconf-set-selections >/dev/null &&
+        printf 'slapd slapd/no_configuration boolean true\n' | debconf-set-selections 2>/dev/null || true
+      apt_install "${NEEDED[@]}"
+    fi
   fi
 else
   .venv/bin/python -m pip install --quiet --force-reinstall --no-deps . >/dev/null

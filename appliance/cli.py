@@ -1,4 +1,4 @@
-"""The `appliance` command: serve, init, migrate, demo, user ..."""
+"""The `appliance` command: serve, init, migrate, demo, user ..., ldap check, directory sync."""
 
 from __future__ import annotations
 
@@ -65,9 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply pending database migrations").set_defaults(run=run_migrate)
     commands.add_parser("demo", help="fill an empty appliance with demo people and rounds").set_defaults(run=run_demo)
 
+    from appliance.cli_directory import add_directory_commands
     from appliance.cli_users import add_user_commands
 
     add_user_commands(commands)
+    add_directory_commands(commands)
     return parser
 
 

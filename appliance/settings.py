@@ -81,6 +81,9 @@ class SecuritySettings(Section):
     instance_secret: SecretStr | None = None
     session_lifetime_hours: int = Field(12, ge=1, le=24 * 90)
     cookie_secure: bool = False
+    failed_sign_ins_per_user: int = Field(5, ge=1, le=1000)
+    failed_sign_ins_per_address: int = Field(30, ge=1, le=100_000)
+    sign_in_max_delay_seconds: int = Field(300, ge=1, le=3600)
 
     @model_validator(mode="after")
     def secret_is_long_enough(self) -> SecuritySettings:
@@ -91,9 +94,79 @@ class SecuritySettings(Section):
 
 
 class DirectorySettings(Section):
-    kind: Literal["local"] = "local"
+    kind: Literal["local", "ldap"] = "local"
     admin_groups: list[str] = ["admins"]
     moderator_groups: list[str] = ["moderators"]
+
+
+GroupMembership = Literal["member", "member_uid", "member_of", "ad_nested"]
+
+
+class LdapSettings(Section):
+    """How to reach and read an LDAP / Active Directory server (used when directory.kind = "ldap")."""
+
+    servers: list[str] = []
+    start_tls: bool = False
+    ca_file: Path | None = None
+    insecure_skip_certificate_verification: bool = False
+    connect_timeout_seconds: float = Field(5, gt=0, le=120)
+    timeout_seconds: float = Field(10, gt=0, le=300)
+    retry_offline_server_seconds: int = Field(30, ge=0, le=3600)
+    pool_size: int = Field(8, ge=1, le=100)
+    bind_dn: str = ""
+    bind_password: SecretStr | None = None
+    user_search_base: str = ""
+    user_filter: str = "(&(objectClass=inetOrgPerson)(uid={username}))"
+    id_attribute: str = "entryUUID"
+    username_attribute: str = "uid"
+    display_name_attribute: str = "cn"
+    email_attribute: str = "mail"
+    segment_attributes: dict[str, str] = {}
+    group_membership: GroupMembership = "member"
+    group_search_base: str = ""
+    group_filter: str = ("(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)"
+                         "(objectClass=posixGroup)(objectClass=group))")
+    group_name_attribute: str = "cn"
+    refuse_disabled_accounts: bool = False
+
+    @model_validator(mode="after")
+    def well_formed(self) -> LdapSettings:
+        for url in self.servers:
+            scheme, _, rest = url.partition("://")
+            if scheme.lower() not in ("ldap", "ldaps") or not rest.strip("/"):
+                raise ValueError(f"servers: {url!r} is not an ldap:// or ldaps:// URL")
+            if self.start_tls and scheme.lower() == "ldaps":
+                raise ValueError(f"start_tls: {url} is ldaps:// (already encrypted); use ldap:// URLs with StartTLS")
+        if self.user_filter.count("{username}") != 1 or not _is_filter(self.user_filter.replace("{username}", "x")):
+            raise ValueError("user_filter: must be an LDAP filter in parentheses with {username} once,"
+                             " for example (&(objectClass=inetOrgPerson)(uid={username}))")
+        if not _is_filter(self.group_filter):
+            raise ValueError("group_filter: must be an LDAP filter in parentheses")
+        if self.bind_dn and self.bind_password is None:
+            raise ValueError("bind_password: required with bind_dn (better: bind_password_file)")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file: no such file: {self.ca_file}")
+        for name, attribute in self.segment_attributes.items():
+            if not name.strip() or not attribute.strip():
+                raise ValueError("segment_attributes: names and attributes must not be empty")
+        return self
+
+    def missing(self) -> list[str]:
+        """The settings LDAP sign-in cannot do without that are not set."""
+        return [key for key in ("servers", "user_search_base", "group_search_base") if not getattr(self, key)]
+
+
+def _is_filter(text: str) -> bool:
+    """Balanced parentheses around the whole text: enough to catch a mistyped filter early."""
+    depth = 0
+    for i, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0 or (depth == 0 and i != len(text) - 1):
+                return False
+    return text.startswith("(") and depth == 0
 
 
 class RoundSettings(Section):
@@ -128,8 +201,16 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     security: SecuritySettings = SecuritySettings()
     directory: DirectorySettings = DirectorySettings()
+    ldap: LdapSettings = LdapSettings()
     rounds: RoundSettings = RoundSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="after")
+    def ldap_is_complete(self) -> Settings:
+        missing = self.ldap.missing()
+        if self.directory.kind == "ldap" and missing:
+            raise ValueError(f"ldap.{missing[0]}: required when directory.kind is \"ldap\"")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -177,7 +258,7 @@ def describe_error(error: ValidationError) -> str:
     elif message.startswith("Value error, "):
         # Section validators say "key: what is wrong"; name the key itself.
         key, _, message = message.removeprefix("Value error, ").partition(": ")
-        location.append(key)
+        location.extend(key.split("."))
     name = ".".join(location)
     env_name = ENV_PREFIX + "__".join(part.upper() for part in location)
     count = error.error_count()

@@ -34,3 +34,12 @@ class Directory(Protocol):
 
     def group_names(self) -> list[str]:
         """Names of the groups an admin can pick an audience from."""
+
+    def dimensions(self) -> list[str]:
+        """Segment attributes a round can break its results down by."""
+
+    def check(self) -> None:
+        """Raise DirectoryUnavailable when the directory cannot answer now."""
+
+    def close(self) -> None:
+        """Release connections."""

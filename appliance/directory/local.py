@@ -47,6 +47,19 @@ class LocalDirectory:
         """Every group that someone belongs to."""
         return sorted({g for p in people.list_people(self.db) for g in p.groups})
 
+    def dimensions(self) -> list[str]:
+        """Every attribute name someone has."""
+        return sorted({key for p in people.list_people(self.db) for key in p.attributes})
+
+    def check(self) -> None:
+        """identity.db is checked by /readyz on its own."""
+
+    def close(self) -> None:
+        """Nothing to release: identity.db belongs to the appliance."""
+
+    def has_username(self, username: str) -> bool:
+        return people.find_by_username(self.db, username) is not None
+
     def add_person(self, person: Person, password: str) -> None:
         """Create a person with this password."""
         people.insert_person(self.db, person, HASHER.hash(password))

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from appliance.directory import Directory, Person
+from appliance.directory.break_glass import WithLocalAccounts
 from appliance.directory.local import LocalDirectory
 from appliance.domain.rounds import Viewer
 from appliance.settings import Settings
@@ -59,6 +60,7 @@ class Appliance:
         )
 
     def close(self) -> None:
+        self.directory.close()
         self.ballot_writer.close()
         self.dbs.close()
 
@@ -73,7 +75,22 @@ def build_appliance(settings: Settings, migrate: bool = True) -> Appliance:
     configured = settings.security.instance_secret
     secret = (configured.get_secret_value().encode() if configured
               else keys.load_or_create_instance_secret(data_dir))
-    return Appliance(settings, dbs, LocalDirectory(dbs.identity), secret)
+    return Appliance(settings, dbs, make_directory(settings, LocalDirectory(dbs.identity)), secret)
+
+
+def make_directory(settings: Settings, local: LocalDirectory) -> Directory:
+    """The configured directory; with LDAP, local accounts stay available beside it."""
+    if settings.directory.kind == "local":
+        return local
+    from appliance.directory.ldap import LdapDirectory  # ldap3 is loaded only when used
+
+    if settings.ldap.insecure_skip_certificate_verification:
+        log.warning("ldap.insecure_skip_certificate_verification is on: the directory's certificate is not"
+                    " checked, so anyone on the network path can read the passwords people sign in with")
+    if not settings.ldap.start_tls and any(url.lower().startswith("ldap://") for url in settings.ldap.servers):
+        log.warning("ldap.servers has an ldap:// URL without ldap.start_tls: passwords cross the network"
+                    " unencrypted; use ldaps:// or start_tls = true")
+    return WithLocalAccounts(LdapDirectory(settings.ldap), local)
 
 
 def secret_fingerprint(secret: bytes) -> str:

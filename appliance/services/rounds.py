@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,6 +50,7 @@ def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
     dimensions = tuple(d.strip() for d in draft.dimensions)
     rules.check_dimensions(dimensions)
     rules.check_schedule(draft.opens_at, draft.closes_at, draft.proposals_close_at)
+    check_against_directory(app, draft.audience_groups, dimensions)
     round_ = Round(
         id=secrets.token_hex(8), title=title, question=question,
         description=draft.description.strip(), audience_groups=tuple(draft.audience_groups),
@@ -62,6 +64,21 @@ def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
     stored_rounds.insert_round(app.dbs.ballots, round_)
     audit.record(app.dbs.identity, actor, "round.create", round_.id, round_.title)
     return round_
+
+
+def check_against_directory(app: Appliance, groups: tuple[str, ...], dimensions: tuple[str, ...]) -> None:
+    """Invalid when an audience group or a dimension does not exist in the directory."""
+    if dimensions:
+        known = app.directory.dimensions()
+        unknown = [d for d in dimensions if d not in known]
+        if unknown:
+            offered = ", ".join(known) or "none"
+            raise Invalid(f"unknown dimension {unknown[0]!r}: the directory offers {offered}")
+    if groups:
+        names = set(app.directory.group_names())
+        missing = [g for g in groups if g not in names]
+        if missing:
+            raise Invalid(f"audience group {missing[0]!r} does not exist in the directory")
 
 
 def find_round(app: Appliance, round_id: str, viewer: Viewer) -> Round:
@@ -102,6 +119,8 @@ def open_round(app: Appliance, actor: str, round_id: str) -> Round:
     round_ = _stored_round(app, round_id)
     rules.next_status(round_.status, "open")
     members = app.directory.audience(round_.audience_groups)
+    if not members:
+        raise Conflict("nobody is in this round's audience: check its audience groups in the directory")
     raws = [segments.raw_combo(p.attributes, round_.dimensions) for p in members]
     mapping = segments.build_coarsening(raws, round_.k)
     snapshots.write_snapshot(app.dbs.identity, round_id, [
@@ -143,6 +162,39 @@ def _erase_links(app: Appliance, round_id: str, compact: bool = True) -> None:
     if compact and not ballots.scrub(app.dbs.ballots):
         log.warning("the ballots database stayed busy after closing round %s: it is compacted at the next write",
                     round_id)
+
+
+@dataclass(frozen=True)
+class AudienceCount:
+    round_id: str
+    title: str
+    status: str
+    members: int
+
+
+def sync_headcounts(app: Appliance) -> list[AudienceCount]:
+    """Count each draft and open round's audience in the directory now; store open rounds' headcounts.
+
+    Members frozen at open keep their stored combination (and their place, even
+    if they left the audience groups since); people who joined the audience
+    after open count in the all-"other" combination. Only counts are stored.
+    """
+    report = []
+    for round_ in stored_rounds.list_rounds(app.dbs.ballots):
+        if round_.status not in ("draft", "open"):
+            continue
+        members = app.directory.audience(round_.audience_groups)
+        if round_.status == "open":
+            frozen = snapshots.members(app.dbs.identity, round_.id)
+            joined = sum(1 for p in members if p.id not in frozen)
+            counts = Counter(frozen.values())
+            if joined:
+                counts[segments.combo_key((segments.OTHER,) * len(round_.dimensions))] += joined
+            if stored_rounds.replace_headcounts(app.dbs.ballots, round_.id, dict(counts)):
+                report.append(AudienceCount(round_.id, round_.title, "open", sum(counts.values())))
+        else:
+            report.append(AudienceCount(round_.id, round_.title, "draft", len(members)))
+    return report
 
 
 def publish_round(app: Appliance, actor: str, round_id: str) -> Round:

@@ -146,6 +146,21 @@ def ballots_0001(db: Database) -> None:
     )
 
 
+@identity(name="0002_sign_in_failures")
+def identity_0002(db: Database) -> None:
+    db.executescript(
+        """
+        -- Failed sign-ins, for throttling. key is an HMAC of the username or the
+        -- client address, so the file holds neither (nor passwords typed as names).
+        CREATE TABLE sign_in_failures (
+            key TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_failure_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 def apply_migrations(identity_db: Database, ballots_db: Database) -> list[str]:
     """Apply pending migrations to both databases; return the names applied."""
     pending = [m.name for m in identity.pending(identity_db)]

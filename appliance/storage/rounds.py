@@ -70,6 +70,18 @@ def open_round(db: Database, round_id: str, coarsening: dict[str, str], headcoun
     return True
 
 
+def replace_headcounts(db: Database, round_id: str, headcounts: dict[str, int]) -> bool:
+    """New headcounts for a round that is still open; False when it is not."""
+    with write(db):
+        row = fetch_one(db, "SELECT status FROM rounds WHERE id = ?", (round_id,))
+        if row is None or row[0] != "open":
+            return False
+        db.conn.execute("DELETE FROM headcounts WHERE round_id = ?", (round_id,))
+        db.conn.executemany("INSERT INTO headcounts (round_id, combo, members) VALUES (?, ?, ?)",
+                            [(round_id, combo, n) for combo, n in headcounts.items()])
+    return True
+
+
 def get_headcounts(db: Database, round_id: str) -> dict[str, int]:
     """Audience members per stored combination, as frozen at open."""
     return dict(fetch_all(db, "SELECT combo, members FROM headcounts WHERE round_id = ?", (round_id,)))

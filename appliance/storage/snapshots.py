@@ -25,6 +25,11 @@ def member_combo(db: Database, round_id: str, person_id: str) -> str | None:
     return row[0] if row else None
 
 
+def members(db: Database, round_id: str) -> dict[str, str]:
+    """Everyone frozen into the round's audience, with their stored combination."""
+    return dict(fetch_all(db, "SELECT person_id, combo FROM audience_snapshots WHERE round_id = ?", (round_id,)))
+
+
 def round_ids(db: Database) -> list[str]:
     """Rounds that still have an audience snapshot."""
     return [row[0] for row in fetch_all(db, "SELECT DISTINCT round_id FROM audience_snapshots")]

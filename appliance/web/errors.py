@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from appliance.directory import DirectoryUnavailable
 from appliance.domain.errors import DomainError
 from appliance.storage.ballot_writer import VoteTimeout
 
@@ -25,7 +26,16 @@ def problem(status: int, title: str, detail: str, headers: dict[str, str] | None
 
 
 def domain_error(_: Request, error: DomainError) -> Response:
-    return problem(error.status, error.title, str(error))
+    retry_after = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return problem(error.status, error.title, str(error), headers)
+
+
+def directory_unavailable(request: Request, error: DirectoryUnavailable) -> Response:
+    # The reason (which server, which error) is for the operator's log, not for whoever signs in.
+    log.warning("directory unreachable on %s %s: %s", request.method, request.url.path, error)
+    return problem(503, "Service Unavailable", "directory unreachable: try again in a moment",
+                   headers={"Retry-After": "10"})
 
 
 class SafeRequest(Request):
@@ -81,6 +91,7 @@ def describe_validation(extra: Any) -> str:
 
 EXCEPTION_HANDLERS = {
     DomainError: domain_error,
+    DirectoryUnavailable: directory_unavailable,
     HTTPException: http_error,
     sqlite3.OperationalError: busy_error,
     VoteTimeout: busy_error,

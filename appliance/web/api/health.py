@@ -7,7 +7,8 @@ import sqlite3
 from litestar import Response, get
 from litestar.di import NamedDependency
 
-from appliance.services.context import Appliance
+from appliance.directory import DirectoryUnavailable
+from appliance.services.context import Appliance, log
 from appliance.storage.connection import fetch_one
 
 
@@ -19,7 +20,12 @@ async def healthz() -> dict[str, str]:
 
 @get("/readyz", opt={"exclude_from_auth": True}, sync_to_thread=True, tags=["operations"])
 def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
-    """Both databases answer."""
+    """Both databases answer (else 503), and whether the directory does.
+
+    A directory that cannot be reached makes the appliance "degraded", not
+    unready: people already signed in keep working, and every instance behind a
+    load balancer sees the same directory, so taking this one out would not help.
+    """
     checks = {}
     for name in ("identity", "ballots"):
         try:
@@ -28,4 +34,11 @@ def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
         except sqlite3.Error as error:
             checks[name] = f"failing: {error}"
     ready = all(v == "ok" for v in checks.values())
-    return Response(checks | {"status": "ready" if ready else "not ready"}, status_code=200 if ready else 503)
+    try:
+        app.directory.check()
+        checks["directory"] = "ok"
+    except DirectoryUnavailable as error:
+        log.warning("readiness: directory unreachable: %s", error)
+        checks["directory"] = "unreachable: new sign-ins fail, open sessions keep working"
+    status = "not ready" if not ready else "ready" if checks["directory"] == "ok" else "degraded"
+    return Response(checks | {"status": status}, status_code=200 if ready else 503)

@@ -1,0 +1,41 @@
+"""An organisation's directory with the local accounts beside it, for a break-glass admin.
+
+A username that exists in the local directory signs in there, and only there:
+when LDAP is down or misconfigured, a local admin can still sign in and act.
+Audiences, groups and dimensions come from the organisation's directory alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from appliance.directory import Directory, Person
+from appliance.directory.local import LocalDirectory
+
+
+class WithLocalAccounts:
+    """`primary` for everyone, except usernames that exist in `local`."""
+
+    def __init__(self, primary: Directory, local: LocalDirectory) -> None:
+        self.primary = primary
+        self.local = local
+
+    def authenticate(self, username: str, password: str) -> Person | None:
+        if self.local.has_username(username):
+            return self.local.authenticate(username, password)
+        return self.primary.authenticate(username, password)
+
+    def audience(self, groups: Iterable[str]) -> list[Person]:
+        return self.primary.audience(groups)
+
+    def group_names(self) -> list[str]:
+        return self.primary.group_names()
+
+    def dimensions(self) -> list[str]:
+        return self.primary.dimensions()
+
+    def check(self) -> None:
+        self.primary.check()
+
+    def close(self) -> None:
+        self.primary.close()
