@@ -7,6 +7,7 @@ environment): the file's content, stripped, becomes the value.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -109,8 +110,8 @@ class LdapSettings(Section):
     start_tls: bool = False
     ca_file: Path | None = None
     insecure_skip_certificate_verification: bool = False
-    connect_timeout_seconds: float = Field(5, gt=0, le=120)
-    timeout_seconds: float = Field(10, gt=0, le=300)
+    connect_timeout_seconds: int = Field(5, ge=1, le=120)
+    timeout_seconds: int = Field(10, ge=1, le=300)
     retry_offline_server_seconds: int = Field(30, ge=0, le=3600)
     pool_size: int = Field(8, ge=1, le=100)
     bind_dn: str = ""
@@ -245,7 +246,24 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as error:
         raise SettingsError(describe_error(error)) from None
     except PydanticSettingsError as error:  # a list or table given as a plain environment value
-        raise SettingsError(f"{error}; lists are written as JSON, for example '[\"admins\", \"hr\"]'") from None
+        raise SettingsError(describe_json_error(str(error))) from None
+
+
+def describe_json_error(message: str) -> str:
+    """Name the environment variable whose list or table value is not JSON."""
+    for name, value in os.environ.items():
+        parts = name.removeprefix(ENV_PREFIX).lower().split("__")
+        if not name.startswith(ENV_PREFIX) or len(parts) != 2 or parts[0] not in Settings.model_fields:
+            continue
+        field = Settings.model_fields[parts[0]].annotation.model_fields.get(parts[1])  # type: ignore[union-attr]
+        if field is None or getattr(field.annotation, "__origin__", None) not in (list, dict):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            example = '["admins", "hr"]' if field.annotation.__origin__ is list else '{"department": "departmentNumber"}'
+            return f"setting {'.'.join(parts)} ({name}): not valid JSON; write it as JSON, for example '{example}'"
+    return f"{message}; lists and tables are written as JSON, for example '[\"admins\", \"hr\"]'"
 
 
 def describe_error(error: ValidationError) -> str:

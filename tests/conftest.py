@@ -138,3 +138,47 @@ def create_open_round(admin: Api, **fields) -> str:
     round_id = response.json()["id"]
     assert admin.post(f"/api/v1/rounds/{round_id}/open").status_code == 200
     return round_id
+
+
+# A real OpenLDAP server (tests/services/slapd.py), shared by the tests that only read it.
+
+@pytest.fixture(scope="session")
+def ldap_ca(tmp_path_factory: pytest.TempPathFactory):
+    from tests.services.slapd import TestCA
+
+    return TestCA(tmp_path_factory.mktemp("ldap-ca"))
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory, ldap_ca) -> Iterator:
+    """A running slapd that tests must not stop or change (use own_slapd for that)."""
+    from tests.services.slapd import Slapd
+
+    with Slapd(tmp_path_factory.mktemp("slapd"), ldap_ca) as server:
+        yield server
+
+
+@pytest.fixture
+def own_slapd(tmp_path: Path, ldap_ca) -> Iterator:
+    """A slapd of this test alone: it may stop, pause or change it."""
+    from tests.services.slapd import Slapd
+
+    with Slapd(tmp_path / "own-slapd", ldap_ca) as server:
+        yield server
+
+
+def ldap_sections(server, ca, **ldap: object) -> dict[str, dict]:
+    """Settings sections for signing in against this slapd over StartTLS, roles from its groups."""
+    from tests.services.slapd import GROUPS_DN, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD
+
+    return {
+        "directory": {"kind": "ldap", "admin_groups": ["appliance-admins", "admins"],
+                      "moderator_groups": ["appliance-moderators"]},
+        "ldap": {
+            "servers": [server.url], "start_tls": True, "ca_file": str(ca.ca_file),
+            "connect_timeout_seconds": 2, "timeout_seconds": 2, "retry_offline_server_seconds": 0,
+            "bind_dn": SERVICE_DN, "bind_password": SERVICE_PASSWORD,
+            "user_search_base": PEOPLE_DN, "group_search_base": GROUPS_DN,
+            "segment_attributes": {"department": "departmentNumber", "site": "l"},
+        } | ldap,
+    }

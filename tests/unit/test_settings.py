@@ -217,3 +217,66 @@ def test_the_example_file_loads_as_is_and_equals_the_defaults(monkeypatch: pytes
     from_example = load_settings()
     assert from_example.model_dump() == defaults.model_dump()
     assert from_example == defaults
+
+
+# LDAP
+
+LDAP_EXAMPLES = sorted(EXAMPLE.parent.glob("ldap-*.example.toml"))
+
+
+def test_there_are_examples_for_openldap_active_directory_and_freeipa() -> None:
+    assert [p.name for p in LDAP_EXAMPLES] == [
+        "ldap-active-directory.example.toml", "ldap-freeipa.example.toml", "ldap-openldap.example.toml"]
+
+
+@pytest.mark.parametrize("example", LDAP_EXAMPLES, ids=lambda p: p.stem)
+def test_each_ldap_example_is_a_valid_configuration(example: Path) -> None:
+    import tomllib
+
+    sections = tomllib.loads(example.read_text(encoding="utf-8"))
+    ldap = sections["ldap"]
+    ldap["ca_file"] = str(write("ca.pem", "a CA certificate\n"))
+    ldap["bind_password_file"] = str(write("secret", "service-password\n"))
+    settings = load_settings(**sections)
+    assert settings.directory.kind == "ldap"
+    assert settings.ldap.bind_password.get_secret_value() == "service-password"
+    assert len(settings.ldap.servers) == 2 and settings.ldap.segment_attributes
+
+
+def test_ldap_needs_servers_and_search_bases() -> None:
+    assert settings_error(APPLIANCE_DIRECTORY__KIND="ldap") == (
+        'setting ldap.servers (APPLIANCE_LDAP__SERVERS): required when directory.kind is "ldap"')
+    message = settings_error(APPLIANCE_DIRECTORY__KIND="ldap", APPLIANCE_LDAP__SERVERS='["ldaps://dc1"]')
+    assert message.startswith("setting ldap.user_search_base (APPLIANCE_LDAP__USER_SEARCH_BASE): required")
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"APPLIANCE_LDAP__SERVERS": '["https://dc1"]'}, "setting ldap.servers (APPLIANCE_LDAP__SERVERS): 'https://dc1'"
+                                                     " is not an ldap:// or ldaps:// URL"),
+    ({"APPLIANCE_LDAP__SERVERS": '["ldaps://dc1"]', "APPLIANCE_LDAP__START_TLS": "true"},
+     "setting ldap.start_tls (APPLIANCE_LDAP__START_TLS): ldaps://dc1 is ldaps://"),
+    ({"APPLIANCE_LDAP__USER_FILTER": "(uid=alice)"}, "setting ldap.user_filter (APPLIANCE_LDAP__USER_FILTER): must"
+                                                     " be an LDAP filter in parentheses with {username} once"),
+    ({"APPLIANCE_LDAP__USER_FILTER": "(&(uid={username})"}, "setting ldap.user_filter"),
+    ({"APPLIANCE_LDAP__GROUP_FILTER": "objectClass=group"}, "setting ldap.group_filter (APPLIANCE_LDAP__GROUP_FILTER)"),
+    ({"APPLIANCE_LDAP__BIND_DN": "cn=svc"}, "setting ldap.bind_password (APPLIANCE_LDAP__BIND_PASSWORD): required"
+                                            " with bind_dn"),
+    ({"APPLIANCE_LDAP__CA_FILE": "missing.pem"}, "setting ldap.ca_file (APPLIANCE_LDAP__CA_FILE): no such file"),
+    ({"APPLIANCE_LDAP__GROUP_MEMBERSHIP": "nested"}, "setting ldap.group_membership"),
+    ({"APPLIANCE_LDAP__TIMEOUT_SECONDS": "0"}, "setting ldap.timeout_seconds"),
+    ({"APPLIANCE_LDAP__SEGMENT_ATTRIBUTES": "department=departmentNumber"},
+     "setting ldap.segment_attributes (APPLIANCE_LDAP__SEGMENT_ATTRIBUTES): not valid JSON; write it as JSON,"
+     " for example '{\"department\": \"departmentNumber\"}'"),
+])
+def test_a_bad_ldap_setting_is_named(env: dict[str, str], expected: str) -> None:
+    assert settings_error(**env).startswith(expected)
+
+
+def test_the_bind_password_can_come_from_a_file() -> None:
+    secret = write("run/bind", "s3rvice\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("APPLIANCE_LDAP__BIND_DN", "cn=svc,dc=example,dc=org")
+        patch.setenv("APPLIANCE_LDAP__BIND_PASSWORD_FILE", str(secret))
+        settings = load_settings()
+    assert settings.ldap.bind_password.get_secret_value() == "s3rvice"
+    assert "s3rvice" not in repr(settings)
