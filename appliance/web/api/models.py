@@ -135,3 +135,9 @@ PROBLEMS = {
     code: ResponseSpec(Problem, description=text, media_type="application/problem+json", generate_examples=False)
     for code, text in PROBLEM_CODES.items()
 }
+SIGN_IN_PROBLEMS = PROBLEMS | {
+    code: ResponseSpec(Problem, description=text, media_type="application/problem+json", generate_examples=False)
+    for code, text in {401: "wrong username or password",
+                       429: "too many failed sign-ins; the Retry-After header says when to try again",
+                       503: "the directory cannot be reached"}.items()
+}

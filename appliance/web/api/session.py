@@ -10,7 +10,7 @@ from litestar.datastructures import Cookie
 from appliance.services.context import Appliance
 from appliance.services.sign_in import sign_in
 from appliance.storage import sessions
-from appliance.web.api.models import PROBLEMS, Me, SignIn
+from appliance.web.api.models import PROBLEMS, SIGN_IN_PROBLEMS, Me, SignIn
 from appliance.web.auth import SESSION_COOKIE, hash_token, new_session_token
 
 
@@ -22,7 +22,8 @@ class SessionController(Controller):
     path = "/api/v1"
     tags = ["session"]
 
-    @post("/session", opt={"exclude_from_auth": True}, sync_to_thread=True, status_code=200, responses=PROBLEMS)
+    @post("/session", opt={"exclude_from_auth": True}, sync_to_thread=True, status_code=200,
+          responses=SIGN_IN_PROBLEMS)
     def sign_in(self, app: NamedDependency[Appliance], request: Request, data: JSONBody[SignIn]) -> Response[Me]:
         """Sign in with a directory username and password; sets the session cookie.
 

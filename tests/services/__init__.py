@@ -1,0 +1,1 @@
+"""Real network services (a private OpenLDAP server) that the test suite runs."""
