@@ -40,12 +40,29 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.chdir(tmp_path)
 
 
+class _Errors(logging.Handler):
+    """Collects ERROR records of one logger, whatever happens to the root logger's handlers."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture(autouse=True)
-def no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+def no_server_errors() -> Iterator[None]:
     """Any 500 (an unexpected exception in a handler) fails the test that caused it."""
-    yield
-    errors = [r.getMessage() for r in caplog.records if r.name == "appliance.web" and r.levelno >= logging.ERROR]
-    assert not errors, f"the server failed unexpectedly: {errors}"
+    logger = logging.getLogger("appliance.web")
+    errors = _Errors()
+    logger.addHandler(errors)
+    try:
+        yield
+    finally:
+        logger.removeHandler(errors)
+    messages = [r.getMessage() for r in errors.records]
+    assert not messages, f"the server failed unexpectedly: {messages}"
 
 
 @pytest.fixture

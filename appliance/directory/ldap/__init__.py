@@ -213,8 +213,9 @@ class LdapDirectory:
         return list(self.settings.segment_attributes)
 
     def check(self) -> None:
-        """Raise DirectoryUnavailable unless the service account can read the user search base."""
-        self._search(self.settings.user_search_base, "(objectClass=*)", ["1.1"], scope=BASE)
+        """Raise DirectoryUnavailable unless the service account can read both search bases."""
+        for base in (self.settings.user_search_base, self.settings.group_search_base):
+            self._search(base, "(objectClass=*)", ["1.1"], scope=BASE)
 
     def close(self) -> None:
         self._search_pool.clear()

@@ -19,6 +19,7 @@ from ldap3.core.exceptions import LDAPCertificateError, LDAPException
 from appliance.directory import DirectoryUnavailable
 from appliance.directory.ldap import (
     INVALID_CREDENTIALS,
+    DirectoryMisconfigured,
     NO_SUCH_OBJECT,
     LdapDirectory,
     describe_error,
@@ -132,10 +133,13 @@ def _check_directory(settings: Settings, directory: LdapDirectory, username: str
         base = getattr(ldap, key)
         try:
             directory._search(base, "(objectClass=*)", ["1.1"], scope=BASE)
+        except DirectoryMisconfigured:
+            yield Finding(FAIL, f"ldap.{key}", f"{base!r} does not exist (LDAP result {NO_SUCH_OBJECT},"
+                                               " noSuchObject); check its spelling, for example"
+                                               " ou=people,dc=example,dc=org")
+            return
         except DirectoryUnavailable as error:
-            code = f"(LDAP result {NO_SUCH_OBJECT}, noSuchObject)" if "32" in str(error) else ""
-            yield Finding(FAIL, f"ldap.{key}", f"{base!r} cannot be read {code}: {error};"
-                                               " check its spelling, for example ou=people,dc=example,dc=org")
+            yield Finding(FAIL, f"ldap.{key}", f"{base!r} cannot be read: {error}")
             return
         yield Finding(OK, f"ldap.{key}", f"{base} exists")
     names = set(directory.group_names())
@@ -198,8 +202,9 @@ def _tls_diagnosis(error: BaseException, host: str, ldap: LdapSettings) -> str:
         seen = seen.__cause__ or seen.__context__
     for cause in causes:
         if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = getattr(cause, "verify_message", None) or "certificate verify failed"
             where = f"ldap.ca_file {ldap.ca_file}" if ldap.ca_file else "the system's CA certificates"
-            return (f"TLS: the certificate of {host} is not trusted ({cause.verify_message}) by {where};"
+            return (f"TLS: the certificate of {host} is not trusted ({reason}) by {where};"
                     " set ldap.ca_file to the PEM of the CA that signed it")
         if isinstance(cause, LDAPCertificateError):
             return f"TLS: the certificate does not name {host}; use a server name the certificate lists"
