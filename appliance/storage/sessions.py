@@ -21,9 +21,10 @@ def expiry(now: int, lifetime: int) -> int:
     return -(-(now + lifetime) // EXPIRY_GRAIN_SECONDS) * EXPIRY_GRAIN_SECONDS
 
 
-def create_session(db: Database, token_hash: str, person: Person, expires_at: int) -> None:
-    """Store a new session for this person."""
+def create_session(db: Database, token_hash: str, person: Person, expires_at: int, now: int) -> None:
+    """Store a new session for this person, and forget expired ones in the same transaction."""
     with write(db):
+        db.conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
         db.conn.execute(
             "INSERT INTO sessions (token_hash, person_id, username, display_name, groups, attributes, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -50,9 +51,3 @@ def delete_session(db: Database, token_hash: str) -> None:
     """Sign out."""
     with write(db):
         db.conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
-
-
-def delete_expired(db: Database, now: int) -> None:
-    """Forget sessions past their expiry."""
-    with write(db):
-        db.conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))

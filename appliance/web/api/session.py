@@ -36,8 +36,7 @@ class SessionController(Controller):
         lifetime = app.settings.security.session_lifetime_hours * 3600
         token = new_session_token()
         now = int(app.clock().timestamp())
-        sessions.delete_expired(app.dbs.identity, now)
-        sessions.create_session(app.dbs.identity, hash_token(token), person, sessions.expiry(now, lifetime))
+        sessions.create_session(app.dbs.identity, hash_token(token), person, sessions.expiry(now, lifetime), now)
         secure = app.settings.security.cookie_secure
         cookie = Cookie(key=SESSION_COOKIE, value=token, max_age=lifetime, httponly=True,
                         samesite="lax", secure=secure, path="/")
