@@ -79,8 +79,8 @@ def check_dimensions(dimensions: Collection[str]) -> None:
 
 
 def in_audience(audience_groups: Collection[str], groups: Collection[str]) -> bool:
-    """Whether someone with these groups belongs to the audience (empty = everyone)."""
-    return not audience_groups or bool(set(audience_groups) & set(groups))
+    """Whether someone with these groups belongs to the audience (empty = everyone); case does not matter."""
+    return not audience_groups or bool({g.casefold() for g in audience_groups} & {g.casefold() for g in groups})
 
 
 def can_see(round_: Round, viewer: Viewer) -> bool:

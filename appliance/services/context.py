@@ -52,11 +52,12 @@ class Appliance:
     def viewer(self, person: Person) -> Viewer:
         """The person with the roles their groups give."""
         directory = self.settings.directory
+        groups = {g.casefold() for g in person.groups}  # directories compare group names without case
         return Viewer(
             person_id=person.id,
             groups=person.groups,
-            is_admin=bool(person.groups & set(directory.admin_groups)),
-            is_moderator=bool(person.groups & set(directory.moderator_groups)),
+            is_admin=any(g.casefold() in groups for g in directory.admin_groups),
+            is_moderator=any(g.casefold() in groups for g in directory.moderator_groups),
         )
 
     def close(self) -> None:

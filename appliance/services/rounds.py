@@ -75,8 +75,8 @@ def check_against_directory(app: Appliance, groups: tuple[str, ...], dimensions:
             offered = ", ".join(known) or "none"
             raise Invalid(f"unknown dimension {unknown[0]!r}: the directory offers {offered}")
     if groups:
-        names = set(app.directory.group_names())
-        missing = [g for g in groups if g not in names]
+        names = {name.casefold() for name in app.directory.group_names()}
+        missing = [g for g in groups if g.casefold() not in names]
         if missing:
             raise Invalid(f"audience group {missing[0]!r} does not exist in the directory")
 

@@ -10,7 +10,14 @@ sliding window (`WINDOW_SECONDS` after the last failure). Past the limit:
   counted apart, so that it is not slowed down by someone else's guessing
   (OWASP, "Slow down online guessing attacks with device cookies").
 - an address (password spraying across many names) waits until its count
-  expires, `WINDOW_SECONDS` after its last failure.
+  expires, `WINDOW_SECONDS` after its last failure; a known device is not held
+  back by others' failures from its address (a shared NAT or proxy).
+
+Usernames are counted in the form directories compare them (NFKC, spaces
+trimmed, case folded), so spelling variants share one count. Each attempt is
+counted before the directory is asked, in the transaction that checks the
+limits, and taken back after a success or a directory failure: parallel
+guesses cannot all slip through one check.
 
 Throttled attempts are refused before the directory is asked and are not
 counted. Counts are stored under HMAC keys: identity.db holds neither the
@@ -22,9 +29,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
-from appliance.directory import Person
+from appliance.directory import DirectoryUnavailable, Person
 from appliance.domain.errors import Throttled, Unauthorized
 from appliance.services.context import Appliance
 from appliance.storage import throttle
@@ -44,34 +52,53 @@ def sign_in(app: Appliance, username: str, password: str, address: str, device_t
     """The person, if the directory accepts the password and no limit is reached.
 
     Raises Throttled (429), Unauthorized (401), or DirectoryUnavailable (503).
+    Every attempt is counted before the directory is asked (and taken back
+    after a success), so parallel guesses count as much as sequential ones.
     """
     limits = app.settings.security
     now = int(app.clock().timestamp())
-    name_key = _key(app, "device", device_token) if _known_device(app, device_token, username) \
-        else _key(app, "user", username.casefold())
+    name = normal_username(username)
+    known = _known_device(app, device_token, name)
+    name_key = _key(app, "device", device_token) if known else _key(app, "user", name)
     address_key = _key(app, "address", address)
-    counts = throttle.failures(app.dbs.identity, [name_key, address_key], now - WINDOW_SECONDS)
-    waits = [0]
-    if name_key in counts:
-        failures, last = counts[name_key]
-        if failures >= limits.failed_sign_ins_per_user:
-            delay = min(limits.sign_in_max_delay_seconds,
-                        FIRST_DELAY_SECONDS * 2 ** (failures - limits.failed_sign_ins_per_user))
-            waits.append(last + delay - now)
-    if address_key in counts:
-        failures, last = counts[address_key]
-        if failures >= limits.failed_sign_ins_per_address:
-            waits.append(last + WINDOW_SECONDS - now)
-    if max(waits) > 0:
-        raise Throttled("too many failed sign-ins: try again later", retry_after=max(waits))
+
+    def wait(counts: throttle.Counts) -> int:
+        waits = [0]
+        if name_key in counts:
+            failures, last = counts[name_key]
+            if failures >= limits.failed_sign_ins_per_user:
+                delay = min(limits.sign_in_max_delay_seconds,
+                            FIRST_DELAY_SECONDS * 2 ** (failures - limits.failed_sign_ins_per_user))
+                waits.append(last + delay - now)
+        # A browser the person signed in with before is not held back by others' guessing
+        # from the same address (a shared NAT or proxy): its own count is enough.
+        if address_key in counts and not known:
+            failures, last = counts[address_key]
+            if failures >= limits.failed_sign_ins_per_address:
+                waits.append(last + WINDOW_SECONDS - now)
+        return max(waits)
+
+    retry_after = throttle.reserve(app.dbs.identity, [name_key, address_key], now, now - WINDOW_SECONDS, wait)
+    if retry_after:
+        raise Throttled("too many failed sign-ins: try again later", retry_after=retry_after)
     usable = password and _encodable(username) and _encodable(password)
-    person = app.directory.authenticate(username, password) if usable else None
+    try:
+        person = app.directory.authenticate(username, password) if usable else None
+    except DirectoryUnavailable:
+        throttle.settle(app.dbs.identity, forget=[], take_back=[name_key, address_key])  # not a wrong password
+        raise
     if person is None:
-        throttle.record_failure(app.dbs.identity, [name_key, address_key], now, now - WINDOW_SECONDS)
         raise Unauthorized(WRONG_CREDENTIALS)
-    if name_key in counts:
-        throttle.forget(app.dbs.identity, [name_key])
+    throttle.settle(app.dbs.identity, forget=[name_key], take_back=[address_key])
     return SignedIn(person, new_device_token(app, person.username))
+
+
+def normal_username(username: str) -> str:
+    """The username as directories compare it: NFKC, spaces trimmed and collapsed, case folded.
+
+    Throttling counts under this form, so " Alice", "alice " and "ａｌｉｃｅ" share one count.
+    """
+    return " ".join(unicodedata.normalize("NFKC", username).split()).casefold()
 
 
 def new_device_token(app: Appliance, username: str) -> str:
@@ -82,11 +109,13 @@ def new_device_token(app: Appliance, username: str) -> str:
 
 def _known_device(app: Appliance, token: str, username: str) -> bool:
     nonce, _, mac = token.partition(".")
-    return bool(nonce and mac) and hmac.compare_digest(mac, _device_mac(app, nonce, username))
+    if not (nonce and mac and token.isascii()):
+        return False
+    return hmac.compare_digest(mac.encode(), _device_mac(app, nonce, username).encode())
 
 
 def _device_mac(app: Appliance, nonce: str, username: str) -> str:
-    message = f"known device\0{nonce}\0{username.casefold()}".encode("utf-8", "surrogatepass")
+    message = f"known device\0{nonce}\0{normal_username(username)}".encode("utf-8", "surrogatepass")
     return hmac.new(app.instance_secret, message, hashlib.sha256).hexdigest()[:32]
 
 

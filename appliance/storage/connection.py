@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,23 +113,39 @@ def fetch_all(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> list[t
 
 
 class Databases:
-    """The identity and ballot databases, one connection of each per thread."""
+    """The identity and ballot databases, one connection of each per thread.
+
+    When a thread ends (web servers retire idle worker threads), its
+    connections go back to a free list for the next new thread, so that
+    connections are neither leaked nor opened anew for every thread.
+    """
 
     def __init__(self, identity_path: Path, ballots_path: Path) -> None:
         self.identity_path = identity_path
         self.ballots_path = ballots_path
         self._local = threading.local()
         self._opened: list[sqlite_utils.Database] = []
+        self._free: dict[str, list[sqlite_utils.Database]] = {"identity": [], "ballots": []}
         self._lock = threading.Lock()
 
     def _get(self, name: str, path: Path) -> sqlite_utils.Database:
         db = getattr(self._local, name, None)
         if db is None:
-            db = connect(path)
-            setattr(self._local, name, db)
             with self._lock:
-                self._opened.append(db)
+                db = self._free[name].pop() if self._free[name] else None
+            if db is None:
+                db = connect(path)
+                with self._lock:
+                    self._opened.append(db)
+            setattr(self._local, name, db)
+            weakref.finalize(threading.current_thread(), self._release, name, db)
         return db
+
+    def _release(self, name: str, db: sqlite_utils.Database) -> None:
+        """A thread ended: its connection serves the next thread (unless the databases were closed)."""
+        with self._lock:
+            if any(db is opened for opened in self._opened):
+                self._free[name].append(db)
 
     @property
     def identity(self) -> sqlite_utils.Database:
@@ -144,4 +161,5 @@ class Databases:
             for db in self._opened:
                 db.close()
             self._opened.clear()
+            self._free = {"identity": [], "ballots": []}
         self._local = threading.local()

@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlite_utils import Database
 
 from appliance.storage.connection import fetch_all, write
 
+Counts = dict[str, tuple[int, int]]
 
-def failures(db: Database, keys: list[str], since: int) -> dict[str, tuple[int, int]]:
-    """(failures, last_failure_at) of each key whose last failure is after `since`."""
+
+def reserve(db: Database, keys: list[str], now: int, since: int, wait: Callable[[Counts], int]) -> int:
+    """Count one more attempt under each key, unless `wait(counts)` says to wait first.
+
+    The check and the count are one transaction, so parallel attempts cannot
+    all pass a check that each of them alone would fail. A count whose last
+    attempt is before `since` starts again. Returns the seconds to wait (0: go).
+    """
     marks = ", ".join("?" * len(keys))
-    rows = fetch_all(db, f"SELECT key, failures, last_failure_at FROM sign_in_failures"
-                         f" WHERE key IN ({marks}) AND last_failure_at > ?", (*keys, since))
-    return {key: (n, at) for key, n, at in rows}
-
-
-def record_failure(db: Database, keys: list[str], now: int, since: int) -> None:
-    """One more failure for each key; a count whose last failure is before `since` starts again."""
     with write(db):
         db.conn.execute("DELETE FROM sign_in_failures WHERE last_failure_at <= ?", (since,))
-        db.conn.executemany(
-            "INSERT INTO sign_in_failures (key, failures, last_failure_at) VALUES (?, 1, ?)"
-            " ON CONFLICT (key) DO UPDATE SET failures = failures + 1, last_failure_at = excluded.last_failure_at",
-            [(key, now) for key in keys],
-        )
+        rows = fetch_all(db, f"SELECT key, failures, last_failure_at FROM sign_in_failures WHERE key IN ({marks})",
+                         tuple(keys))
+        seconds = wait({key: (n, at) for key, n, at in rows})
+        if seconds <= 0:
+            db.conn.executemany(
+                "INSERT INTO sign_in_failures (key, failures, last_failure_at) VALUES (?, 1, ?) ON CONFLICT (key)"
+                " DO UPDATE SET failures = failures + 1, last_failure_at = excluded.last_failure_at",
+                [(key, now) for key in keys],
+            )
+    return max(seconds, 0)
 
 
-def forget(db: Database, keys: list[str]) -> None:
-    """Clear these counts (after a successful sign-in)."""
+def settle(db: Database, forget: list[str], take_back: list[str]) -> None:
+    """After an attempt that was not a wrong password: forget some counts, take the attempt back from others."""
     with write(db):
-        db.conn.executemany("DELETE FROM sign_in_failures WHERE key = ?", [(key,) for key in keys])
+        db.conn.executemany("DELETE FROM sign_in_failures WHERE key = ?", [(key,) for key in forget])
+        for key in take_back:
+            db.conn.execute("UPDATE sign_in_failures SET failures = failures - 1 WHERE key = ?", (key,))
+            db.conn.execute("DELETE FROM sign_in_failures WHERE key = ? AND failures <= 0", (key,))

@@ -10,6 +10,7 @@ directory is back.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ import pytest
 from litestar.testing import TestClient
 
 from appliance.app import create_app
+from appliance.directory import DirectoryUnavailable
 from appliance.services.context import Appliance, build_appliance
 from appliance.settings import Settings
 from tests.conftest import PASSWORD, Api, ldap_sections, seed_people
@@ -363,16 +365,53 @@ def test_more_sign_ins_than_pooled_connections_on_a_hung_server_all_answer_503(a
     assert api(None).sign_in("u20", USER_PASSWORD).status_code == 200
 
 
-@pytest.mark.parametrize("settings_overrides", [{"retry_offline_server_seconds": 2}], indirect=True)
-def test_an_offline_server_is_skipped_for_retry_offline_server_seconds_then_tried_again(api, own_slapd):
+def test_in_a_pool_an_offline_server_is_skipped_for_retry_offline_server_seconds(
+        make_settings, own_slapd, ldap_ca, tmp_path):
+    with Slapd(tmp_path / "second", ldap_ca) as second:
+        sections = ldap_sections(own_slapd, ldap_ca, servers=[own_slapd.url, second.url],
+                                 retry_offline_server_seconds=2)
+        with ldap_appliance(make_settings, sections) as app:
+            own_slapd.stop()
+            assert signs_in(app, "u12") == 200  # through the second server; the first is marked offline
+            failed_at = time.monotonic()
+            own_slapd.start()
+            second.stop()
+            if time.monotonic() - failed_at < 1.5:
+                assert_unreachable(browser(app).sign_in("u12", USER_PASSWORD))  # the first is back, still skipped
+            while (status := signs_in(app, "u12")) == 503:
+                assert time.monotonic() - failed_at < 4, "the first server was not tried again"
+                time.sleep(0.1)
+            assert status == 200
+            assert time.monotonic() - failed_at >= 1.9
+
+
+@pytest.mark.parametrize("settings_overrides", [{"retry_offline_server_seconds": 30}], indirect=True)
+def test_a_lone_server_is_tried_again_as_soon_as_it_is_back(api, own_slapd):
     own_slapd.stop()
     assert_unreachable(api(None).sign_in("u12", USER_PASSWORD))
-    failed_at = time.monotonic()
     own_slapd.start()
-    if time.monotonic() - failed_at < 1.5:
-        assert_unreachable(api(None).sign_in("u12", USER_PASSWORD))  # back, but still skipped
-    while (status := api(None).sign_in("u12", USER_PASSWORD).status_code) == 503:
-        assert time.monotonic() - failed_at < 4, "the server was not tried again"
-        time.sleep(0.1)
-    assert status == 200
-    assert time.monotonic() - failed_at >= 1.9
+    assert api(None).sign_in("u12", USER_PASSWORD).status_code == 200
+
+
+def test_a_refused_service_account_leaks_no_connection(make_settings, slapd, ldap_ca):
+    sections = ldap_sections(slapd, ldap_ca, bind_password="not-the-service-secret")
+    with ldap_appliance(make_settings, sections) as app:
+        def open_files() -> int:
+            return len(os.listdir("/proc/self/fd"))
+
+        visitor = browser(app)
+        assert visitor.sign_in("u12", USER_PASSWORD).status_code == 503
+        before = open_files()
+        for _ in range(30):
+            assert visitor.sign_in("u12", USER_PASSWORD).status_code == 503
+        assert open_files() - before < 5
+        assert len(app.directory.primary.pool.pool_states) < 5
+
+
+def test_a_server_size_limit_is_an_error_not_a_smaller_audience(make_settings, ldap_ca, tmp_path):
+    """OpenLDAP stops a non-root search at 500 entries by default: a truncated audience would be wrong."""
+    with Slapd(tmp_path / "big", ldap_ca, people=520) as big:
+        with ldap_appliance(make_settings, ldap_sections(big, ldap_ca)) as app:
+            with pytest.raises(DirectoryUnavailable, match="size limit"):
+                app.directory.audience([])
+            assert signs_in(app, "u510") == 200  # signing in is one entry: unaffected

@@ -146,3 +146,45 @@ def test_identity_db_holds_neither_the_names_tried_nor_the_client_address(api, a
     assert stored.count(b"sign_in_failures") >= 1  # the table is there
     for secret in (typed, "testclient"):
         assert secret.encode() not in stored
+
+
+def test_spelling_variants_of_a_username_share_one_count(api, clock) -> None:
+    browser = api(None)
+    for variant in ("u00", " u00", "u00 ", "U00", "ｕ００", "u00\t"):
+        assert browser.sign_in(variant, "wrong-password-1").status_code in (401, 429)
+    assert browser.sign_in("u00", PASSWORD).status_code == 429
+
+
+def test_parallel_guesses_count_as_much_as_sequential_ones(api, appliance, clock) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    asked: list[str] = []
+    real = appliance.directory.authenticate
+
+    def slow_authenticate(username: str, password: str):
+        asked.append(username)
+        return real(username, password)
+
+    appliance.directory.authenticate = slow_authenticate
+    browsers = [api(None) for _ in range(20)]
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(lambda b: b.sign_in("u00", "wrong-password-1").status_code, browsers))
+    assert sorted(set(statuses)) == [401, 429]
+    assert len(asked) == statuses.count(401) <= 5
+
+
+def test_a_known_device_is_not_held_back_by_others_failing_from_its_address(api, clock) -> None:
+    colleague = api("u01")
+    assert colleague.delete("/api/v1/session").status_code == 204
+    neighbour = api(None)  # same address: an office behind one NAT
+    for i in range(12):
+        fail(neighbour, f"u{i + 2:02d}" if i < 10 else "nobody")
+    assert neighbour.sign_in("u02", PASSWORD).status_code == 429
+    assert colleague.sign_in("u01", PASSWORD).status_code == 200
+
+
+@pytest.mark.parametrize("cookie", ["a.%C3%A9", "%C3%A9.%C3%A9", ".", "x", "a." + "0" * 32])
+def test_a_malformed_known_device_cookie_is_ignored(api, cookie) -> None:
+    browser = api(None)
+    browser.cookies.set("known_device", cookie, path="/api/v1/session")
+    assert browser.sign_in("u00", PASSWORD).status_code == 200

@@ -52,7 +52,9 @@ class DirectoryMisconfigured(DirectoryUnavailable):
 def server_pool(settings: LdapSettings) -> ServerPool:
     """The configured servers, tried in order; an unreachable one is skipped for a while."""
     servers = [make_server(settings, url) for url in settings.servers]
-    return ServerPool(servers, FIRST, active=1, exhaust=settings.retry_offline_server_seconds)
+    # A lone server is always tried: skipping it would refuse sign-ins after it is back.
+    skip = settings.retry_offline_server_seconds if len(servers) > 1 else 0
+    return ServerPool(servers, FIRST, active=1, exhaust=skip)
 
 
 def make_server(settings: LdapSettings, url: str) -> Server:
@@ -67,20 +69,24 @@ def make_server(settings: LdapSettings, url: str) -> Server:
 
 def open_connection(settings: LdapSettings, server: Server | ServerPool,
                     user: str | None = None, password: str | None = None) -> Connection:
-    """An open connection (TLS as configured), bound as `user` when given."""
+    """An open connection (TLS as configured), bound as `user` when given; closed again on any failure."""
     connection = Connection(
         server, user=user, password=password, authentication=SIMPLE if user else ANONYMOUS,
         receive_timeout=settings.timeout_seconds, raise_exceptions=False, read_only=True,
         auto_referrals=False, return_empty_attributes=False,
     )
-    connection.open(read_server_info=False)
-    if settings.start_tls and not connection.start_tls(read_server_info=False):
-        raise DirectoryUnavailable(f"StartTLS refused by {connection.server.host}: {_result(connection)}")
-    if user and not connection.bind(read_server_info=False):
-        code = connection.result.get("result")
-        if code == INVALID_CREDENTIALS:
-            raise DirectoryMisconfigured(f"the service account {user} was refused: invalid credentials (49)")
-        raise DirectoryUnavailable(f"the service account could not bind: {_result(connection)}")
+    try:
+        connection.open(read_server_info=False)
+        if settings.start_tls and not connection.start_tls(read_server_info=False):
+            raise DirectoryUnavailable(f"StartTLS refused by {connection.server.host}: {_result(connection)}")
+        if user and not connection.bind(read_server_info=False):
+            code = connection.result.get("result")
+            if code == INVALID_CREDENTIALS:
+                raise DirectoryMisconfigured(f"the service account {user} was refused: invalid credentials (49)")
+            raise DirectoryUnavailable(f"the service account could not bind: {_result(connection)}")
+    except BaseException:
+        close_connection(connection)
+        raise
     return connection
 
 
@@ -106,6 +112,10 @@ class _Pool:
         try:
             with self._lock:
                 connection = self._idle.pop() if self._idle else None
+            if connection is not None and connection.closed:
+                # Reopening it (ldap3 does so on bind) would skip StartTLS: never reuse a closed one.
+                close_connection(connection)
+                connection = None
             retry = connection is not None
             while True:
                 try:
@@ -113,14 +123,14 @@ class _Pool:
                         connection = self._connect()
                     result = operation(connection)
                 except (LDAPException, OSError) as error:
-                    _close(connection)
+                    close_connection(connection)
                     connection = None
-                    if retry and not isinstance(error, TimeoutError):
+                    if retry and not _timed_out(error):
                         retry = False
                         continue
                     raise DirectoryUnavailable(describe_error(error)) from None
                 except DirectoryUnavailable:
-                    _close(connection)
+                    close_connection(connection)
                     raise
                 with self._lock:
                     self._idle.append(connection)
@@ -132,16 +142,25 @@ class _Pool:
         with self._lock:
             idle, self._idle = self._idle, []
         for connection in idle:
-            _close(connection)
+            close_connection(connection)
 
 
-def _close(connection: Connection | None) -> None:
+def close_connection(connection: Connection | None) -> None:
+    """Close it, and drop it from the server pool's bookkeeping (ldap3 keeps every connection there)."""
     if connection is None:
         return
     try:
         connection.unbind()
     except (LDAPException, OSError):
         pass
+    pool = connection.server_pool
+    if pool is not None:
+        pool.pool_states.pop(connection, None)
+
+
+def _timed_out(error: BaseException) -> bool:
+    """A wait ran out (ldap3 re-wraps timeouts, for instance in LDAPBindError): not worth a retry."""
+    return isinstance(error, TimeoutError) or "timed out" in str(error)
 
 
 class LdapDirectory:
@@ -302,7 +321,11 @@ class LdapDirectory:
 
     def _binds(self, dn: str, password: str) -> bool:
         def bind(connection: Connection) -> bool:
-            if connection.rebind(user=dn, password=password, read_server_info=False):
+            try:
+                bound = connection.rebind(user=dn, password=password, read_server_info=False)
+            finally:
+                connection.password = None  # an idle connection keeps no one's password
+            if bound:
                 return True
             code = connection.result.get("result")
             if code in SERVER_TROUBLE:
@@ -325,6 +348,11 @@ class LdapDirectory:
             code = connection.result.get("result") if connection.result else 0
             if code == NO_SUCH_OBJECT:
                 raise DirectoryMisconfigured(f"the search base {base!r} does not exist (LDAP result 32)")
+            if code == SIZE_LIMIT_EXCEEDED and not size_limit:
+                raise DirectoryMisconfigured(
+                    f"the server stopped a search under {base!r} at its size limit (LDAP result 4): raise the"
+                    " service account's size limit (OpenLDAP: limits ... size=unlimited; Active Directory:"
+                    " MaxPageSize)")
             if code not in (0, SIZE_LIMIT_EXCEEDED):
                 raise DirectoryUnavailable(f"search under {base!r} failed: {_result(connection)}")
             return [r for r in responses or [] if r.get("type") == "searchResEntry"]

@@ -51,6 +51,8 @@ def check(settings: Settings, username: str | None = None) -> Iterator[Finding]:
     directory = LdapDirectory(ldap)
     try:
         yield from _check_directory(settings, directory, username)
+    except DirectoryUnavailable as error:
+        yield Finding(FAIL, "directory", f"stopped answering: {error}")
     finally:
         directory.close()
 
