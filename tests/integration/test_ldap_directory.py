@@ -305,3 +305,24 @@ def test_disabled_active_directory_accounts_are_refused_when_configured(
         assert ("disabled" in audience) is allowed and "enabled" in audience
     finally:
         app.close()
+
+
+def test_active_directory_nested_groups_use_the_in_chain_matching_rule(make_settings, slapd, ldap_ca) -> None:
+    """OpenLDAP lacks AD's LDAP_MATCHING_RULE_IN_CHAIN, so the filters sent are checked instead."""
+    from appliance.directory.ldap import LdapDirectory
+
+    settings = make_settings(**ldap_sections(slapd, ldap_ca, group_membership="ad_nested"))
+    directory = LdapDirectory(settings.ldap)
+    sent: list[str] = []
+
+    def search(base, search_filter, attributes, **options):
+        sent.append(search_filter)
+        return [{"dn": "CN=Staff,OU=Groups,DC=corp", "raw_attributes": {"cn": [b"Staff"]}}]
+
+    directory._search = search
+    entry = {"dn": "CN=Smith\\, John,OU=Staff,DC=corp", "raw_attributes": {}}
+    assert directory.groups_of(entry) == ["Staff"]
+    assert sent[-1].endswith("(member:1.2.840.113556.1.4.1941:=CN=Smith\\5c, John,OU=Staff,DC=corp))")
+    directory.audience(["Staff"])
+    assert sent[-1].endswith("(|(memberOf:1.2.840.113556.1.4.1941:=CN=Staff,OU=Groups,DC=corp)))")
+    directory.close()
