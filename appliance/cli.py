@@ -66,10 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="fill an empty appliance with demo people and rounds").set_defaults(run=run_demo)
 
     from appliance.cli_directory import add_directory_commands
+    from appliance.cli_import import add_import_commands
     from appliance.cli_users import add_user_commands
 
     add_user_commands(commands)
     add_directory_commands(commands)
+    add_import_commands(commands)
     return parser
 
 

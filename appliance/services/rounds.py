@@ -11,10 +11,11 @@ from appliance.domain import rounds as rules
 from appliance.domain import segments
 from appliance.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from appliance.domain.proposals import clean_text
-from appliance.domain.results import ResultsView, publishable_results
+from appliance.domain.disclosure import ResultsView, RoundCounts, participation_band, publishable_view
 from appliance.domain.rounds import Round, Viewer
 from appliance.services.context import Appliance, log, secret_fingerprint
 from appliance.storage import audit, ballots, instance, keys, proposals, snapshots
+from appliance.storage import participation as participation_store
 from appliance.storage.connection import checkpoint
 from appliance.storage import rounds as stored_rounds
 
@@ -207,16 +208,53 @@ def publish_round(app: Appliance, actor: str, round_id: str) -> Round:
     return stored_rounds.get_round(app.dbs.ballots, round_id)
 
 
-def round_results(app: Appliance, round_id: str, viewer: Viewer) -> tuple[Round, ResultsView]:
-    """The publishable view, for those allowed to read it now."""
+def round_results(app: Appliance, round_id: str, viewer: Viewer,
+                  dimension: str | None = None) -> tuple[Round, ResultsView]:
+    """The publishable view, for those allowed to read it now, broken down by one dimension or none."""
     round_ = find_round(app, round_id, viewer)
     if round_.status in ("draft", "open"):
         raise Conflict("results exist only once the round is closed")
     if not rules.can_read_results(round_, viewer):
         raise Forbidden("results are shown to the audience once the round is published")
+    if dimension is not None and dimension not in round_.dimensions:
+        offered = ", ".join(round_.dimensions) or "none"
+        raise Invalid(f"unknown dimension {dimension!r}: this round's dimensions are {offered}")
     counts, combo_voters = ballots.load_counts(app.dbs.ballots, round_id)
     accepted = [(p.id, p.text) for p in proposals.list_by_status(app.dbs.ballots, round_id, "accepted")]
-    return round_, publishable_results(round_.k, accepted, counts, combo_voters)
+    data = RoundCounts(round_.k, round_.dimensions, accepted, counts, combo_voters,
+                       stored_rounds.get_headcounts(app.dbs.ballots, round_id))
+    seed = stored_rounds.noise_seed(app.dbs.ballots, round_id)
+    return round_, publishable_view(data, dimension, seed)
+
+
+@dataclass(frozen=True)
+class Participation:
+    """What may be said of participation now: a lagged daily band while open, the total after close."""
+
+    status: str
+    band: str | None
+    as_of: str | None  # the day the band was seen (UTC)
+    voters: int | None
+    history: list[tuple[str, str]]
+
+
+def participation(app: Appliance, round_id: str) -> Participation:
+    """While open: bands, recorded once a day and shown a day late; after close: the voters (k or more)."""
+    round_ = _stored_round(app, round_id)
+    if round_.status == "draft":
+        return Participation("draft", None, None, None, [])
+    if round_.status == "open":
+        today = app.clock().date().isoformat()
+        if not participation_store.has_day(app.dbs.identity, round_id, today):
+            band = participation_band(ballots.count_voters(app.dbs.ballots, round_id), round_.k)
+            participation_store.record_band(app.dbs.identity, round_id, today, band)
+        history = participation_store.bands_before(app.dbs.identity, round_id, today)
+        day, band = history[-1] if history else (None, None)
+        return Participation("open", band, day, None, history)
+    _, combo_voters = ballots.load_counts(app.dbs.ballots, round_id)
+    voters = sum(combo_voters.values())
+    return Participation(round_.status, participation_band(voters, round_.k), None,
+                         voters if voters >= round_.k else None, [])
 
 
 class StartupRefused(Exception):

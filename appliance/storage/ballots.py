@@ -101,3 +101,8 @@ def load_counts(db: Database, round_id: str) -> tuple[list[CountRow], dict[str, 
     rows = fetch_all(db, "SELECT proposal_id, combo, vote, qualification, n FROM counts WHERE round_id = ?", (round_id,))
     voters = dict(fetch_all(db, "SELECT combo, voters FROM combo_voters WHERE round_id = ?", (round_id,)))
     return [CountRow(*row) for row in rows], voters
+
+
+def count_voters(db: Database, round_id: str) -> int:
+    """Distinct voters of an open round so far."""
+    return fetch_one(db, "SELECT count(*) FROM voters WHERE round_id = ?", (round_id,))[0]

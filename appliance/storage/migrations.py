@@ -161,6 +161,37 @@ def identity_0002(db: Database) -> None:
     )
 
 
+@ballots(name="0002_noise_seeds")
+def ballots_0002(db: Database) -> None:
+    db.executescript(
+        """
+        -- The key of a closed round's cell-key perturbation: random, made at the
+        -- first reading of its results, so the same cell always gets the same noise.
+        CREATE TABLE noise_seeds (
+            round_id TEXT PRIMARY KEY REFERENCES rounds(id),
+            seed BLOB NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+@identity(name="0003_participation_snapshots")
+def identity_0003(db: Database) -> None:
+    db.executescript(
+        """
+        -- While a round is open, participation is published in bands, once a day,
+        -- a day late: the band seen on the first reading of each day (UTC).
+        -- A band, never a count; kept in identity.db because it carries a date.
+        CREATE TABLE participation_snapshots (
+            round_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            band TEXT NOT NULL,
+            PRIMARY KEY (round_id, day)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 def apply_migrations(identity_db: Database, ballots_db: Database) -> list[str]:
     """Apply pending migrations to both databases; return the names applied."""
     pending = [m.name for m in identity.pending(identity_db)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
 
 from sqlite_utils import Database
@@ -85,3 +86,14 @@ def replace_headcounts(db: Database, round_id: str, headcounts: dict[str, int]) 
 def get_headcounts(db: Database, round_id: str) -> dict[str, int]:
     """Audience members per stored combination, as frozen at open."""
     return dict(fetch_all(db, "SELECT combo, members FROM headcounts WHERE round_id = ?", (round_id,)))
+
+
+def noise_seed(db: Database, round_id: str) -> bytes:
+    """The round's perturbation key, made on first use."""
+    row = fetch_one(db, "SELECT seed FROM noise_seeds WHERE round_id = ?", (round_id,))
+    if row is not None:
+        return row[0]
+    with write(db):
+        db.conn.execute("INSERT OR IGNORE INTO noise_seeds (round_id, seed) VALUES (?, ?)",
+                        (round_id, secrets.token_bytes(32)))
+    return fetch_one(db, "SELECT seed FROM noise_seeds WHERE round_id = ?", (round_id,))[0]

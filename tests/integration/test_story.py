@@ -59,4 +59,4 @@ def test_a_round_goes_from_launch_to_published_results(api):
     assert admin.post(f"/api/v1/rounds/{round_id}/publish").json()["status"] == "published"
     assert voters[0].get(f"/api/v1/rounds/{round_id}/results").json() == results | {"status": "published"}
     csv_text = voters[0].get(f"/api/v1/rounds/{round_id}/results.csv").text
-    assert csv_text.splitlines()[1].startswith(f"1,{texts[0]},12,consensus,")
+    assert csv_text.splitlines()[1].startswith(f"1,{texts[0]},,all,12,consensus,")

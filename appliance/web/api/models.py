@@ -93,6 +93,27 @@ class Figure(BaseModel):
     high: float
 
 
+class CellOut(BaseModel):
+    """One proposal in one segment of the chosen dimension: rates rounded to 5 points, or hidden."""
+
+    segment: str
+    pooled: bool = Field(description="the \"other\" group: hidden segments pooled together")
+    rates: dict[str, Figure] | None
+    note: str | None = None
+
+
+class SegmentOut(BaseModel):
+    """One segment of the chosen dimension, round-wide."""
+
+    name: str
+    pooled: bool
+    shown: bool
+    participation: float | None = Field(description="voters / audience, rounded to 5 points (perturbed)")
+    participation_at_least: bool = Field(description="top-coded: the true rate is at least this")
+    over_represented: bool | None = Field(description="share of voters above 1.5 x share of the audience")
+    note: str | None = None
+
+
 class ProposalResultOut(BaseModel):
     """One proposal's published figures; all null when it had fewer than k voters."""
 
@@ -103,17 +124,73 @@ class ProposalResultOut(BaseModel):
     zone: str | None
     rates: dict[str, Figure] | None
     scores: dict[str, Figure] | None
+    representative: dict[str, Figure] | None = Field(
+        None, description="agree / disagree / neutral with each segment of the main dimension weighted by its"
+                          " share of the audience (post-stratified); null without headcounts")
+    cross_segment_consensus: float | None = Field(
+        None, description="the lowest agree rate over the shown segments of the main dimension")
+    cells: list[CellOut] = Field(default_factory=list, description="by segment of the chosen dimension")
     note: str | None = None
 
 
+_FIGURE = {"value": 0.62, "low": 0.55, "high": 0.69}
+RESULTS_EXAMPLE = {
+    "round_id": "3f2a9c1d8e7b6a50", "status": "published", "k": 5, "shown": True, "voters": 212, "note": None,
+    "dimensions": ["department", "site"], "dimension": "department", "main_dimension": "department",
+    "segments": [
+        {"name": "Finance", "pooled": False, "shown": True, "participation": 0.45,
+         "participation_at_least": False, "over_represented": False, "note": None},
+        {"name": "Legal", "pooled": False, "shown": False, "participation": None,
+         "participation_at_least": False, "over_represented": None, "note": "not enough responses"},
+        {"name": "other", "pooled": True, "shown": True, "participation": 0.3,
+         "participation_at_least": False, "over_represented": False, "note": None},
+    ],
+    "proposals": [{
+        "id": "a41c0e9b77d2f318", "text": "Publish the meeting notes within a day", "rank": 1, "voters": 154,
+        "zone": "consensus", "rates": {"agree": _FIGURE, "disagree": {"value": 0.12, "low": 0.07, "high": 0.17},
+                                       "neutral": {"value": 0.26, "low": 0.19, "high": 0.33}},
+        "scores": {"top": {"value": 0.71, "low": 0.58, "high": 0.84}},
+        "representative": {"agree": {"value": 0.6, "low": 0.52, "high": 0.68}},
+        "cross_segment_consensus": 0.55,
+        "cells": [
+            {"segment": "Finance", "pooled": False, "rates": {"agree": {"value": 0.65, "low": 0.5, "high": 0.8}},
+             "note": None},
+            {"segment": "Legal", "pooled": False, "rates": None, "note": "not enough responses"},
+            {"segment": "other", "pooled": True, "rates": {"agree": {"value": 0.55, "low": 0.4, "high": 0.7}},
+             "note": None},
+        ],
+        "note": None,
+    }],
+}
+
+
 class ResultsOut(BaseModel):
+    """The publishable view of a closed round (every rule of the disclosure control applied)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [RESULTS_EXAMPLE]})
+
     round_id: str
     status: str
     k: int
     shown: bool
     voters: int | None
     note: str | None
+    dimensions: list[str] = Field(default_factory=list)
+    dimension: str | None = None
+    main_dimension: str | None = None
+    segments: list[SegmentOut] = Field(default_factory=list)
     proposals: list[ProposalResultOut]
+
+
+class ParticipationOut(BaseModel):
+    """Participation within the rules: while open, a band seen once a day and shown a day late."""
+
+    round_id: str
+    status: str
+    band: str | None = Field(description="for example \"50 to 99\"; null on a round's first day")
+    as_of: str | None = Field(description="the day (UTC) the band was seen")
+    voters: int | None = Field(description="after close: distinct voters, when at least k")
+    history: list[dict[str, str]] = Field(description="earlier days: {day, band}")
 
 
 class Problem(BaseModel):

@@ -7,14 +7,24 @@ import io
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
-from appliance.domain.results import NOT_ENOUGH, ProposalResult, ResultsView
+from appliance.domain import disclosure
+from appliance.domain.disclosure import NOT_ENOUGH, ProposalView, ResultsView
 from appliance.domain.rounds import Round, Viewer
 from appliance.domain.scoring import Estimate
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
-from appliance.web.api.models import PROBLEMS, Figure, ProposalResultOut, ResultsOut
+from appliance.web.api.models import (
+    PROBLEMS,
+    CellOut,
+    Figure,
+    ParticipationOut,
+    ProposalResultOut,
+    ResultsOut,
+    SegmentOut,
+)
+from appliance.web.auth import requires_admin
 
 RATE_NAMES = ("agree", "disagree", "neutral")
 SCORE_NAMES = ("top", "controversy", "rejection", "engagement")
@@ -26,7 +36,13 @@ def figure(estimate: Estimate, bounded: bool = False) -> Figure:
     return Figure(value=round(estimate.value, 4), low=round(low, 4), high=round(high, 4))
 
 
-def proposal_result_out(result: ProposalResult) -> ProposalResultOut:
+def published(figures: dict[str, disclosure.Figure] | None) -> dict[str, Figure] | None:
+    if figures is None:
+        return None
+    return {name: Figure(value=f.value, low=f.low, high=f.high) for name, f in figures.items()}
+
+
+def proposal_result_out(result: ProposalView) -> ProposalResultOut:
     scores = result.scores
     if scores is None:
         return ProposalResultOut(id=result.id, text=result.text, rank=None, voters=None, zone=None,
@@ -35,13 +51,23 @@ def proposal_result_out(result: ProposalResult) -> ProposalResultOut:
         id=result.id, text=result.text, rank=result.rank, voters=result.voters, zone=scores.zone,
         rates={name: figure(estimate, bounded=True) for name, estimate in scores.rates.items()},
         scores={name: figure(getattr(scores, name)) for name in SCORE_NAMES},
+        representative=published(result.representative),
+        cross_segment_consensus=result.cross_segment_consensus,
+        cells=[CellOut(segment=c.segment, pooled=c.pooled, rates=published(c.rates),
+                       note=None if c.rates else NOT_ENOUGH) for c in result.cells],
     )
 
 
 def results_out(round_: Round, view: ResultsView) -> ResultsOut:
-    return ResultsOut(round_id=round_.id, status=round_.status, k=view.k, shown=view.shown, voters=view.voters,
-                      note=None if view.shown else NOT_ENOUGH,
-                      proposals=[proposal_result_out(r) for r in view.proposals])
+    return ResultsOut(
+        round_id=round_.id, status=round_.status, k=view.k, shown=view.shown, voters=view.voters,
+        note=None if view.shown else NOT_ENOUGH, dimensions=list(view.dimensions), dimension=view.dimension,
+        main_dimension=view.main_dimension,
+        segments=[SegmentOut(name=s.name, pooled=s.pooled, shown=s.shown, participation=s.participation,
+                             participation_at_least=s.participation_at_least, over_represented=s.over_represented,
+                             note=None if s.shown else NOT_ENOUGH) for s in view.segments],
+        proposals=[proposal_result_out(r) for r in view.proposals],
+    )
 
 
 def spreadsheet_safe(text: str) -> str:
@@ -49,23 +75,41 @@ def spreadsheet_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+CSV_RATES = ("agree", "disagree", "neutral")
+
+
 def results_csv(view: ResultsView) -> str:
-    """One row a proposal, the same figures as the JSON view."""
+    """The same view, one row per proposal and group: "all", then each segment of the chosen dimension."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["rank", "proposal", "voters", "zone", *RATE_NAMES, *(f"{s}_score" for s in SCORE_NAMES),
-                     "top_score_low", "note"])
+    dimension = view.dimension or ""
+    writer.writerow(["rank", "proposal", "dimension", "segment", "voters", "zone",
+                     *(f"{name}{part}" for name in CSV_RATES for part in ("", "_low", "_high")),
+                     *(f"{s}_score" for s in SCORE_NAMES), "top_score_low",
+                     *(f"representative_{name}" for name in CSV_RATES), "cross_segment_consensus", "note"])
     for result in view.proposals:
+        text = spreadsheet_safe(result.text)
         scores = result.scores
         if scores is None:
-            writer.writerow(["", spreadsheet_safe(result.text), "", "", *[""] * 8, NOT_ENOUGH])
+            writer.writerow(["", text, "", "all", "", "", *[""] * 18, NOT_ENOUGH])
             continue
-        writer.writerow([
-            result.rank, spreadsheet_safe(result.text), result.voters, scores.zone,
-            *(f"{scores.rates[name].value:.4f}" for name in RATE_NAMES),
-            *(f"{getattr(scores, name).value:.4f}" for name in SCORE_NAMES),
-            f"{scores.top.low:.4f}", "",
-        ])
+        rates = [f"{value:.4f}" for name in CSV_RATES
+                 for value in (scores.rates[name].value, max(0.0, scores.rates[name].low),
+                               min(1.0, scores.rates[name].high))]
+        representative = [f"{result.representative[name].value:.2f}" if result.representative else ""
+                          for name in CSV_RATES]
+        consensus = "" if result.cross_segment_consensus is None else f"{result.cross_segment_consensus:.2f}"
+        writer.writerow([result.rank, text, "", "all", result.voters, scores.zone, *rates,
+                         *(f"{getattr(scores, name).value:.4f}" for name in SCORE_NAMES), f"{scores.top.low:.4f}",
+                         *representative, consensus, ""])
+        for cell in result.cells:
+            segment = spreadsheet_safe(cell.segment) + (" (pooled)" if cell.pooled else "")
+            if cell.rates is None:
+                writer.writerow([result.rank, text, dimension, segment, "", "", *[""] * 18, NOT_ENOUGH])
+                continue
+            cell_rates = [f"{value:.2f}" for name in CSV_RATES
+                          for value in (cell.rates[name].value, cell.rates[name].low, cell.rates[name].high)]
+            writer.writerow([result.rank, text, dimension, segment, "", "", *cell_rates, *[""] * 9, ""])
     return out.getvalue()
 
 
@@ -74,14 +118,29 @@ class ResultsController(Controller):
     tags = ["results"]
 
     @get("/results", sync_to_thread=True, responses=PROBLEMS)
-    def results(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> ResultsOut:
-        """The publishable view: admins after close, the audience after publish."""
-        return results_out(*service.round_results(app, round_id, viewer))
+    def results(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str],
+                dimension: FromQuery[str | None] = None) -> ResultsOut:
+        """The publishable view: admins after close, the audience after publish.
+
+        `dimension` breaks it down by one of the round's dimensions (one at a time);
+        every figure follows the disclosure rules, hidden and empty cells read
+        "not enough responses".
+        """
+        return results_out(*service.round_results(app, round_id, viewer, dimension))
+
+    @get("/participation", guards=[requires_admin], sync_to_thread=True, responses=PROBLEMS)
+    def participation(self, app: NamedDependency[Appliance], round_id: FromPath[str]) -> ParticipationOut:
+        """Participation within the rules: while open, a band once a day, a day late; after close, the voters."""
+        seen = service.participation(app, round_id)
+        return ParticipationOut(round_id=round_id, status=seen.status, band=seen.band, as_of=seen.as_of,
+                                voters=seen.voters, history=[{"day": d, "band": b} for d, b in seen.history])
 
     @get("/results.csv", sync_to_thread=True, media_type="text/csv", responses=PROBLEMS)
-    def results_as_csv(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str], round_id: FromPath[str]) -> Response[str]:
-        """The same view as CSV."""
-        round_, view = service.round_results(app, round_id, viewer)
+    def results_as_csv(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
+                       actor: NamedDependency[str], round_id: FromPath[str],
+                       dimension: FromQuery[str | None] = None) -> Response[str]:
+        """The same view as CSV: one row per proposal, then one per segment of `dimension`."""
+        round_, view = service.round_results(app, round_id, viewer, dimension)
         service.record_export(app, actor, round_id)
         filename = f"results-{round_.id}.csv"
         return Response(results_csv(view), media_type="text/csv",
