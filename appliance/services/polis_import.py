@@ -1,14 +1,11 @@
 """A Polis conversation export imported as a closed round.
 
 An export is a folder of UTF-8 CSV files: comments.csv, votes.csv (every vote,
-timed) and/or participants-votes.csv (each participant's final votes and
-opinion group), and summary.csv. Comments become proposals (moderated out in
-Polis: refused), each participant's last vote on a comment becomes one ballot,
-and the round is stored as close leaves a round: counts, never a row per voter.
-
-Polis's own `agrees` / `disagrees` in comments.csv count every row of
-votes.csv, so they exceed the imported counts wherever a participant voted
-twice on a comment; participants-votes.csv holds the same final votes as the import.
+timed) and/or participants-votes.csv (final votes, opinion groups), summary.csv.
+Comments become proposals (refused when moderated out in Polis), a participant's
+last vote on a comment becomes one ballot, and the round is stored as close
+leaves one: counts, never a row per voter. (comments.csv's agrees / disagrees
+count every vote, replaced ones too: bench/polis_import.py shows it.)
 """
 
 from __future__ import annotations
@@ -95,6 +92,14 @@ class _Table:
         except ValueError:
             raise self.error(line, f"{column} must be an integer, not {value!r}") from None
 
+    def unique(self, line: int, fields: list[str], column: str, seen: dict[int, int]) -> int:
+        """An integer id that no earlier line had; remembers its line."""
+        value = self.integer(line, fields, column)
+        if value in seen:
+            raise self.error(line, f"{column} {value} appears twice (first on line {seen[value]})")
+        seen[value] = line
+        return value
+
     def vote(self, line: int, value: str, what: str = "vote") -> str:
         if value.strip() not in VOTES:
             raise self.error(line, f"{what} must be 1, -1 or 0, not {value!r}")
@@ -112,8 +117,7 @@ def read_export(directory: Path, with_groups: bool = False) -> PolisExport:
     if not votes_csv.is_file() and not participants_csv.is_file():
         raise PolisExportError(f"{directory} has neither votes.csv nor participants-votes.csv: no votes to import")
     if with_groups and not participants_csv.is_file():
-        raise PolisExportError(f"--with-groups needs participants-votes.csv (its group-id column): {directory}"
-                               " has none")
+        raise PolisExportError(f"--with-groups needs participants-votes.csv (group-id): {directory} has none")
     groups = None
     if votes_csv.is_file():
         votes, replaced = read_votes(votes_csv, comments)
@@ -133,16 +137,13 @@ def read_comments(path: Path) -> dict[int, Comment]:
     comments: dict[int, Comment] = {}
     lines: dict[int, int] = {}
     for line, fields in table.rows:
-        comment_id = table.integer(line, fields, "comment-id")
-        if comment_id in lines:
-            raise table.error(line, f"comment-id {comment_id} appears twice (first on line {lines[comment_id]})")
+        comment_id = table.unique(line, fields, "comment-id", lines)
         moderated = table.integer(line, fields, "moderated")
         if moderated not in MODERATED:
             raise table.error(line, f"moderated must be -1, 0 or 1, not {moderated}")
+        # Kept even when empty (Polis allowed it) or longer than proposals may be here.
         text = clean_text(fields[table.columns["comment-body"]])
-        if not text:
-            raise table.error(line, "comment-body is empty")
-        comments[comment_id], lines[comment_id] = Comment(comment_id, text, moderated == -1), line
+        comments[comment_id] = Comment(comment_id, text, moderated == -1)
     if not comments:
         raise PolisExportError(f"{path.name} has no comments")
     return comments
@@ -170,10 +171,7 @@ def read_participants(path: Path, comments: dict[int, Comment],
     votes: dict[Key, str] = {}
     lines: dict[int, int] = {}
     for line, fields in table.rows:
-        participant = table.integer(line, fields, "participant")
-        if participant in lines:
-            raise table.error(line, f"participant {participant} appears twice (first on line {lines[participant]})")
-        lines[participant] = line
+        participant = table.unique(line, fields, "participant", lines)
         has_group = fields[table.columns["group-id"]].strip()
         groups[participant] = str(table.integer(line, fields, "group-id")) if has_group else segments.OTHER
         for comment_id, index in comment_columns:
@@ -188,11 +186,9 @@ def _comment_columns(table: _Table, comments: dict[int, Comment]) -> list[tuple[
     for name, index in table.columns.items():
         if name in PARTICIPANT_COLUMNS:
             continue
-        try:
-            comment_id = int(name)
-        except ValueError:
-            raise table.error(table.header_line, f"column {name!r} is neither a Polis column nor a comment id") from None
-        found.append((_known_comment(table, table.header_line, comment_id, comments), index))
+        if not name.isdigit():
+            raise table.error(table.header_line, f"column {name!r} is neither a Polis column nor a comment id")
+        found.append((_known_comment(table, table.header_line, int(name), comments), index))
     return found
 
 
@@ -288,7 +284,7 @@ def _closed_round(app: Appliance, export: PolisExport, title: str, k: int) -> Ro
 
 
 def _voter_combos(export: PolisExport, k: int) -> dict[int, str]:
-    """Each voter's stored combination; groups of fewer than k voters become "other", as at open."""
+    """Each voter's stored combination, coarsened as at open: every combination holds k voters or more."""
     voters = {voter for voter, _ in export.votes}
     if export.groups is None:
         return dict.fromkeys(voters, segments.combo_key(()))
@@ -298,7 +294,6 @@ def _voter_combos(export: PolisExport, k: int) -> dict[int, str]:
 
 
 def _proposals(export: PolisExport, round_id: str, proposal_ids: dict[int, str]) -> list[StoredProposal]:
-    # Text kept whatever its length: the proposal length limits apply to what is written here.
     return [
         StoredProposal(proposal_ids[c.id], round_id, c.text, "refused" if c.moderated_out else "accepted",
                        REFUSAL_REASON if c.moderated_out else None, None)

@@ -167,8 +167,6 @@ RESULTS_EXAMPLE = {
 class ResultsOut(BaseModel):
     """The publishable view of a closed round (every rule of the disclosure control applied)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [RESULTS_EXAMPLE]})
-
     round_id: str
     status: str
     k: int

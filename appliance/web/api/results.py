@@ -7,6 +7,8 @@ import io
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import FromPath, FromQuery
 
 from appliance.domain import disclosure
@@ -20,6 +22,7 @@ from appliance.web.api.models import (
     CellOut,
     Figure,
     ParticipationOut,
+    RESULTS_EXAMPLE,
     ProposalResultOut,
     ResultsOut,
     SegmentOut,
@@ -113,11 +116,16 @@ def results_csv(view: ResultsView) -> str:
     return out.getvalue()
 
 
+RESULTS_RESPONSES = PROBLEMS | {200: ResponseSpec(
+    ResultsOut, description="the publishable view", generate_examples=False,
+    examples=[Example(summary="by department", value=RESULTS_EXAMPLE)])}
+
+
 class ResultsController(Controller):
     path = "/api/v1/rounds/{round_id:str}"
     tags = ["results"]
 
-    @get("/results", sync_to_thread=True, responses=PROBLEMS)
+    @get("/results", sync_to_thread=True, responses=RESULTS_RESPONSES)
     def results(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str],
                 dimension: FromQuery[str | None] = None) -> ResultsOut:
         """The publishable view: admins after close, the audience after publish.

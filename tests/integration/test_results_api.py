@@ -1,0 +1,181 @@
+"""Results by dimension, CSV and participation through HTTP, with the disclosure rules visible."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import add_person, create_open_round
+
+# 34 more staff: Finance 12, IT 10, Legal 6 and HR 6, of whom only 3 each take part (too few to be shown).
+DEPARTMENTS = ["Finance"] * 12 + ["IT"] * 10 + ["Legal"] * 6 + ["HR"] * 6
+CROWD = [(f"c{i:02d}", department, "Lyon" if i % 2 else "Paris") for i, department in enumerate(DEPARTMENTS)]
+ABSENT = {"c25", "c26", "c27", "c31", "c32", "c33"}  # half of Legal and of HR never vote
+
+
+@pytest.fixture
+def crowd(appliance):
+    for username, department, site in CROWD:
+        add_person(appliance, username, {"staff"}, {"department": department, "site": site})
+    return [username for username, _, _ in CROWD]
+
+
+def closed_round(api, crowd, votes) -> tuple[object, str, str]:
+    """A round on department and site where each crowd member votes votes(username, department)."""
+    admin, mod = api("admin"), api("mod")
+    round_id = create_open_round(admin, audience_groups=["staff"], dimensions=["department", "site"])
+    author = api(crowd[0])
+    proposal = author.post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Flexible hours for everyone"})
+    proposal_id = proposal.json()["id"]
+    assert mod.post(f"/api/v1/rounds/{round_id}/proposals/{proposal_id}/accept").status_code == 200
+    for username, department, _ in CROWD:
+        choice = votes(username, department)
+        if choice and username not in ABSENT:
+            voter = author if username == crowd[0] else api(username)
+            response = voter.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": proposal_id, "vote": choice})
+            assert response.status_code == 200, response.text
+    assert admin.post(f"/api/v1/rounds/{round_id}/close").status_code == 200
+    return admin, round_id, proposal_id
+
+
+def test_results_by_department_show_big_segments_and_pool_the_small_one(api, crowd) -> None:
+    def votes(username: str, department: str) -> str:
+        if username in ("c11", "c21"):
+            return "neutral"  # not unanimous: a unanimous cell needs k of its audience who did not vote
+        return "agree" if department == "Finance" else "disagree"
+
+    admin, round_id, _ = closed_round(api, crowd, votes)
+    view = admin.get(f"/api/v1/rounds/{round_id}/results", params={"dimension": "department"}).json()
+    assert view["dimension"] == "department" and view["main_dimension"] == "department"
+    assert view["voters"] == 28
+    segments = {s["name"]: s for s in view["segments"]}
+    assert segments["Finance"]["shown"] and segments["IT"]["shown"]
+    assert not segments["Legal"]["shown"] and segments["Legal"]["note"] == "not enough responses"
+    assert segments["Legal"]["participation"] is None
+    [proposal] = view["proposals"]
+    cells = {c["segment"]: c for c in proposal["cells"]}
+    assert cells["Finance"]["rates"]["agree"]["value"] >= 0.8
+    assert cells["IT"]["rates"]["disagree"]["value"] >= 0.7
+    assert cells["Legal"]["rates"] is None and cells["Legal"]["note"] == "not enough responses"
+    for cell in proposal["cells"]:  # Legal (3 voters) alone is never shown, nor IT + Legal as a pool of 13 minus IT
+        if cell["rates"]:
+            for figure in cell["rates"].values():
+                assert round(figure["value"] * 20, 6) == round(figure["value"] * 20)  # multiples of 5 points
+    pool = [c for c in proposal["cells"] if c["pooled"]]
+    assert len(pool) == 1 and pool[0]["segment"] == "other" and pool[0]["rates"]  # Legal + HR: 6 voters
+    assert segments["other"]["pooled"] and segments["other"]["shown"]
+    assert proposal["cross_segment_consensus"] is not None
+
+
+def test_an_unknown_dimension_is_a_400(api, crowd) -> None:
+    admin, round_id, _ = closed_round(api, crowd, lambda u, d: "agree")
+    response = admin.get(f"/api/v1/rounds/{round_id}/results", params={"dimension": "grade"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "unknown dimension 'grade': this round's dimensions are department, site"
+
+
+def test_the_representative_estimate_weighs_departments_by_their_audience(api, crowd) -> None:
+    # Finance (12 of 25 in the crowd, plus 4 staff of the base seed) all agree; IT all disagree.
+    admin, round_id, _ = closed_round(api, crowd, lambda u, d: "agree" if d == "Finance" else "disagree")
+    view = admin.get(f"/api/v1/rounds/{round_id}/results").json()
+    [proposal] = view["proposals"]
+    representative = proposal["representative"]
+    assert representative is not None
+    assert representative["agree"]["low"] <= representative["agree"]["value"] <= representative["agree"]["high"]
+
+
+def test_the_csv_has_a_row_per_segment_with_the_same_hidden_cells(api, crowd) -> None:
+    admin, round_id, _ = closed_round(api, crowd, lambda u, d: "agree")
+    text = admin.get(f"/api/v1/rounds/{round_id}/results.csv", params={"dimension": "department"}).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [row["segment"] for row in rows][:1] == ["all"]
+    by_segment = {row["segment"]: row for row in rows}
+    assert by_segment["Legal"]["note"] == "not enough responses" and by_segment["Legal"]["agree"] == ""
+    assert by_segment["Finance"]["dimension"] == "department"
+
+
+def test_results_stay_the_same_when_asked_again_or_by_another_dimension_first(api, crowd) -> None:
+    admin, round_id, _ = closed_round(api, crowd, lambda u, d: "agree" if u < "c15" else "neutral")
+    first = admin.get(f"/api/v1/rounds/{round_id}/results", params={"dimension": "department"}).json()
+    admin.get(f"/api/v1/rounds/{round_id}/results", params={"dimension": "site"})
+    again = admin.get(f"/api/v1/rounds/{round_id}/results", params={"dimension": "department"}).json()
+    assert first == again
+
+
+def test_the_schema_documents_the_results_shape_with_an_example(api) -> None:
+    schema = api(None).get("/schema/openapi.json").json()
+    operation = schema["paths"]["/api/v1/rounds/{round_id}/results"]["get"]
+    content = operation["responses"]["200"]["content"]["application/json"]
+    assert content["schema"] == {"$ref": "#/components/schemas/ResultsOut"}
+    [example] = content["examples"].values()
+    assert example["value"]["segments"][1]["note"] == "not enough responses"
+    assert "representative" in schema["components"]["schemas"]["ProposalResultOut"]["properties"]
+    parameters = operation["parameters"]
+    assert any(p["name"] == "dimension" and p["in"] == "query" for p in parameters)
+
+
+# participation
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_participation_while_open_is_a_band_seen_once_a_day_and_shown_a_day_late(api, appliance, crowd) -> None:
+    appliance.clock = clock = Clock()
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])
+    author = api("c00")
+    proposal_id = author.post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Flexible hours for all"}).json()["id"]
+    api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{proposal_id}/accept")
+
+    def vote(username: str) -> None:
+        assert api(username).post(f"/api/v1/rounds/{round_id}/ballots",
+                                  json={"proposal": proposal_id, "vote": "agree"}).status_code == 200
+
+    for username in crowd[:7]:
+        vote(username)
+    first_day = admin.get(f"/api/v1/rounds/{round_id}/participation").json()
+    assert first_day == {"round_id": round_id, "status": "open", "band": None, "as_of": None, "voters": None,
+                         "history": []}
+    for username in crowd[7:20]:
+        vote(username)
+    assert admin.get(f"/api/v1/rounds/{round_id}/participation").json()["band"] is None  # same day: nothing new
+    clock.now += timedelta(days=1)
+    admin = api("admin")  # sessions last 12 hours
+    second_day = admin.get(f"/api/v1/rounds/{round_id}/participation").json()
+    assert (second_day["band"], second_day["as_of"]) == ("5 to 9", "2026-03-02")  # the first look, a day late
+    clock.now += timedelta(days=1)
+    admin = api("admin")
+    third_day = admin.get(f"/api/v1/rounds/{round_id}/participation").json()
+    assert (third_day["band"], third_day["as_of"]) == ("10 to 24", "2026-03-03")
+    assert third_day["history"] == [{"day": "2026-03-02", "band": "5 to 9"}, {"day": "2026-03-03", "band": "10 to 24"}]
+    assert api("c00").get(f"/api/v1/rounds/{round_id}/participation").status_code == 403
+    response = admin.post(f"/api/v1/rounds/{round_id}/close")
+    assert response.status_code == 200, response.text
+    closed = admin.get(f"/api/v1/rounds/{round_id}/participation").json()
+    assert (closed["status"], closed["voters"], closed["band"]) == ("closed", 20, "10 to 24")
+
+
+def test_a_unanimous_segment_is_hidden_unless_k_of_its_audience_did_not_vote(api, crowd) -> None:
+    admin, round_id, _ = closed_round(api, crowd, lambda u, d: "agree" if d == "Finance" else "disagree")
+    view = admin.get(f"/api/v1/rounds/{round_id}/results", params={"dimension": "department"}).json()
+    cells = {c["segment"]: c for c in view["proposals"][0]["cells"]}
+    assert cells["Finance"]["rates"] is None  # 12 of 16 voted, all agree: only 4 did not vote
+    assert cells["IT"]["rates"] is None  # 10 of 14 voted, all disagree
+
+
+
+def test_participation_bands_are_stored_without_counts_and_not_in_the_ballots_file(api, appliance, crowd) -> None:
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])
+    admin.get(f"/api/v1/rounds/{round_id}/participation")
+    rows = list(appliance.dbs.identity.execute("SELECT * FROM participation_snapshots"))
+    assert [row[2] for row in rows] == ["fewer than 5"]
+    assert "participation" not in " ".join(appliance.dbs.ballots.table_names())
