@@ -141,9 +141,9 @@ def read_comments(path: Path) -> dict[int, Comment]:
         moderated = table.integer(line, fields, "moderated")
         if moderated not in MODERATED:
             raise table.error(line, f"moderated must be -1, 0 or 1, not {moderated}")
-        # Kept even when empty (Polis allowed it) or longer than proposals may be here.
+        # Kept even when longer than proposals may be here; an empty one (Polis allowed it) is refused.
         text = clean_text(fields[table.columns["comment-body"]])
-        comments[comment_id] = Comment(comment_id, text, moderated == -1)
+        comments[comment_id] = Comment(comment_id, text, moderated == -1 or not text)
     if not comments:
         raise PolisExportError(f"{path.name} has no comments")
     return comments
