@@ -19,9 +19,10 @@ The rules, in the order they are applied:
    plus the homogeneity rule: a cell where every voter chose the same option is
    shown only if at least k members of its audience did not vote on it
    (without headcounts that cannot be known, so such cells are hidden).
-5. Shown cells get cell-key perturbation: each count moves by a small
+5. Shown cells get cell-key perturbation: each non-zero count moves by a small
    deterministic amount (-2..2, most often 0) keyed on the round's noise seed,
-   the cell and its true count, so that asking twice gives the same figure.
+   the cell and its true count, so that asking twice gives the same figure; a
+   vote's qualifications never add up to more than the vote.
    Segment figures are rates rounded to 5 points, never counts.
 6. Hidden and empty look the same: "not enough responses".
 
@@ -402,11 +403,28 @@ class _Shown:
 def _cells(seed: bytes, pid: str, dim: int, by_combo, groups: list[_Group]) -> list[_Shown]:
     shown = []
     for group in groups:
-        label = POOL if group.pooled else next(iter(group.values))
-        perturbed = {option: max(0, n + cell_noise(seed, pid, dim, label, option, n))
-                     for option, n in group.counts.items()}
+        # Keyed on who is in the cell (its stored combinations with voters), not on its name: two
+        # groups of different dimensions with the same voters get the same noise, which cannot
+        # then be averaged away by asking for both.
+        members = sorted(combo for combo, counts in by_combo.items()
+                         if combo[dim] in group.values and any(counts.get(v) for v in VOTES))
+        perturbed = _perturb(seed, (pid, json.dumps(members)), group.counts)
         shown.append(_Shown(group, perturbed, _published_rates(perturbed)))
     return shown
+
+
+def _perturb(seed: bytes, cell: tuple, counts: Mapping[str, int]) -> dict[str, int]:
+    """Counts with cell-key noise, still consistent: a vote's qualifications never exceed the vote."""
+    perturbed = {vote: max(0, n + cell_noise(seed, *cell, vote, n)) if (n := counts.get(vote, 0)) else 0
+                 for vote in VOTES}
+    for vote, names in QUALIFICATIONS.items():
+        room = perturbed[vote]
+        for name in names:
+            n = counts.get(name, 0)
+            noisy = min(room, max(0, n + cell_noise(seed, *cell, name, n))) if n else 0
+            perturbed[name] = noisy
+            room -= noisy
+    return perturbed
 
 
 def _cells_out(names: list[str], shown: list[_Shown]) -> list[Cell]:
@@ -471,15 +489,16 @@ def _segments_out(seed: bytes, dim: int, names: list[str], groups: Groups, table
     for name, pooled in visible:
         values = groups.pool if pooled else {name}
         voters = table.size(dim, values)
-        perturbed = max(1, voters + cell_noise(seed, "segment", dim, name, voters))
+        members = sorted(combo for combo, n in table.voters.items() if combo[dim] in values and n)
+        perturbed = max(1, voters + cell_noise(seed, "segment", json.dumps(members), voters))
         audience = audience_table.size(dim, values)
         if audience <= 0:
             out.append(Segment(name, pooled, True, None, False, None))
             continue
         rate, at_least = perturbed / audience, False
         if audience - voters < k:  # fewer than k did not vote: never say how many
-            rate, at_least = max(0.0, 1 - k / audience), True
-            rate = math.floor(rate / STEP) * STEP
+            # the largest 5-point step below 1 - k / audience, in integers (no float rounding down a step)
+            rate, at_least = max(0, (audience - k) * 20 // audience) / 20, True
         over = (perturbed / total) > OVER_REPRESENTED * (audience / audience_total)
         out.append(Segment(name, pooled, True, round(min(1.0, to_step(rate) if not at_least else rate), 2),
                            at_least, over))
@@ -492,12 +511,14 @@ BAND_EDGES = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 
 
 
 def participation_band(voters: int, k: int) -> str:
-    """How many took part, as a band ("50 to 99"); fewer than k is one band."""
+    """How many took part, as a band ("50 to 99"); fewer than k is one band, and no band is a single number."""
     if voters < k:
         return f"fewer than {k}"
     low = k
     for edge in BAND_EDGES:
+        if edge <= low + 1:  # k at or just below this edge: the band would hold one number or none
+            continue
         if voters < edge:
             return f"{low} to {edge - 1}"
-        low = max(low, edge)
-    return f"{BAND_EDGES[-1]} or more"
+        low = edge
+    return f"{low} or more"
