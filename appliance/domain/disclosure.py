@@ -39,7 +39,7 @@ import hmac
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from appliance.domain.results import NOT_ENOUGH, CountRow
@@ -154,7 +154,9 @@ class Table:
                 self.sizes[dim, value] += n
         self._joint: dict[tuple[int, int], dict[tuple[str, str], int]] = {}
 
-    def size(self, dim: int, values: Iterable[str]) -> int:
+    def size(self, dim: int, values: Collection[str]) -> int:
+        if len(values) == 1:
+            return self.sizes.get((dim, next(iter(values))), 0)
         return sum(self.sizes.get((dim, v), 0) for v in values)
 
     def both(self, i: int, first: set[str], j: int, second: set[str]) -> int:
@@ -289,8 +291,12 @@ def publishable_view(data: RoundCounts, dimension: str | None, seed: bytes) -> R
         return ResultsView(k, False, None, dims, dimension, main, [], hidden)
 
     votes: dict[str, dict[Combo, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    decoded: dict[str, Combo] = {}
     for row in data.counts:
-        cell = votes[row.proposal_id][_combo(row.combo, len(dims))]
+        combo = decoded.get(row.combo)
+        if combo is None:
+            combo = decoded[row.combo] = _combo(row.combo, len(dims))
+        cell = votes[row.proposal_id][combo]
         cell[row.vote] += row.n
         if row.qualification:
             cell[row.qualification] += row.n
@@ -312,14 +318,16 @@ def publishable_view(data: RoundCounts, dimension: str | None, seed: bytes) -> R
     ranks = {pid: rank for rank, pid in enumerate(order, start=1)}
 
     proposals = []
+    audience = Table(headcounts) if headcounts else None
+    needed = {0, chosen} - {None} if dims else set()  # the main dimension (representativeness) and the chosen one
     for pid, text in data.proposals:
         scores = overall.get(pid)
         if scores is None:
             proposals.append(ProposalView(pid, text, None, None, None, None, None, []))
             continue
-        by_combo = votes.get(pid, {})
-        groups = _proposal_groups(by_combo, round_groups, values, headcounts, k)
-        cells_by_dim = [_cells(seed, pid, dim, by_combo, groups[dim]) for dim in range(len(dims))]
+        by_value = _ByValue(votes.get(pid, {}), len(dims))
+        groups = _proposal_groups(by_value, round_groups, values, audience, k)
+        cells_by_dim = {dim: _cells(seed, pid, dim, by_value, groups[dim]) for dim in needed}
         proposals.append(ProposalView(
             pid, text, scores.votes, scores, ranks[pid],
             _representative(cells_by_dim[0], headcounts, scores) if dims else None,
@@ -355,14 +363,41 @@ class _Group:
     audience: int | None
 
 
-def _proposal_groups(by_combo: Mapping[Combo, Mapping[str, int]], round_groups: list[Groups],
-                     values: list[list[str]], headcounts: Mapping[Combo, int], k: int) -> list[list[_Group]]:
+class _ByValue:
+    """One proposal's counts per dimension and segment value, summed once."""
+
+    def __init__(self, by_combo: Mapping[Combo, Mapping[str, int]], width: int) -> None:
+        self.voters = {combo: sum(counts.get(v, 0) for v in VOTES) for combo, counts in by_combo.items()}
+        self.counts: list[dict[str, dict[str, int]]] = [defaultdict(lambda: defaultdict(int)) for _ in range(width)]
+        self.members: list[dict[str, list[Combo]]] = [defaultdict(list) for _ in range(width)]
+        for combo, counts in by_combo.items():
+            voted = self.voters[combo] > 0
+            for dim, value in enumerate(combo):
+                totals = self.counts[dim][value]
+                for option, n in counts.items():
+                    totals[option] += n
+                if voted:
+                    self.members[dim][value].append(combo)
+
+    def sum(self, dim: int, group: Iterable[str]) -> dict[str, int]:
+        totals: dict[str, int] = defaultdict(int)
+        for value in group:
+            for option, n in self.counts[dim].get(value, {}).items():
+                totals[option] += n
+        return totals
+
+    def cell_key(self, dim: int, group: Iterable[str]) -> str:
+        """Who is in a cell: its stored combinations with voters."""
+        return json.dumps(sorted(c for value in group for c in self.members[dim].get(value, ())))
+
+
+def _proposal_groups(by_value: _ByValue, round_groups: list[Groups], values: list[list[str]],
+                     audience: Table | None, k: int) -> list[list[_Group]]:
     """Per dimension, the proposal's shown groups (segments and pool), after every rule."""
-    table = Table({combo: sum(counts.get(v, 0) for v in VOTES) for combo, counts in by_combo.items()})
-    audience = Table(headcounts) if headcounts else None
+    table = Table(by_value.voters)
 
     def homogeneous(dim: int, group: set[str]) -> bool:
-        counts = _sum_counts(by_combo, dim, group)
+        counts = by_value.sum(dim, group)
         voters = sum(counts.get(v, 0) for v in VOTES)
         if voters == 0 or max(counts.get(v, 0) for v in VOTES) < voters:
             return False
@@ -377,20 +412,11 @@ def _proposal_groups(by_combo: Mapping[Combo, Mapping[str, int]], round_groups: 
             members.append(frozenset(group.pool))
         result.append([
             _Group(values_, bool(group.shown) and values_ == frozenset(group.pool),
-                   _sum_counts(by_combo, dim, set(values_)), table.size(dim, values_),
+                   by_value.sum(dim, values_), table.size(dim, values_),
                    audience.size(dim, values_) if audience else None)
             for values_ in members if table.size(dim, values_) > 0
         ])
     return result
-
-
-def _sum_counts(by_combo: Mapping[Combo, Mapping[str, int]], dim: int, group: set[str]) -> dict[str, int]:
-    totals: dict[str, int] = defaultdict(int)
-    for combo, counts in by_combo.items():
-        if combo[dim] in group:
-            for option, n in counts.items():
-                totals[option] += n
-    return totals
 
 
 @dataclass(frozen=True)
@@ -400,15 +426,13 @@ class _Shown:
     rates: dict[str, Figure]
 
 
-def _cells(seed: bytes, pid: str, dim: int, by_combo, groups: list[_Group]) -> list[_Shown]:
+def _cells(seed: bytes, pid: str, dim: int, by_value: _ByValue, groups: list[_Group]) -> list[_Shown]:
     shown = []
     for group in groups:
         # Keyed on who is in the cell (its stored combinations with voters), not on its name: two
         # groups of different dimensions with the same voters get the same noise, which cannot
         # then be averaged away by asking for both.
-        members = sorted(combo for combo, counts in by_combo.items()
-                         if combo[dim] in group.values and any(counts.get(v) for v in VOTES))
-        perturbed = _perturb(seed, (pid, json.dumps(members)), group.counts)
+        perturbed = _perturb(seed, (pid, by_value.cell_key(dim, group.values)), group.counts)
         shown.append(_Shown(group, perturbed, _published_rates(perturbed)))
     return shown
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
+import threading
+from collections import OrderedDict
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from appliance.directory import Directory, Person
 from appliance.directory.break_glass import WithLocalAccounts
@@ -27,6 +30,27 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class ViewCache:
+    """The last few publishable views computed, by (round, dimension): closed rounds never change."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._views: OrderedDict[tuple[str, str | None], object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str | None]) -> Any:
+        with self._lock:
+            if key in self._views:
+                self._views.move_to_end(key)
+            return self._views.get(key)
+
+    def put(self, key: tuple[str, str | None], view: object) -> None:
+        with self._lock:
+            self._views[key] = view
+            while len(self._views) > self.size:
+                self._views.popitem(last=False)
+
+
 @dataclass
 class Appliance:
     """Everything a use case needs, built from the settings."""
@@ -37,6 +61,7 @@ class Appliance:
     instance_secret: bytes
     clock: Callable[[], datetime] = utc_now
     ballot_writer: BallotWriter = field(init=False)
+    results_cache: ViewCache = field(default_factory=ViewCache)
 
     def __post_init__(self) -> None:
         self.ballot_writer = BallotWriter(self.settings.storage.ballots_db)

@@ -219,12 +219,16 @@ def round_results(app: Appliance, round_id: str, viewer: Viewer,
     if dimension is not None and dimension not in round_.dimensions:
         offered = ", ".join(round_.dimensions) or "none"
         raise Invalid(f"unknown dimension {dimension!r}: this round's dimensions are {offered}")
-    counts, combo_voters = ballots.load_counts(app.dbs.ballots, round_id)
-    accepted = [(p.id, p.text) for p in proposals.list_by_status(app.dbs.ballots, round_id, "accepted")]
-    data = RoundCounts(round_.k, round_.dimensions, accepted, counts, combo_voters,
-                       stored_rounds.get_headcounts(app.dbs.ballots, round_id))
-    seed = stored_rounds.noise_seed(app.dbs.ballots, round_id)
-    return round_, publishable_view(data, dimension, seed)
+    key = (round_id, dimension)
+    view = app.results_cache.get(key)
+    if view is None:  # a closed round's counts never change: its views are computed once per process
+        counts, combo_voters = ballots.load_counts(app.dbs.ballots, round_id)
+        accepted = [(p.id, p.text) for p in proposals.list_by_status(app.dbs.ballots, round_id, "accepted")]
+        data = RoundCounts(round_.k, round_.dimensions, accepted, counts, combo_voters,
+                           stored_rounds.get_headcounts(app.dbs.ballots, round_id))
+        view = publishable_view(data, dimension, stored_rounds.noise_seed(app.dbs.ballots, round_id))
+        app.results_cache.put(key, view)
+    return round_, view
 
 
 @dataclass(frozen=True)
