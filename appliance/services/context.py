@@ -33,7 +33,7 @@ def utc_now() -> datetime:
 class ViewCache:
     """The last few publishable views computed, by (round, dimension): closed rounds never change."""
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 8) -> None:
         self.size = size
         self._views: OrderedDict[tuple[str, str | None], object] = OrderedDict()
         self._lock = threading.Lock()
