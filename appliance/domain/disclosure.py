@@ -245,7 +245,7 @@ def _hide(table: Table, dim: int, group: Groups, values: set[str]) -> None:
 
 def cell_noise(seed: bytes, *cell: object) -> int:
     """A small deterministic noise for one cell count: the same cell and count always get the same noise."""
-    digest = hmac.new(seed, "\0".join(str(part) for part in cell).encode(), hashlib.sha256).digest()
+    digest = hmac.digest(seed, "\0".join(str(part) for part in cell).encode(), hashlib.sha256)
     draw = int.from_bytes(digest[:8], "big") / 2 ** 64
     for noise, probability in NOISE:
         if draw < probability:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
 from collections import Counter
 from dataclasses import dataclass
@@ -226,7 +227,14 @@ def round_results(app: Appliance, round_id: str, viewer: Viewer,
         accepted = [(p.id, p.text) for p in proposals.list_by_status(app.dbs.ballots, round_id, "accepted")]
         data = RoundCounts(round_.k, round_.dimensions, accepted, counts, combo_voters,
                            stored_rounds.get_headcounts(app.dbs.ballots, round_id))
-        view = publishable_view(data, dimension, stored_rounds.noise_seed(app.dbs.ballots, round_id))
+        seed = stored_rounds.noise_seed(app.dbs.ballots, round_id)
+        collecting = gc.isenabled()
+        gc.disable()  # millions of small objects, none of them cyclic garbage: collection only slows it down
+        try:
+            view = publishable_view(data, dimension, seed)
+        finally:
+            if collecting:
+                gc.enable()
         app.results_cache.put(key, view)
     return round_, view
 
