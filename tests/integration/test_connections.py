@@ -36,22 +36,24 @@ def test_connections_of_ended_threads_serve_the_next_threads(tmp_path) -> None:
 
 def test_threads_alive_at_once_each_have_their_own_connection(tmp_path) -> None:
     dbs = Databases(tmp_path / "identity.db", tmp_path / "ballots.db")
+    fetch_one(dbs.identity, "SELECT 1")  # the file exists and is in WAL mode before workers start, as in serve
     seen: list[int] = []
+    all_in = threading.Barrier(4, timeout=10)
     release = threading.Event()
 
     def hold() -> None:
         seen.append(id(dbs.identity))
-        release.wait(5)
+        all_in.wait()
+        release.wait(10)
 
     threads = [threading.Thread(target=hold) for _ in range(3)]
     try:
         for thread in threads:
             thread.start()
-        while len(seen) < 3:
-            pass
+        all_in.wait()  # raises BrokenBarrierError instead of hanging if a thread failed
         assert len(set(seen)) == 3
     finally:
         release.set()
         for thread in threads:
-            thread.join()
+            thread.join(10)
         dbs.close()
