@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from appliance.domain.results import CountRow, publishable_results
+from appliance.domain.disclosure import RoundCounts, publishable_view
+from appliance.domain.results import CountRow
 from appliance.domain.scoring import (
     Estimate,
     agresti_coull,
@@ -152,6 +153,11 @@ def test_it_puts_a_proposal_with_9_agree_out_of_10_in_consensus() -> None:
 def test_it_places_a_proposal_in_the_first_zone_whose_rule_holds(
         agree: float, disagree: float, neutral: float, expected: str) -> None:
     assert zone(agree, disagree, neutral) == expected
+
+
+def publishable_results(k: int, proposals, counts, combo_voters):
+    """The publishable view with no breakdown, as every output renders it."""
+    return publishable_view(RoundCounts(k, ("department",), proposals, counts, combo_voters), None, b"seed")
 
 
 def rows(proposal_id: str, **votes: int) -> list[CountRow]:
