@@ -335,7 +335,7 @@ def publishable_view(data: RoundCounts, dimension: str | None, seed: bytes) -> R
             _cells_out(values[chosen], cells_by_dim[chosen]) if chosen is not None else [],
         ))
     proposals.sort(key=lambda p: (p.rank is None, p.rank or 0, p.text))
-    segments = (_segments_out(seed, chosen, values[chosen], round_groups[chosen], round_table, headcounts, k)
+    segments = (_segments_out(seed, chosen, values[chosen], round_groups[chosen], round_table, audience, k)
                 if chosen is not None else [])
     return ResultsView(k, True, total, dims, dimension, main, segments, proposals)
 
@@ -497,11 +497,10 @@ def _consensus(shown: list[_Shown]) -> float | None:
 
 
 def _segments_out(seed: bytes, dim: int, names: list[str], groups: Groups, table: Table,
-                  headcounts: Mapping[Combo, int], k: int) -> list[Segment]:
+                  audience_table: Table | None, k: int) -> list[Segment]:
     """Round-wide figures of each segment of the chosen dimension: participation, over-representation."""
     total = sum(table.voters.values())
-    audience_table = Table(headcounts)
-    audience_total = sum(headcounts.values())
+    audience_total = sum(audience_table.voters.values()) if audience_table else 0
     out = []
     visible = [(v, False) for v in names if v in groups.shown]
     if groups.shown and table.size(dim, groups.pool) > 0:
@@ -515,7 +514,7 @@ def _segments_out(seed: bytes, dim: int, names: list[str], groups: Groups, table
         voters = table.size(dim, values)
         members = sorted(combo for combo, n in table.voters.items() if combo[dim] in values and n)
         perturbed = max(1, voters + cell_noise(seed, "segment", json.dumps(members), voters))
-        audience = audience_table.size(dim, values)
+        audience = audience_table.size(dim, values) if audience_table else 0
         if audience <= 0:
             out.append(Segment(name, pooled, True, None, False, None))
             continue
