@@ -63,12 +63,11 @@ def imported_counts(folder: Path, data_dir: Path) -> dict[int, Counter[str]]:
     app = build_appliance(load_settings(storage={"data_dir": str(data_dir)}))
     try:
         report = store_export(app, "bench", export)
-        rows, _ = load_counts(app.dbs.ballots, report.round_id)
+        counts, _ = load_counts(app.dbs.ballots, report.round_id)
     finally:
         app.close()
     by_proposal: dict[str, Counter[str]] = {pid: Counter() for pid in report.proposal_ids.values()}
-    for row in rows:
-        by_proposal[row.proposal_id][row.vote] += row.n
+    by_proposal.update(counts.totals())
     return {comment_id: by_proposal[pid] for comment_id, pid in report.proposal_ids.items()}
 
 

@@ -38,8 +38,8 @@ options give the same round.
 on the next run with the same options: the setup is then skipped.
 
 When a target is missed, or with --profile, it then profiles the slowest view
-in another fresh process: the time and peak RSS of loading (SQLite -> CountRow
-objects) apart from the engine, then a cProfile of one whole view, the engine's
+in another fresh process: the time and peak RSS of loading (SQLite -> arrays)
+apart from the engine, then a cProfile of one whole view, the engine's
 functions and the top functions by own time.
 
 The setup, each measurement and the profile run in processes of their own,
@@ -247,6 +247,7 @@ def write_round(app, plan: Plan, data: Prepared) -> None:
     from appliance.domain.rounds import Round
     from appliance.domain.votes import QUALIFICATIONS, VOTES
     from appliance.storage import rounds as stored_rounds
+    from appliance.storage.ballots import store_packs
     from appliance.storage.connection import checkpoint, write
 
     db = app.dbs.ballots
@@ -275,6 +276,7 @@ def write_round(app, plan: Plan, data: Prepared) -> None:
                             [(rid, c, n) for c, n in sorted(data.combo_voters.items())])
         db.conn.executemany("INSERT INTO counts (round_id, proposal_id, combo, vote, qualification, n)"
                             " VALUES (?, ?, ?, ?, ?, ?)", count_rows())
+        store_packs(db, rid)  # as close does
     stored_rounds.noise_seed(db, rid)  # made at the first reading: made now, so the timed views only read
     if not checkpoint(db):
         raise BenchError("could not checkpoint the WAL of the prepared ballots database")
@@ -392,32 +394,24 @@ def measure(data_dir: str, round_id: str, dimension: str | None, again: bool) ->
 # under their usual caller; those the engine no longer has are left out.
 PROFILED = (
     ("appliance/services/rounds.py", "round_results", "round_results (whole view)"),
-    ("appliance/storage/ballots.py", "load_counts", "  load_counts (SQLite -> CountRow)"),
+    ("appliance/storage/ballots.py", "load_counts", "  load_counts (packed counts -> arrays)"),
     ("~", "<method 'fetchall' of 'sqlite3.Cursor' objects>", "    sqlite3 fetchall (all queries)"),
-    ("appliance/storage/ballots.py", "<listcomp>", "    CountRow(*row) list"),
     ("appliance/storage/rounds.py", "get_headcounts", "  get_headcounts"),
     ("appliance/storage/proposals.py", "list_by_status", "  list_by_status (accepted proposals)"),
     ("appliance/domain/disclosure.py", "publishable_view", "  publishable_view (engine)"),
-    ("appliance/domain/disclosure.py", "_combo", "    _combo (json.loads of combination keys)"),
-    ("appliance/domain/disclosure.py", "<lambda>", "    defaultdict factories (lambdas)"),
-    ("appliance/domain/disclosure.py", "decide_groups", "    decide_groups (round + per proposal)"),
+    ("appliance/domain/disclosure.py", "__init__", "    {class}.__init__"),
+    ("appliance/domain/scoring.py", "score_proposal", "    score_proposal (overall, per proposal)"),
+    ("appliance/domain/disclosure.py", "decide_groups", "    decide_groups (round + proposals)"),
     ("appliance/domain/disclosure.py", "_complement", "      _complement"),
     ("appliance/domain/disclosure.py", "_overlap", "      _overlap"),
     ("appliance/domain/disclosure.py", "homogeneous", "      homogeneous (homogeneity rule)"),
-    ("appliance/domain/disclosure.py", "size", "      Table.size"),
-    ("appliance/domain/disclosure.py", "both", "      Table.both"),
-    ("appliance/domain/disclosure.py", "__init__", "    {class}.__init__"),
-    ("appliance/domain/disclosure.py", "_proposal_groups", "    _proposal_groups (per proposal, all dims)"),
-    ("appliance/domain/disclosure.py", "_sum_counts", "      _sum_counts"),
-    ("appliance/domain/disclosure.py", "sum", "      _ByValue.sum"),
-    ("appliance/domain/disclosure.py", "_cells", "    _cells (per proposal and dimension)"),
-    ("appliance/domain/disclosure.py", "cell_key", "      _ByValue.cell_key"),
+    ("appliance/domain/disclosure.py", "_groups", "    _groups (cells of a dimension)"),
     ("appliance/domain/disclosure.py", "_perturb", "      _perturb"),
-    ("appliance/domain/disclosure.py", "cell_noise", "      cell_noise (HMAC-SHA256 per count)"),
-    ("appliance/domain/disclosure.py", "_published_rates", "      _published_rates"),
-    ("appliance/domain/scoring.py", "score_proposal", "    score_proposal"),
-    ("appliance/domain/disclosure.py", "_representative", "    _representative"),
-    ("appliance/domain/disclosure.py", "_segments_out", "    _segments_out"),
+    ("appliance/domain/disclosure.py", "_rates", "    _rates"),
+    ("appliance/domain/disclosure.py", "representative", "    representative"),
+    ("appliance/domain/disclosure.py", "consensus", "    consensus"),
+    ("appliance/domain/disclosure.py", "cells", "    cells"),
+    ("appliance/domain/disclosure.py", "segments", "    segments"),
 )
 
 
@@ -459,11 +453,11 @@ def profile(data_dir: str, round_id: str, dimension: str | None, measured: str) 
         done = time.perf_counter()
         gc.callbacks.remove(on_gc)
         after_view = rss_mb()
-        rows = len(counts)
+        rows = counts.n.size
         del counts, combo_voters, accepted, headcounts
         total = done - clock
         print(f"  without the profiler: {total:.2f} s = load {loaded - clock:.2f} s ({(loaded - clock) / total:.0%};"
-              f" {rows} count rows) + engine {done - loaded:.2f} s ({(done - loaded) / total:.0%})")
+              f" {rows} count entries) + engine {done - loaded:.2f} s ({(done - loaded) / total:.0%})")
         print(f"  peak RSS: {before:.0f} MB opened, {after_load:.0f} MB after loading,"
               f" {after_view:.0f} MB after the engine")
         print(f"  garbage collector: {gc_time[0]:.2f} s of the {total:.2f} s ({gc_time[1]} full collections)")

@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from appliance.domain.votes import QUALIFICATIONS
 
 VOTE_PRIOR = 0.33
@@ -42,6 +44,12 @@ def agresti_coull(rate: float, total: int) -> Estimate:
     """p' = (N p + 2) / (N + 4); half-width 2 sqrt(p'(1 - p') / (N + 4)) (Agresti & Coull, 1998)."""
     adjusted = (total * rate + 2) / (total + 4)
     return Estimate(adjusted, 2 * math.sqrt(adjusted * (1 - adjusted) / (total + 4)))
+
+
+def half_width(rate: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """agresti_coull's half-width, element by element over arrays of rates and totals."""
+    adjusted = (total * rate + 2) / (total + 4)
+    return 2 * np.sqrt(adjusted * (1 - adjusted) / (total + 4))
 
 
 def combine(terms: Mapping[str, int], rates: Mapping[str, Estimate]) -> Estimate:

@@ -10,6 +10,9 @@ QUALIFICATIONS: dict[str, tuple[str, ...]] = {
     "neutral": ("do_not_understand", "no_opinion", "do_not_care"),
 }
 VOTES = tuple(QUALIFICATIONS)
+# Every option a ballot counts for: the votes, then the qualifications.
+OPTIONS = VOTES + tuple(name for names in QUALIFICATIONS.values() for name in names)
+OPTION_INDEX = {name: i for i, name in enumerate(OPTIONS)}
 
 
 def check_vote(vote: str, qualification: str | None) -> str:

@@ -263,8 +263,7 @@ def participation(app: Appliance, round_id: str) -> Participation:
         history = participation_store.bands_before(app.dbs.identity, round_id, today)
         day, band = history[-1] if history else (None, None)
         return Participation("open", band, day, None, history)
-    _, combo_voters = ballots.load_counts(app.dbs.ballots, round_id)
-    voters = sum(combo_voters.values())
+    voters = sum(ballots.combo_voters(app.dbs.ballots, round_id).values())
     return Participation(round_.status, participation_band(voters, round_.k), None,
                          voters if voters >= round_.k else None, [])
 

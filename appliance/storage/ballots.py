@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from appliance.domain.results import CountRow
+from appliance.domain.results import CountArrays, CountRow
 from appliance.storage.connection import checkpoint, fetch_all, fetch_one, forget_order, write
 
 CAST = "cast"
@@ -67,6 +68,7 @@ def close_and_count(db: Database, round_id: str) -> bool:
             " SELECT round_id, combo, count(*) FROM voters WHERE round_id = ? GROUP BY combo",
             (round_id,),
         )
+        store_packs(db, round_id)
         db.conn.execute("DELETE FROM ballots WHERE round_id = ?", (round_id,))
         db.conn.execute("DELETE FROM voters WHERE round_id = ?", (round_id,))
         db.conn.execute("UPDATE proposals SET author_label = NULL WHERE round_id = ?", (round_id,))
@@ -96,11 +98,37 @@ def compact(db: Database) -> bool:
     return True
 
 
-def load_counts(db: Database, round_id: str) -> tuple[list[CountRow], dict[str, int]]:
+def store_packs(db: Database, round_id: str) -> None:
+    """Store a closed round's counts a second time, packed per proposal, in the caller's write transaction.
+
+    The `counts` table stays the readable record; the packs hold the same
+    numbers in the form the results are computed from, read in milliseconds
+    where the table's millions of rows take seconds.
+    """
+    arrays = CountArrays.from_rows(_count_rows(db, round_id))
+    db.conn.execute("INSERT INTO pack_combos (round_id, combos) VALUES (?, ?)", (round_id, json.dumps(arrays.combos)))
+    db.conn.executemany("INSERT INTO count_packs (round_id, proposal_id, pack) VALUES (?, ?, ?)",
+                        [(round_id, pid, pack) for pid, pack in arrays.packs()])
+
+
+def load_counts(db: Database, round_id: str) -> tuple[CountArrays, dict[str, int]]:
     """The counts kept after close, and the voters per stored combination."""
+    voters = combo_voters(db, round_id)
+    combos = fetch_one(db, "SELECT combos FROM pack_combos WHERE round_id = ?", (round_id,))
+    if combos is None:  # not packed (a round closed by a version older than the packs, mid-upgrade)
+        return CountArrays.from_rows(_count_rows(db, round_id)), voters
+    packs = fetch_all(db, "SELECT proposal_id, pack FROM count_packs WHERE round_id = ?", (round_id,))
+    return CountArrays.from_packs(json.loads(combos[0]), packs), voters
+
+
+def combo_voters(db: Database, round_id: str) -> dict[str, int]:
+    """A closed round's distinct voters per stored combination."""
+    return dict(fetch_all(db, "SELECT combo, voters FROM combo_voters WHERE round_id = ?", (round_id,)))
+
+
+def _count_rows(db: Database, round_id: str) -> list[CountRow]:
     rows = fetch_all(db, "SELECT proposal_id, combo, vote, qualification, n FROM counts WHERE round_id = ?", (round_id,))
-    voters = dict(fetch_all(db, "SELECT combo, voters FROM combo_voters WHERE round_id = ?", (round_id,)))
-    return [CountRow(*row) for row in rows], voters
+    return [CountRow(*row) for row in rows]
 
 
 def count_voters(db: Database, round_id: str) -> int:

@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from appliance.domain.results import CountRow
 from appliance.domain.rounds import Round
+from appliance.storage.ballots import store_packs
 from appliance.storage.connection import forget_order, write
 from appliance.storage.proposals import StoredProposal
 
@@ -36,6 +37,7 @@ def insert_closed_round(db: Database, round_: Round, proposals: Sequence[StoredP
         )
         db.conn.executemany("INSERT INTO combo_voters (round_id, combo, voters) VALUES (?, ?, ?)",
                             [(round_.id, combo, n) for combo, n in combo_voters.items()])
+        store_packs(db, round_.id)
     forget_order(db)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from appliance.storage.ballots import store_packs
+
 identity = Migrations("appliance.identity")
 ballots = Migrations("appliance.ballots")
 
@@ -190,6 +192,29 @@ def identity_0003(db: Database) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@ballots(name="0003_count_packs")
+def ballots_0003(db: Database) -> None:
+    db.executescript(
+        """
+        -- A closed round's counts again, packed per proposal (int32 triples of
+        -- combination, option, count) for the results: the same numbers as the
+        -- counts table, nothing more. Combinations are indexes into pack_combos.
+        CREATE TABLE pack_combos (
+            round_id TEXT PRIMARY KEY REFERENCES rounds(id),
+            combos TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE count_packs (
+            round_id TEXT NOT NULL REFERENCES rounds(id),
+            proposal_id TEXT NOT NULL,
+            pack BLOB NOT NULL,
+            PRIMARY KEY (round_id, proposal_id)
+        ) WITHOUT ROWID;
+        """
+    )
+    for (round_id,) in db.conn.execute("SELECT id FROM rounds WHERE status IN ('closed', 'published')").fetchall():
+        store_packs(db, round_id)
 
 
 def apply_migrations(identity_db: Database, ballots_db: Database) -> list[str]:

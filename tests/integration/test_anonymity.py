@@ -16,6 +16,7 @@ import hmac
 import json
 import re
 import sqlite3
+import struct
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import pytest
 
 from appliance.directory import Person
 from appliance.domain.pseudonyms import author_label, voter_pseudonym
-from appliance.domain.votes import QUALIFICATIONS, VOTES
+from appliance.domain.votes import OPTIONS, QUALIFICATIONS, VOTES
 from appliance.storage import keys, people
 from tests.conftest import Api, add_person, create_open_round
 
@@ -372,6 +373,24 @@ def test_after_close_only_counts_remain_and_no_link_to_a_person(story):
     assert sum(counts.values()) == len(VOTING_ORDER) * 3
     combo_voters = {r["combo"]: r["voters"] for r in ballots_tables["combo_voters"] if r["round_id"] == story.round_id}
     assert combo_voters == dict(Counter(combo_of[name] for name in VOTING_ORDER))
+
+    # The packed counts the results read hold the same numbers, and nothing else.
+    [combos] = [json.loads(r["combos"]) for r in ballots_tables["pack_combos"] if r["round_id"] == story.round_id]
+    packed: Counter[tuple[str, str, str]] = Counter()
+    for row in ballots_tables["count_packs"]:
+        if row["round_id"] == story.round_id:
+            for combo, option, n in struct.iter_unpack("<3i", row["pack"]):
+                packed[row["proposal_id"], combos[combo], OPTIONS[option]] += n
+    by_option: Counter[tuple[str, str, str]] = Counter()
+    for (pid, combo, vote, qualification), n in expected_counts.items():
+        by_option[pid, combo, vote] += n
+        if qualification:
+            by_option[pid, combo, qualification] += n
+    assert packed == by_option
+    with closing(read_only(story.data_dir / "ballots.db")) as conn:
+        for table in ("count_packs", "pack_combos"):
+            with pytest.raises(sqlite3.OperationalError, match="rowid"):
+                conn.execute(f"SELECT rowid FROM {table}")
 
     links = [story.round_key, *story.pseudonyms.values(), *story.labels.values()]
     assert found(links + [value.hex() for value in links], everything()) == []

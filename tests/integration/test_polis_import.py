@@ -18,6 +18,7 @@ from appliance.settings import load_settings
 from appliance.storage import audit, people
 from appliance.storage.ballots import load_counts
 from appliance.storage.rounds import list_rounds
+from tests.conftest import add_person
 
 LONDON = Path(__file__).parents[1] / "data" / "polis" / "london.youth.policing"
 REFUSED = "imported: moderated out in Polis"
@@ -57,8 +58,8 @@ def imported_votes(round_id: str) -> dict[str, dict[str, int]]:
     texts = dict(app.dbs.ballots.execute("SELECT id, text FROM proposals WHERE round_id = ?", [round_id]).fetchall())
     app.close()
     votes: dict[str, dict[str, int]] = {text: {"agree": 0, "disagree": 0, "neutral": 0} for text in texts.values()}
-    for row in counts:
-        votes[texts[row.proposal_id]][row.vote] += row.n
+    for pid, options in counts.totals().items():
+        votes[texts[pid]].update(options)
     return votes
 
 
@@ -274,3 +275,31 @@ def test_a_failure_while_storing_leaves_no_half_imported_round(monkeypatch, caps
     app = build_appliance(load_settings())
     assert "round.import" not in [entry[2] for entry in audit.recent(app.dbs.identity)]
     app.close()
+
+
+def test_an_upgrade_packs_the_counts_of_rounds_closed_before_and_the_results_stay_the_same(make_settings, capsys):
+    round_id = import_polis([str(LONDON), "--with-groups"], capsys)
+
+    def view_by_group(forget_packs: bool = False):
+        app = build_appliance(make_settings())
+        try:
+            if forget_packs:  # packs lost (or never made): the counts table is read instead
+                app.dbs.ballots.execute("DELETE FROM count_packs")
+                app.dbs.ballots.execute("DELETE FROM pack_combos")
+                app.dbs.ballots.conn.commit()
+            found = people.find_by_username(app.dbs.identity, "admin")
+            admin = app.viewer(found[0] if found else add_person(app, "admin", {"admins"}))
+            return round_results(app, round_id, admin, dimension="polis_group")[1]
+        finally:
+            app.close()
+
+    before = view_by_group()
+    assert before.shown and any(segment.shown for segment in before.segments)
+    db = sqlite3.connect(load_settings().storage.ballots_db)  # as a version without packs left it
+    db.executescript("DROP TABLE count_packs; DROP TABLE pack_combos;"
+                     " DELETE FROM _sqlite_migrations WHERE name = '0003_count_packs';")
+    db.close()
+
+    assert view_by_group() == before
+    assert ballots_rows("count_packs") == 36 and ballots_rows("pack_combos") == 1
+    assert view_by_group(forget_packs=True) == before

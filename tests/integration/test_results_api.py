@@ -57,8 +57,10 @@ def test_results_by_department_show_big_segments_and_pool_the_small_one(api, cro
     assert segments["Legal"]["participation"] is None
     [proposal] = view["proposals"]
     cells = {c["segment"]: c for c in proposal["cells"]}
-    assert cells["Finance"]["rates"]["agree"]["value"] >= 0.8
-    assert cells["IT"]["rates"]["disagree"]["value"] >= 0.7
+    # 11 of 12 agree in Finance, 9 of 10 disagree in IT; the noise (up to 2 per count) can bring
+    # them down to (9 + 0.33) / (9 + 3 + 1) and (7 + 0.33) / (7 + 3 + 1), at worst.
+    assert cells["Finance"]["rates"]["agree"]["value"] >= 0.7
+    assert cells["IT"]["rates"]["disagree"]["value"] >= 0.65
     assert cells["Legal"]["rates"] is None and cells["Legal"]["note"] == "not enough responses"
     for cell in proposal["cells"]:  # Legal (3 voters) alone is never shown, nor IT + Legal as a pool of 13 minus IT
         if cell["rates"]:

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pytest
 
 from appliance.domain.disclosure import (
@@ -21,8 +22,8 @@ from appliance.domain.disclosure import (
     Figure,
     ResultsView,
     RoundCounts,
+    Noise,
     Segment,
-    cell_noise,
     participation_band,
     publishable_view,
 )
@@ -398,14 +399,19 @@ def test_perturbation_another_seed_moves_rates_but_never_what_is_shown() -> None
 
 
 def test_cell_noise_is_deterministic_small_and_mostly_zero() -> None:
-    draws = [cell_noise(SEED, "p1", 0, "Finance", "agree", n) for n in range(4000)]
-    assert draws == [cell_noise(SEED, "p1", 0, "Finance", "agree", n) for n in range(4000)]
+    noise = Noise(SEED)
+    cell = np.full(4000, noise.key("proposal", "p1") ^ int(noise.combo_keys([("Finance",)])[0]), dtype=np.uint64)
+    counts = np.arange(4000)
+    draws = Noise.draw(cell, 0, counts).tolist()
+    assert draws == Noise.draw(cell, 0, counts).tolist()
     assert set(draws) <= {-2, -1, 0, 1, 2}
     share = Counter(draws)
     assert 0.45 < share[0] / 4000 < 0.55
     assert 0.02 < (share[-2] + share[2]) / 4000 < 0.18
-    assert cell_noise(b"another seed", "p1", 0, "Finance", "agree", 7) in {-2, -1, 0, 1, 2}
-    assert [cell_noise(b"another seed", "p1", 0, "Finance", "agree", n) for n in range(200)] != draws[:200]
+    assert Noise.draw(cell, 1, counts).tolist() != draws  # another option of the same cell
+    other = Noise(b"another seed")
+    assert other.key("proposal", "p1") != noise.key("proposal", "p1")
+    assert other.combo_keys([("Finance",)]).tolist() != noise.combo_keys([("Finance",)]).tolist()
 
 
 def test_perturbation_never_gives_a_qualification_more_than_its_vote() -> None:
