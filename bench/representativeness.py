@@ -52,6 +52,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+GRID_SEEDS = 3
 TARGET_RATIO = 1 / 3
 TARGET = "representative error <= 1/3 of the raw error (median over the seeds)"
 K = 5
@@ -75,6 +76,7 @@ class Outcome:
     over_represented: bool | None  # the mobilised department, as the view flags it
     published_as: str  # its segment's name in the view
     seconds: float
+    votes_per_proposal: float
 
     @property
     def ratio(self) -> float:
@@ -168,7 +170,8 @@ def simulate(seed: int, proposals: int, audience: int, per_voter: int, spread: f
     total = sum(voters.values())
     return Outcome(seed, total, voters[combo_of[0]] / total, len(raw_errors), statistics.fmean(raw_errors),
                    statistics.fmean(representative_errors), statistics.fmean(ideal_errors), flagged, published_as,
-                   time.perf_counter() - started)
+                   time.perf_counter() - started,
+                   statistics.fmean(p.voters for p in view.proposals if p.voters is not None))
 
 
 def source_fingerprint() -> str:
@@ -214,7 +217,26 @@ def run(args: argparse.Namespace) -> int:
           f" {representative:.4f} (ideal {ideal:.4f}); ratio {ratio:.2f}")
     print(f"target: {TARGET}: ratio {ratio:.2f} vs <= {TARGET_RATIO:.2f}: "
           f"{'met' if ratio <= TARGET_RATIO else 'MISSED'}")
+    if args.grid:
+        print_grid(args)
     return 0
+
+
+GRID = ((10_000, 50), (10_000, 0), (50_000, 50), (50_000, 0))  # (audience, proposals per voter; 0 = all)
+
+
+def print_grid(args: argparse.Namespace) -> None:
+    """The same ratio for other sizes: the representative error is mostly sampling error, which more votes shrink."""
+    print(f"by size (median of {GRID_SEEDS} seeds from {args.seed}; same proposals and spread):")
+    for audience, per_voter in GRID:
+        outcomes = [simulate(args.seed + i, args.proposals, audience, per_voter, args.spread)
+                    for i in range(GRID_SEEDS)]
+        votes = statistics.median(o.votes_per_proposal for o in outcomes)
+        ratio = statistics.median(o.ratio for o in outcomes)
+        ideal = statistics.median(o.ideal / o.raw for o in outcomes)
+        print(f"  {audience:>6} people, {per_voter or 'all':>3} votes each: about {votes:.0f} votes per proposal;"
+              f" ratio {ratio:.2f} (ideal estimate {ideal:.2f}): {'met' if ratio <= TARGET_RATIO else 'MISSED'}",
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audience", type=int, default=10_000, help="people in the organisation (default 10000)")
     parser.add_argument("--per-voter", type=int, default=50,
                         help="proposals each voter votes on, drawn at random (default 50; 0 = all)")
+    parser.add_argument("--no-grid", dest="grid", action="store_false",
+                        help="skip the table of the ratio at other sizes")
     parser.add_argument("--spread", type=float, default=0.8,
                         help="how much departments' opinions differ: sd of their agree logit (default 0.8)")
     args = parser.parse_args(argv)
