@@ -118,8 +118,8 @@ def _demo_round(app: Appliance, rng: random.Random, admin: Person, moderator: Pe
     with _earlier_clock(app, 2 * app.settings.rounds.release_interval_seconds):
         for author, text in zip(rng.sample(staff, len(texts)), texts):
             participation.submit_proposal(app, round_id, app.viewer(author), text)
-    for proposal in participation.moderation_queue(app, round_id, app.viewer(moderator)):
-        participation.moderate(app, moderator.username, round_id, app.viewer(moderator), proposal.id, "accept")
+    for item in participation.moderation_queue(app, moderator.username, round_id, app.viewer(moderator)):
+        participation.moderate(app, moderator.username, round_id, app.viewer(moderator), item.proposal.id, "accept")
     _cast_demo_votes(app, rng, round_id, staff)
     return round_id
 

@@ -85,6 +85,8 @@ class SecuritySettings(Section):
     failed_sign_ins_per_user: int = Field(5, ge=1, le=1000)
     failed_sign_ins_per_address: int = Field(30, ge=1, le=100_000)
     sign_in_max_delay_seconds: int = Field(300, ge=1, le=3600)
+    votes_per_minute: int = Field(60, ge=1, le=10_000)
+    proposals_per_hour: int = Field(10, ge=1, le=1000)
 
     @model_validator(mode="after")
     def secret_is_long_enough(self) -> SecuritySettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 
@@ -42,6 +43,25 @@ def check_proposal_text(text: str, min_chars: int, max_chars: int) -> str:
         raise Invalid(f"proposal is too short: {len(cleaned)} characters, at least {min_chars} needed")
     if len(cleaned) > max_chars:
         raise Invalid(f"proposal is too long: {len(cleaned)} characters, at most {max_chars} allowed")
+    return cleaned
+
+
+# A correction fixes spelling and typography: at least this share of the text stays as it was.
+CORRECTION_MIN_SIMILARITY = 0.8
+
+
+def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> str:
+    """The corrected text, cleaned and within the round's limits, if it is a correction and not a rewrite.
+
+    Similarity is difflib's ratio on the case-folded texts (2 x matching characters / total).
+    """
+    cleaned = check_proposal_text(text, min_chars, max_chars)
+    if cleaned == before:
+        raise Invalid("the corrected text is the same as the proposal")
+    similarity = difflib.SequenceMatcher(None, before.casefold(), cleaned.casefold(), autojunk=False).ratio()
+    if similarity < CORRECTION_MIN_SIMILARITY:
+        raise Invalid(f"a correction may fix spelling, not rewrite the proposal: {similarity:.0%} of the text is"
+                      f" unchanged, at least {CORRECTION_MIN_SIMILARITY:.0%} must be; refuse it with a reason instead")
     return cleaned
 
 

@@ -17,6 +17,7 @@ from appliance.directory import Directory, Person
 from appliance.directory.break_glass import WithLocalAccounts
 from appliance.directory.local import LocalDirectory
 from appliance.domain.rounds import Viewer
+from appliance.services.limits import RateLimiter
 from appliance.settings import Settings
 from appliance.storage import keys
 from appliance.storage.ballot_writer import BallotWriter
@@ -62,9 +63,14 @@ class Appliance:
     clock: Callable[[], datetime] = utc_now
     ballot_writer: BallotWriter = field(init=False)
     results_cache: ViewCache = field(default_factory=ViewCache)
+    vote_limiter: RateLimiter = field(init=False)
+    proposal_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.ballot_writer = BallotWriter(self.settings.storage.ballots_db)
+        security = self.settings.security
+        self.vote_limiter = RateLimiter(security.votes_per_minute, 60, self.instance_secret)
+        self.proposal_limiter = RateLimiter(security.proposals_per_hour, 3600, self.instance_secret)
 
     @property
     def keys_dir(self) -> Path:

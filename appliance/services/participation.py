@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from appliance.domain import proposals as proposal_rules
 from appliance.domain import segments
-from appliance.domain.errors import Conflict, Forbidden, NotFound
+from appliance.domain.errors import Conflict, Forbidden, Invalid, NotFound, Throttled
 from appliance.domain.pseudonyms import author_label, voter_pseudonym
 from appliance.domain.rounds import Round, Viewer
 from appliance.domain.votes import check_vote
 from appliance.services.context import Appliance
+from appliance.services.limits import RateLimiter
 from appliance.services.rounds import find_round, is_member
-from appliance.storage import audit, ballots, proposals, snapshots
+from appliance.storage import audit, ballots, locks, proposals, snapshots
 from appliance.storage.proposals import StoredProposal
 
 
@@ -43,12 +45,19 @@ def _release(app: Appliance, round_: Round) -> None:
     proposals.release_due(app.dbs.ballots, round_.id, _release_for(app, round_))
 
 
+def _within_limit(app: Appliance, limiter: RateLimiter, viewer: Viewer, what: str, window: str) -> None:
+    wait = limiter.hit(viewer.person_id, app.clock().timestamp())
+    if wait is not None:
+        raise Throttled(f"too many {what}: at most {limiter.limit} in {window}; try again in {wait} s", wait)
+
+
 def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) -> StoredProposal:
     """Store a proposal under the author's label; it waits for the next release batch.
 
     Returned with the status its author is told (a queued proposal is pending, or accepted in post-moderation).
     """
     round_, secret = _open_round_for(app, round_id, viewer)
+    _within_limit(app, app.proposal_limiter, viewer, "proposals", "an hour")
     if round_.proposals_close_at and app.clock() >= round_.proposals_close_at:
         raise Conflict("proposals are closed for this round; you can still vote")
     cleaned = proposal_rules.check_proposal_text(text, round_.proposal_min_chars, round_.proposal_max_chars)
@@ -90,6 +99,7 @@ def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, v
     """Record or change a vote under the voter's pseudonym: one short write, no directory call."""
     stored_qualification = check_vote(vote, qualification)
     round_, secret = _open_round_for(app, round_id, viewer)
+    _within_limit(app, app.vote_limiter, viewer, "votes", "a minute")
     combo = snapshots.member_combo(app.dbs.identity, round_id, viewer.person_id)
     if combo is None:  # joined the audience after open: "other" in every breakdown
         combo = segments.combo_key((segments.OTHER,) * len(round_.dimensions))
@@ -102,23 +112,54 @@ def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, v
         raise NotFound(f"no accepted proposal {proposal_id!r} in this round")
 
 
-def moderation_queue(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredProposal]:
-    """Proposals waiting for a moderator: text only, never an author."""
+LOCK_SECONDS = 120  # a moderator holds a proposal this long (ARCHITECTURE.md: two minutes)
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """A proposal waiting for moderation, as a moderator sees it: text, never an author."""
+
+    proposal: StoredProposal
+    held_until: int | None  # another moderator holds it until then (Unix time)
+
+
+def moderation_queue(app: Appliance, actor: str, round_id: str, viewer: Viewer) -> list[QueueItem]:
+    """Proposals waiting for a moderator, in random order, with those another moderator holds marked."""
     round_ = find_round(app, round_id, viewer)
     if round_.status == "open":
         _release(app, round_)
-    return proposals.list_by_status(app.dbs.ballots, round_id, "pending")
+    held = locks.held_by_others(app.dbs.identity, round_id, actor, int(app.clock().timestamp()))
+    return [QueueItem(p, held.get(p.id)) for p in proposals.list_by_status(app.dbs.ballots, round_id, "pending")]
 
 
-def moderate(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal_id: str,
-             decision: str, reason: str | None = None, note: str | None = None) -> StoredProposal:
-    """Accept or refuse a proposal; in post-moderation a published one may be refused (hidden)."""
+def claim(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal_id: str) -> int:
+    """Hold a proposal for two minutes, so that no other moderator decides on it meanwhile; the expiry."""
+    _moderated_proposal(app, round_id, viewer, proposal_id)
+    return _hold(app, actor, round_id, proposal_id)
+
+
+def _hold(app: Appliance, actor: str, round_id: str, proposal_id: str) -> int:
+    now = int(app.clock().timestamp())
+    holder, until = locks.take(app.dbs.identity, round_id, proposal_id, actor, now, LOCK_SECONDS)
+    if holder != actor:
+        raise Conflict(f"another moderator is handling this proposal for {until - now} s more")
+    return until
+
+
+def _moderated_proposal(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str) -> tuple[Round, StoredProposal]:
     round_ = find_round(app, round_id, viewer)
     if round_.status != "open":
         raise Conflict(f"the round is {round_.status}: moderation has ended")
     current = proposals.get_proposal(app.dbs.ballots, round_id, proposal_id)
     if current is None or current.status == "queued":
         raise NotFound(f"no proposal {proposal_id!r} to moderate in this round")
+    return round_, current
+
+
+def moderate(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal_id: str,
+             decision: str, reason: str | None = None, note: str | None = None) -> StoredProposal:
+    """Accept or refuse a proposal; in post-moderation a published one may be refused (hidden)."""
+    round_, current = _moderated_proposal(app, round_id, viewer, proposal_id)
     if decision == "accept":
         allowed, new, reason, note = ("pending",), "accepted", None, None
     else:
@@ -126,8 +167,51 @@ def moderate(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal
         allowed, new = ("pending", "accepted") if round_.moderation == "post" else ("pending",), "refused"
     if current.status not in allowed:
         raise Conflict(f"the proposal is already {current.status}")
-    if not proposals.moderate(app.dbs.ballots, round_id, proposal_id, current.status, new, reason, note):
-        raise Conflict("another moderator handled this proposal meanwhile")
+    _hold(app, actor, round_id, proposal_id)
+    try:
+        if not proposals.moderate(app.dbs.ballots, round_id, proposal_id, current.status, new, reason, note):
+            raise Conflict("another moderator handled this proposal meanwhile")
+    finally:
+        locks.release(app.dbs.identity, round_id, proposal_id, actor)
     audit.record(app.dbs.identity, actor, f"proposal.{decision}", proposal_id, reason or "")
     return proposals.get_proposal(app.dbs.ballots, round_id, proposal_id)
 
+
+def correct(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal_id: str, text: str) -> StoredProposal:
+    """Fix the spelling of a pending or accepted proposal; the published text is the corrected one.
+
+    The audit log keeps the text before and after.
+    """
+    round_, current = _moderated_proposal(app, round_id, viewer, proposal_id)
+    if current.status not in ("pending", "accepted"):
+        raise Conflict(f"the proposal is {current.status}: only pending and accepted proposals are corrected")
+    corrected = proposal_rules.check_correction(current.text, text, round_.proposal_min_chars,
+                                                round_.proposal_max_chars)
+    _hold(app, actor, round_id, proposal_id)
+    if not proposals.correct(app.dbs.ballots, round_id, proposal_id, current.text, corrected):
+        raise Conflict("the proposal changed meanwhile")
+    audit.record(app.dbs.identity, actor, "proposal.correct", proposal_id,
+                 json.dumps({"before": current.text, "after": corrected}, ensure_ascii=False))
+    return proposals.get_proposal(app.dbs.ballots, round_id, proposal_id)
+
+
+def mark_duplicate(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal_id: str,
+                   original_id: str | None) -> StoredProposal:
+    """Mark an accepted proposal a duplicate of another accepted one (None: no longer a duplicate).
+
+    It keeps its votes and stays in the results; voting sequences show one proposal of each group.
+    """
+    _, current = _moderated_proposal(app, round_id, viewer, proposal_id)
+    if current.status != "accepted":
+        raise Conflict(f"the proposal is {current.status}: only accepted proposals are marked duplicates")
+    if original_id is not None:
+        original = proposals.get_proposal(app.dbs.ballots, round_id, original_id)
+        if original is None or original.status != "accepted":
+            raise NotFound(f"no accepted proposal {original_id!r} in this round")
+        original_id = original.duplicate_of or original.id  # the root of its group
+        if original_id == proposal_id:
+            raise Invalid("a proposal cannot be a duplicate of itself")
+    if not proposals.mark_duplicate(app.dbs.ballots, round_id, proposal_id, original_id):
+        raise Conflict("the proposal changed meanwhile")
+    audit.record(app.dbs.identity, actor, "proposal.duplicate", proposal_id, original_id or "")
+    return proposals.get_proposal(app.dbs.ballots, round_id, proposal_id)

@@ -15,7 +15,7 @@ from appliance.domain.proposals import clean_text
 from appliance.domain.disclosure import ResultsView, RoundCounts, participation_band, publishable_view
 from appliance.domain.rounds import Round, Viewer
 from appliance.services.context import Appliance, log, secret_fingerprint
-from appliance.storage import audit, ballots, instance, keys, proposals, snapshots
+from appliance.storage import audit, ballots, instance, keys, locks, proposals, snapshots
 from appliance.storage import participation as participation_store
 from appliance.storage.connection import checkpoint
 from appliance.storage import rounds as stored_rounds
@@ -160,6 +160,7 @@ def _erase_links(app: Appliance, round_id: str, compact: bool = True) -> None:
     """Destroy the round key and the audience snapshot; then rewrite the ballots file."""
     keys.destroy_round_key(app.keys_dir, round_id)
     snapshots.delete_snapshot(app.dbs.identity, round_id)
+    locks.forget_round(app.dbs.identity, round_id)
     checkpoint(app.dbs.identity)
     if compact and not ballots.scrub(app.dbs.ballots):
         log.warning("the ballots database stayed busy after closing round %s: it is compacted at the next write",

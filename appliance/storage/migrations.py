@@ -217,6 +217,35 @@ def ballots_0003(db: Database) -> None:
         store_packs(db, round_id)
 
 
+@ballots(name="0004_duplicates")
+def ballots_0004(db: Database) -> None:
+    db.executescript(
+        """
+        -- A moderator's mark: this accepted proposal says the same as another one.
+        -- It keeps its votes; voting sequences show one proposal of each group.
+        ALTER TABLE proposals ADD COLUMN duplicate_of TEXT;
+        """
+    )
+
+
+@identity(name="0004_moderation_locks")
+def identity_0004(db: Database) -> None:
+    db.executescript(
+        """
+        -- A moderator handling a proposal holds it for a short while, so that two
+        -- moderators never decide on the same proposal. Moderators are not authors:
+        -- this pairs a moderator with a proposal, never an author. Deleted at close.
+        CREATE TABLE moderation_locks (
+            round_id TEXT NOT NULL,
+            proposal_id TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY (round_id, proposal_id)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 def apply_migrations(identity_db: Database, ballots_db: Database) -> list[str]:
     """Apply pending migrations to both databases; return the names applied."""
     pending = [m.name for m in identity.pending(identity_db)]

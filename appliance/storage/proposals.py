@@ -21,9 +21,10 @@ class StoredProposal:
     status: str
     refusal_reason: str | None
     refusal_note: str | None
+    duplicate_of: str | None = None
 
 
-COLUMNS = "id, round_id, text, status, refusal_reason, refusal_note"
+COLUMNS = "id, round_id, text, status, refusal_reason, refusal_note, duplicate_of"
 
 
 @dataclass(frozen=True)
@@ -104,4 +105,32 @@ def moderate(db: Database, round_id: str, proposal_id: str, current: str, new: s
             " AND EXISTS (SELECT 1 FROM rounds WHERE id = ? AND status = 'open')",
             (new, reason, note, proposal_id, round_id, current, round_id),
         )
+    return cursor.rowcount == 1
+
+
+def correct(db: Database, round_id: str, proposal_id: str, before: str, text: str) -> bool:
+    """Replace the text of a pending or accepted proposal of an open round; False if it changed meanwhile."""
+    with write(db):
+        cursor = db.conn.execute(
+            "UPDATE proposals SET text = ? WHERE id = ? AND round_id = ? AND text = ? AND status IN ('pending', 'accepted')"
+            " AND EXISTS (SELECT 1 FROM rounds WHERE id = ? AND status = 'open')",
+            (text, proposal_id, round_id, before, round_id),
+        )
+    return cursor.rowcount == 1
+
+
+def mark_duplicate(db: Database, round_id: str, proposal_id: str, original: str | None) -> bool:
+    """Mark an accepted proposal a duplicate of another accepted one (None: not a duplicate any more).
+
+    Proposals marked duplicates of this one follow it to `original`, so every group has one root.
+    """
+    with write(db):
+        cursor = db.conn.execute(
+            "UPDATE proposals SET duplicate_of = ? WHERE id = ? AND round_id = ? AND status = 'accepted'"
+            " AND EXISTS (SELECT 1 FROM rounds WHERE id = ? AND status = 'open')",
+            (original, proposal_id, round_id, round_id),
+        )
+        if cursor.rowcount == 1 and original is not None:
+            db.conn.execute("UPDATE proposals SET duplicate_of = ? WHERE round_id = ? AND duplicate_of = ?",
+                            (original, round_id, proposal_id))
     return cursor.rowcount == 1

@@ -82,6 +82,30 @@ class BallotOut(BaseModel):
     recorded: bool = True
 
 
+class QueueItemOut(ProposalOut):
+    """A proposal waiting for moderation; `held_until` (Unix time) when another moderator is handling it."""
+
+    held_until: int | None = None
+
+
+class ClaimOut(BaseModel):
+    """This moderator holds the proposal until then (Unix time): nobody else may decide on it meanwhile."""
+
+    held_until: int
+
+
+class CorrectionIn(Body):
+    text: str = Field(max_length=10_000)
+
+
+class DuplicateIn(Body):
+    of: str | None = Field(max_length=64, description="the accepted proposal it repeats; null: not a duplicate")
+
+
+class ModeratedOut(ProposalOut):
+    duplicate_of: str | None = None
+
+
 class RefusalIn(Body):
     reason: str = Field(max_length=64)
     note: str | None = Field(None, max_length=2000)

@@ -10,7 +10,20 @@ from appliance.domain.rounds import Viewer
 from appliance.services import participation as service
 from appliance.services.context import Appliance
 from appliance.storage.proposals import StoredProposal
-from appliance.web.api.models import PROBLEMS, BallotIn, BallotOut, MyProposalOut, ProposalIn, ProposalOut, RefusalIn
+from appliance.web.api.models import (
+    PROBLEMS,
+    BallotIn,
+    BallotOut,
+    ClaimOut,
+    CorrectionIn,
+    DuplicateIn,
+    ModeratedOut,
+    MyProposalOut,
+    ProposalIn,
+    ProposalOut,
+    QueueItemOut,
+    RefusalIn,
+)
 from appliance.web.auth import requires_moderator
 
 
@@ -53,9 +66,44 @@ class ModerationController(Controller):
     tags = ["moderation"]
 
     @get("/moderation", guards=[requires_moderator], sync_to_thread=True, responses=PROBLEMS)
-    def queue(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[ProposalOut]:
-        """Proposals waiting for moderation: text only, never an author."""
-        return [proposal_out(p) for p in service.moderation_queue(app, round_id, viewer)]
+    def queue(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
+              round_id: FromPath[str]) -> list[QueueItemOut]:
+        """Proposals waiting for moderation, in random order: text only, never an author.
+
+        Those another moderator is handling carry `held_until`.
+        """
+        return [QueueItemOut(id=item.proposal.id, text=item.proposal.text, status=item.proposal.status,
+                             held_until=item.held_until)
+                for item in service.moderation_queue(app, actor, round_id, viewer)]
+
+    @post("/proposals/{proposal_id:str}/claim", guards=[requires_moderator], sync_to_thread=True, status_code=200,
+          responses=PROBLEMS)
+    def claim(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
+              round_id: FromPath[str], proposal_id: FromPath[str]) -> ClaimOut:
+        """Hold a proposal for two minutes while reading it: no other moderator may decide on it meanwhile (409)."""
+        return ClaimOut(held_until=service.claim(app, actor, round_id, viewer, proposal_id))
+
+    @post("/proposals/{proposal_id:str}/correct", guards=[requires_moderator], sync_to_thread=True, status_code=200,
+          responses=PROBLEMS)
+    def correct(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
+                round_id: FromPath[str], proposal_id: FromPath[str], data: JSONBody[CorrectionIn]) -> ProposalOut:
+        """Fix the spelling of a pending or accepted proposal (not a rewrite: 80% of it must stay).
+
+        The corrected text is the one published; the audit log keeps both.
+        """
+        return proposal_out(service.correct(app, actor, round_id, viewer, proposal_id, data.text))
+
+    @post("/proposals/{proposal_id:str}/duplicate", guards=[requires_moderator], sync_to_thread=True,
+          status_code=200, responses=PROBLEMS)
+    def duplicate(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
+                  round_id: FromPath[str], proposal_id: FromPath[str], data: JSONBody[DuplicateIn]) -> ModeratedOut:
+        """Mark an accepted proposal a duplicate of another (`of`), or not any more (`of`: null).
+
+        It keeps its votes and its results; voting sequences show one proposal of each group.
+        """
+        proposal = service.mark_duplicate(app, actor, round_id, viewer, proposal_id, data.of)
+        return ModeratedOut(id=proposal.id, text=proposal.text, status=proposal.status,
+                            duplicate_of=proposal.duplicate_of)
 
     @post("/proposals/{proposal_id:str}/accept", guards=[requires_moderator], sync_to_thread=True, status_code=200, responses=PROBLEMS)
     def accept(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str], round_id: FromPath[str], proposal_id: FromPath[str]) -> ProposalOut:
