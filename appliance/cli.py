@@ -67,11 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from appliance.cli_directory import add_directory_commands
     from appliance.cli_import import add_import_commands
+    from appliance.cli_mail import add_mail_commands
     from appliance.cli_users import add_user_commands
 
     add_user_commands(commands)
     add_directory_commands(commands)
     add_import_commands(commands)
+    add_mail_commands(commands)
     return parser
 
 

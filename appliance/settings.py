@@ -123,6 +123,7 @@ class LdapSettings(Section):
     id_attribute: str = "entryUUID"
     username_attribute: str = "uid"
     display_name_attribute: str = "cn"
+    surname_attribute: str = "sn"  # to find colleagues named in a proposal (moderators' personal-data flags)
     email_attribute: str = "mail"
     segment_attributes: dict[str, str] = {}
     group_membership: GroupMembership = "member"
@@ -190,6 +191,76 @@ class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+MailSecurity = Literal["none", "starttls", "tls"]
+MAIL_PORTS: dict[str, int] = {"none": 25, "starttls": 587, "tls": 465}
+
+
+class MailSettings(Section):
+    """How to reach the organisation's SMTP relay (invitations, reminders, result digests)."""
+
+    enabled: bool = False
+    host: str = ""
+    port: int = Field(MAIL_PORTS["starttls"], ge=1, le=65535)  # when not given: the usual port of `security`
+    security: MailSecurity = "starttls"
+    ca_file: Path | None = None
+    username: str = ""
+    password: SecretStr | None = None
+    allow_plaintext_auth: bool = False
+    from_address: str = ""
+    from_name: str = ""
+    reply_to: str = ""
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    @model_validator(mode="before")
+    @classmethod
+    def port_follows_security(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("port") in (None, ""):
+            data = dict(data)
+            security = data.get("security", "starttls")
+            data["port"] = MAIL_PORTS.get(security if isinstance(security, str) else "", MAIL_PORTS["starttls"])
+        return data
+
+    @model_validator(mode="after")
+    def well_formed(self) -> MailSettings:
+        from appliance.mail.message import parse_address
+
+        if self.enabled:
+            for key in ("host", "from_address"):
+                if not getattr(self, key):
+                    raise ValueError(f"{key}: required when mail.enabled is true")
+        if "/" in self.host or (":" in self.host and not _is_ip_address(self.host)):
+            raise ValueError(f"host: {self.host!r} is not a host name or address (give the port as mail.port)")
+        for key in ("from_address", "reply_to"):
+            if getattr(self, key):
+                parse_address(getattr(self, key), key)
+        if self.password is not None and not self.username:
+            raise ValueError("username: required with mail.password (a password alone cannot sign in)")
+        if self.username and self.password is None:
+            raise ValueError("password: required with mail.username (better: password_file)")
+        if self.username and self.security == "none" and not self.allow_plaintext_auth and not _is_local(self.host):
+            raise ValueError(f"security: \"none\" would send the password of mail.username in clear text to"
+                             f" {self.host}; use \"starttls\" or \"tls\", or set mail.allow_plaintext_auth = true"
+                             " if nobody can listen on the way")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file: no such file: {self.ca_file}")
+        return self
+
+
+def _is_local(host: str) -> bool:
+    """Whether a connection to host stays on this machine, where nobody can read it on the way."""
+    return host.lower() in ("localhost", "localhost.") or _is_ip_address(host, loopback=True)
+
+
+def _is_ip_address(host: str, loopback: bool = False) -> bool:
+    from ipaddress import ip_address
+
+    try:
+        address = ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback or not loopback
+
+
 class Settings(BaseSettings):
     """Every setting of the appliance, by section."""
 
@@ -207,6 +278,7 @@ class Settings(BaseSettings):
     ldap: LdapSettings = LdapSettings()
     rounds: RoundSettings = RoundSettings()
     logging: LoggingSettings = LoggingSettings()
+    mail: MailSettings = MailSettings()
 
     @model_validator(mode="after")
     def ldap_is_complete(self) -> Settings:

@@ -1,0 +1,55 @@
+"""`appliance mail test ADDRESS`: send one message through the configured relay, or say what to fix."""
+
+from __future__ import annotations
+
+import argparse
+
+from appliance.settings import load_settings
+
+SUBJECT = "Test message from the consultation appliance"
+TEXT = """\
+This message was sent with `appliance mail test` to check the mail settings.
+
+Relay: {relay}
+Sender: {sender}
+
+Invitations, reminders and result digests will be sent the same way.
+Nothing needs to be done with this message.
+"""
+HTML = """\
+<p>This message was sent with <code>appliance mail test</code> to check the mail settings.</p>
+<p>Relay: {relay}<br>Sender: {sender}</p>
+<p>Invitations, reminders and result digests will be sent the same way.
+Nothing needs to be done with this message.</p>
+"""
+
+
+def add_mail_commands(commands: argparse._SubParsersAction) -> None:
+    mail = commands.add_parser("mail", help="check the outgoing mail (SMTP relay) configuration")
+    mail_commands = mail.add_subparsers(title="mail commands", metavar="COMMAND", required=True)
+    test = mail_commands.add_parser("test", help="send a test message through the relay")
+    test.add_argument("address", metavar="ADDRESS", help="the address to send the test message to")
+    test.set_defaults(run=run_mail_test)
+
+
+def run_mail_test(args: argparse.Namespace) -> int:
+    from html import escape
+
+    from appliance.cli import CommandError
+    from appliance.mail import MailDisabled, MailError, Mailer, build_message
+
+    settings = load_settings().mail
+    try:
+        mailer = Mailer(settings)
+        details = {"relay": mailer.relay, "sender": settings.from_address}
+        html = HTML.format(**{key: escape(value) for key, value in details.items()})
+        message = build_message(args.address, SUBJECT, TEXT.format(**details), html, settings=settings)
+    except (MailDisabled, ValueError) as error:
+        raise CommandError(str(error)) from None
+    try:
+        mailer.send(message)
+    except MailError as error:
+        later = "trying again later may work" if error.temporary else "trying again will not help until this is fixed"
+        raise CommandError(f"mail test failed ({error.kind}): {error} ({later})") from None
+    print(f"sent a test message to {args.address} through {mailer.relay}")
+    return 0
