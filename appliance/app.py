@@ -14,6 +14,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from appliance import __version__
 from appliance.services.context import Appliance, build_appliance, log
+from appliance.services.scheduler import Scheduler
 from appliance.settings import Settings, load_settings
 from appliance.web.api.deps import DEPENDENCIES
 from appliance.web.api.health import healthz, readyz
@@ -54,6 +55,7 @@ def create_app(settings: Settings, appliance: Appliance | None = None) -> Litest
         cookie_secure=settings.security.cookie_secure,
     )
     auth = DefineMiddleware(SessionAuthentication, exclude=PUBLIC_PATHS)
+    scheduler = Scheduler(appliance)  # runs jobs only in the one worker that holds data_dir/scheduler.lock
     app = Litestar(
         route_handlers=[landing, healthz, readyz, SessionController, RoundController, ProposalController,
                         ModerationController, ResultsController],
@@ -64,10 +66,12 @@ def create_app(settings: Settings, appliance: Appliance | None = None) -> Litest
         request_class=SafeRequest,
         openapi_config=OpenAPIConfig(title="Consultation appliance", version=__version__, path="/schema",
                                      render_plugins=[JsonRenderPlugin()]),
-        on_shutdown=[lambda: appliance.close()],
+        on_startup=[scheduler.start],
+        on_shutdown=[scheduler.stop, lambda: appliance.close()],
         debug=False,
     )
     app.state.appliance = appliance
+    app.state.scheduler = scheduler
     return app
 
 

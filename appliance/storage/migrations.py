@@ -246,6 +246,34 @@ def identity_0004(db: Database) -> None:
     )
 
 
+@identity(name="0005_outbox")
+def identity_0005(db: Database) -> None:
+    db.executescript(
+        """
+        -- Mail waiting for the relay, and what became of it. `key` names the message
+        -- (kind, schedule, period, recipient), so a message queued twice is stored
+        -- once. claimed_by / claimed_until: the sender that holds it now, until when.
+        -- A sent message keeps its key, recipient and subject, not its content.
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            recipient TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            message BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            claimed_by TEXT,
+            claimed_until INTEGER,
+            last_error TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL,
+            sent_at INTEGER
+        );
+        CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+        """
+    )
+
+
 def apply_migrations(identity_db: Database, ballots_db: Database) -> list[str]:
     """Apply pending migrations to both databases; return the names applied."""
     pending = [m.name for m in identity.pending(identity_db)]

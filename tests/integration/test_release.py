@@ -74,7 +74,8 @@ def test_a_queued_proposal_stores_no_time_of_any_kind(api, appliance, clock):
     propose(api("u05"), round_id, "Menus published a week ahead")
     db = appliance.dbs.ballots.conn
     columns = [row[1] for row in db.execute("PRAGMA table_info(proposals)")]
-    assert columns == ["id", "round_id", "text", "status", "author_label", "refusal_reason", "refusal_note"]
+    assert columns == ["id", "round_id", "text", "status", "author_label", "refusal_reason", "refusal_note",
+                       "duplicate_of"]
     (row,) = db.execute("SELECT id, round_id, text, status, refusal_reason, refusal_note FROM proposals")
     assert row[2:] == ("Menus published a week ahead", "queued", None, None)
     period = int(clock.now.timestamp()) // HOUR

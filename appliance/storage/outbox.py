@@ -1,0 +1,135 @@
+"""The outbox (identity.db): messages waiting for the relay, who is sending them, and what became of them.
+
+Times are Unix seconds. A message is claimed by one sender at a time: the claim
+is taken in a write transaction, so two processes never hold the same message,
+and it lapses at claimed_until, so a sender that died does not hold it forever.
+"""
+
+from __future__ import annotations
+
+import email.policy
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import EmailMessage
+
+from sqlite_utils import Database
+
+from appliance.storage.connection import fetch_all, fetch_one, write
+
+_DUE = ("status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to queue, under the key that makes queueing it twice harmless."""
+
+    key: str
+    message: EmailMessage
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message a sender holds: what it needs to send it and to count the attempt."""
+
+    id: int
+    recipient: str
+    attempts: int
+    content: bytes
+
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an attempt that did not deliver leaves: status pending (with its next attempt) or failed."""
+
+    id: int
+    status: str
+    attempts: int
+    next_attempt_at: int
+    error: str
+
+
+@dataclass(frozen=True)
+class FailedMessage:
+    """A message given up on, for the admin dashboard: no content, only what helps IT fix the cause."""
+
+    id: int
+    recipient: str
+    subject: str
+    last_error: str
+    attempts: int
+    created_at: int
+
+
+def _recipient(message: EmailMessage) -> str:
+    return ", ".join(address.addr_spec for address in message["To"].addresses)
+
+
+def enqueue(db: Database, messages: Iterable[Outgoing], now: int) -> int:
+    """Queue messages, due at once; a key already queued (or sent) is skipped. Returns how many were new."""
+    rows = [(m.key, _recipient(m.message), str(m.message["Subject"] or ""), bytes(m.message), now, now)
+            for m in messages]
+    with write(db):
+        cursor = db.conn.executemany(
+            "INSERT OR IGNORE INTO outbox (key, recipient, subject, message, next_attempt_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return max(cursor.rowcount, 0)
+
+
+def claim(db: Database, holder: str, now: int, until: int, limit: int) -> list[Claimed]:
+    """Take up to `limit` due messages, oldest due first, for `holder` until `until`."""
+    with write(db):
+        rows = fetch_all(db, f"SELECT id, recipient, attempts, message FROM outbox WHERE {_DUE}"
+                             " ORDER BY next_attempt_at, id LIMIT ?", (now, now, limit))
+        db.conn.executemany("UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
+                            [(holder, until, row[0]) for row in rows])
+    return [Claimed(*row) for row in rows]
+
+
+def mark_sent(db: Database, message_id: int, holder: str, now: int) -> bool:
+    """The relay accepted it: sent, and its content is dropped. False if `holder` no longer held it."""
+    with write(db):
+        cursor = db.conn.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, message = X'', attempts = attempts + 1,"
+            " last_error = '', claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",
+            (now, message_id, holder))
+    return cursor.rowcount == 1
+
+
+def settle(db: Database, holder: str, outcomes: Iterable[Outcome]) -> None:
+    """Record attempts that did not deliver, and let the messages go."""
+    with write(db):
+        db.conn.executemany(
+            "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
+            " claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",
+            [(o.status, o.attempts, o.next_attempt_at, o.error, o.id, holder) for o in outcomes])
+
+
+def release(db: Database, holder: str, message_ids: Iterable[int]) -> None:
+    """Let messages go untried (the sender is stopping): due again at once, no attempt counted."""
+    with write(db):
+        db.conn.executemany("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",
+                            [(message_id, holder) for message_id in message_ids])
+
+
+def depth(db: Database) -> int:
+    """How many messages wait to be sent (due now or later)."""
+    return fetch_one(db, "SELECT count(*) FROM outbox WHERE status = 'pending'")[0]
+
+
+def failures(db: Database, limit: int = 50) -> list[FailedMessage]:
+    """Messages given up on, latest first."""
+    rows = fetch_all(db, "SELECT id, recipient, subject, last_error, attempts, created_at FROM outbox"
+                         " WHERE status = 'failed' ORDER BY id DESC LIMIT ?", (limit,))
+    return [FailedMessage(*row) for row in rows]
+
+
+def forget_sent(db: Database, before: int) -> int:
+    """Delete messages sent before `before`; their keys stop guarding against queueing them again."""
+    with write(db):
+        return db.conn.execute("DELETE FROM outbox WHERE status = 'sent' AND sent_at < ?", (before,)).rowcount
