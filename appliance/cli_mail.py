@@ -30,6 +30,22 @@ def add_mail_commands(commands: argparse._SubParsersAction) -> None:
     test = mail_commands.add_parser("test", help="send a test message through the relay")
     test.add_argument("address", metavar="ADDRESS", help="the address to send the test message to")
     test.set_defaults(run=run_mail_test)
+    queue = mail_commands.add_parser("queue", help="show how many messages wait, and those given up on")
+    queue.add_argument("--limit", type=int, default=20, help="how many failed messages to list (default 20)")
+    queue.set_defaults(run=run_mail_queue)
+
+
+def run_mail_queue(args: argparse.Namespace) -> int:
+    from appliance.cli import open_appliance
+    from appliance.services.outbox import depth, failures
+
+    with open_appliance() as app:
+        waiting, failed = depth(app.dbs.identity), failures(app.dbs.identity, args.limit)
+    print(f"{waiting} message(s) waiting, {len(failed)} failed{' (the latest shown)' if failed else ''}")
+    for message in failed:
+        print(f"failed after {message.attempts} attempt(s): {message.recipient}  {message.subject}\n"
+              f"    {message.last_error}")
+    return 0
 
 
 def run_mail_test(args: argparse.Namespace) -> int:

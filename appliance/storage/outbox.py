@@ -122,6 +122,11 @@ def depth(db: Database) -> int:
     return fetch_one(db, "SELECT count(*) FROM outbox WHERE status = 'pending'")[0]
 
 
+def count_failed(db: Database) -> int:
+    """How many messages were given up on."""
+    return fetch_one(db, "SELECT count(*) FROM outbox WHERE status = 'failed'")[0]
+
+
 def failures(db: Database, limit: int = 50) -> list[FailedMessage]:
     """Messages given up on, latest first."""
     rows = fetch_all(db, "SELECT id, recipient, subject, last_error, attempts, created_at FROM outbox"

@@ -415,3 +415,22 @@ def test_the_relay_password_can_come_from_a_file(monkeypatch):
     settings = load_settings()
     assert settings.mail.password.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings)
+
+
+def test_mail_queue_shows_what_waits_and_what_failed(make_settings, monkeypatch, capsys):
+    from appliance.cli import main
+    from appliance.services.context import build_appliance
+    from appliance.storage import outbox
+
+    app = build_appliance(make_settings())
+    app.dbs.identity.execute("INSERT INTO outbox (key, recipient, subject, message, status, attempts, next_attempt_at,"
+                             " last_error, created_at) VALUES ('k1', 'ann@example.org', 'Weekly digest', x'', 'failed',"
+                             " 8, 0, 'connection: the relay did not answer', 0)")
+    app.dbs.identity.conn.commit()
+    assert outbox.count_failed(app.dbs.identity) == 1
+    app.close()
+    assert main(["mail", "queue"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "0 message(s) waiting, 1 failed (the latest shown)"
+    assert out[1] == "failed after 8 attempt(s): ann@example.org  Weekly digest"
+    assert out[2] == "    connection: the relay did not answer"

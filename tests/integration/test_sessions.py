@@ -87,7 +87,10 @@ def test_the_openapi_schema_documents_the_api(api):
 def test_health_and_readiness_answer_without_signing_in(api):
     client = api(None)
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json()["status"] == "ready"
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready"
+    # The test client runs no lifespan: no scheduler started in this process, nor anywhere else.
+    assert ready["scheduler"] == "stopped" and ready["outbox"] == "0 waiting, 0 failed"
 
 
 def test_a_stored_session_tells_the_sign_in_time_only_to_the_hour(api, appliance):

@@ -9,6 +9,8 @@ from litestar.di import NamedDependency
 
 from appliance.directory import DirectoryUnavailable
 from appliance.services.context import Appliance, log
+from appliance.services.scheduler import scheduler_status
+from appliance.storage import outbox
 from appliance.storage.connection import fetch_one
 
 
@@ -20,7 +22,8 @@ async def healthz() -> dict[str, str]:
 
 @get("/readyz", opt={"exclude_from_auth": True}, sync_to_thread=True, tags=["operations"])
 def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
-    """Both databases answer (else 503), and whether the directory does.
+    """Both databases answer (else 503), and whether the directory does; which worker runs the scheduled
+    jobs ("running here", "running elsewhere" or "stopped") and the outgoing mail waiting and failed.
 
     A directory that cannot be reached makes the appliance "degraded", not
     unready: people already signed in keep working, and every instance behind a
@@ -40,5 +43,8 @@ def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
     except DirectoryUnavailable as error:
         log.warning("readiness: directory unreachable: %s", error)
         checks["directory"] = "unreachable: new sign-ins fail, open sessions keep working"
+    checks["scheduler"] = scheduler_status(app)  # informational: one worker of the deployment runs the jobs
+    failed = outbox.count_failed(app.dbs.identity)
+    checks["outbox"] = f"{outbox.depth(app.dbs.identity)} waiting, {failed} failed"
     status = "not ready" if not ready else "ready" if checks["directory"] == "ok" else "degraded"
     return Response(checks | {"status": status}, status_code=200 if ready else 503)
