@@ -17,6 +17,7 @@ from appliance.services.context import Appliance, build_appliance, log
 from appliance.services.scheduler import Scheduler
 from appliance.settings import Settings, load_settings
 from appliance.web.api.deps import DEPENDENCIES
+from appliance.web.api.digests import DigestController
 from appliance.web.api.health import healthz, readyz
 from appliance.web.api.participation import ModerationController, ProposalController
 from appliance.web.api.results import ResultsController
@@ -58,7 +59,7 @@ def create_app(settings: Settings, appliance: Appliance | None = None) -> Litest
     scheduler = Scheduler(appliance)  # runs jobs only in the one worker that holds data_dir/scheduler.lock
     app = Litestar(
         route_handlers=[landing, healthz, readyz, SessionController, RoundController, ProposalController,
-                        ModerationController, ResultsController],
+                        ModerationController, ResultsController, DigestController],
         dependencies=DEPENDENCIES,
         middleware=[auth],
         csrf_config=csrf,

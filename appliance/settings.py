@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     SettingsError as PydanticSettingsError,
@@ -59,6 +59,16 @@ class ServerSettings(Section):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     trusted_proxies: list[str] = []
+    public_url: str = ""  # how people reach the appliance (https://consultation.example.org): links in mail
+
+    @field_validator("public_url")
+    @classmethod
+    def an_http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        scheme, _, rest = value.partition("://")
+        if value and (scheme not in ("http", "https") or not rest or "?" in rest or "#" in rest):
+            raise ValueError(f"{value!r} is not an http:// or https:// address (like https://consultation.example.org)")
+        return value
 
 
 class StorageSettings(Section):

@@ -33,6 +33,7 @@ from appliance.directory import DirectoryUnavailable
 from appliance.domain.errors import Conflict
 from appliance.domain.schedules import due_step, missed_window
 from appliance.services.context import Appliance
+from appliance.services.notifications import send_round_mail
 from appliance.services.outbox import forget_old_mail, send_mail
 from appliance.services.rounds import close_round, open_round, sync_headcounts
 from appliance.settings import Settings
@@ -143,6 +144,7 @@ register(PeriodicJob("rounds", 60, step_rounds))
 register(PeriodicJob("directory-sync", 86400, sync_directory, remember=True))
 register(PeriodicJob("mail", 30, send_queued_mail, enabled=_mail_enabled))
 register(PeriodicJob("mail-retention", 86400, forget_old_mail, remember=True))
+register(PeriodicJob("round-mail", 300, send_round_mail, enabled=_mail_enabled))
 
 
 def lock_path(settings: Settings) -> Path:

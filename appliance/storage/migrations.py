@@ -274,6 +274,45 @@ def identity_0005(db: Database) -> None:
     )
 
 
+@identity(name="0006_digests")
+def identity_0006(db: Database) -> None:
+    db.executescript(
+        """
+        -- Who gets a round's digest and when: recipients is a JSON list of "admins",
+        -- "audience" or directory group names; weekday 0 (Monday) to 6, local_time
+        -- "HH:MM" in time_zone (IANA). active_since: digests fall due only after it
+        -- (the schedule saved, or the round seen open). last_period: the local date
+        -- of the last weekly digest queued, so a run finds quickly it has nothing to do.
+        CREATE TABLE digest_schedules (
+            round_id TEXT PRIMARY KEY,
+            recipients TEXT NOT NULL,
+            weekday INTEGER NOT NULL,
+            local_time TEXT NOT NULL,
+            time_zone TEXT NOT NULL,
+            enabled INTEGER NOT NULL,
+            final_at_publication INTEGER NOT NULL,
+            active_since INTEGER NOT NULL,
+            last_period TEXT NOT NULL DEFAULT ''
+        ) WITHOUT ROWID;
+        -- One-off round messages already queued (invitation, reminder, results,
+        -- final digest): a round's kind is queued once, whatever the outbox forgets.
+        CREATE TABLE round_notices (
+            round_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            queued_at INTEGER NOT NULL,
+            PRIMARY KEY (round_id, kind)
+        ) WITHOUT ROWID;
+        -- People who asked for no more reminders (the one-click link). Nothing here
+        -- says whether they took part: reminders go to the whole audience.
+        CREATE TABLE mail_opt_outs (
+            person_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            PRIMARY KEY (person_id, kind)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 def apply_migrations(identity_db: Database, ballots_db: Database) -> list[str]:
     """Apply pending migrations to both databases; return the names applied."""
     pending = [m.name for m in identity.pending(identity_db)]

@@ -280,3 +280,10 @@ def test_the_bind_password_can_come_from_a_file() -> None:
         settings = load_settings()
     assert settings.ldap.bind_password.get_secret_value() == "s3rvice"
     assert "s3rvice" not in repr(settings)
+
+
+def test_the_public_url_is_an_http_address_without_a_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APPLIANCE_SERVER__PUBLIC_URL", "https://consultation.example.org/")
+    assert load_settings().server.public_url == "https://consultation.example.org"
+    message = settings_error(APPLIANCE_SERVER__PUBLIC_URL="consultation.example.org")
+    assert "server.public_url" in message and "is not an http:// or https:// address" in message

@@ -1,0 +1,245 @@
+"""Round mail: digest settings, weekly and final digests, invitations, reminders, results notices, opt-outs.
+
+Everything goes through the outbox under a key naming the message, so a job
+run twice (a restart, another process) queues nothing twice. Reminders go to
+the round's whole audience (storage rule 9): nothing here knows, or may know,
+who took part. Every figure comes from the participation band or the
+publishable view.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from appliance.directory import Person
+from appliance.domain import digests as content
+from appliance.domain.errors import Invalid, NotFound
+from appliance.domain.rounds import Round, Viewer
+from appliance.services.context import Appliance
+from appliance.services.outbox import Outgoing, compose, enqueue
+from appliance.services.rounds import participation, round_results
+from appliance.storage import audit
+from appliance.storage import digests as stored
+from appliance.storage import proposals
+from appliance.storage import rounds as stored_rounds
+from appliance.storage.digests import DigestSchedule
+
+log = logging.getLogger("appliance.mail")
+
+REMINDER_DAYS = 2  # the reminder goes this many days before the round closes
+ROUND_PATH = "/api/v1/rounds/{round_id}"
+UNSUBSCRIBE_PATH = "/api/v1/unsubscribe?token={token}"
+ADMINS, AUDIENCE = "admins", "audience"
+REMINDERS = "reminders"
+LANGUAGE = "en"
+DEFAULT_ZONE = "Europe/Paris"
+JOB_VIEWER = Viewer(person_id="scheduler", groups=frozenset(), is_admin=True, is_moderator=False)
+
+
+def default_schedule(round_id: str) -> DigestSchedule:
+    return DigestSchedule(round_id, (ADMINS,), 0, "09:00", DEFAULT_ZONE, False, True, 0)
+
+
+def get_round(app: Appliance, round_id: str) -> Round:
+    round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
+    if round_ is None:
+        raise NotFound(f"no round {round_id!r}")
+    return round_
+
+
+def digest_schedule(app: Appliance, round_id: str) -> DigestSchedule:
+    """The round's digest settings (off, to admins, Monday 09:00 Paris time, when never set)."""
+    get_round(app, round_id)
+    return stored.get_schedule(app.dbs.identity, round_id) or default_schedule(round_id)
+
+
+def set_digest_schedule(app: Appliance, actor: str, schedule: DigestSchedule) -> DigestSchedule:
+    """Check and store a round's digest settings; digests fall due only from now on."""
+    get_round(app, schedule.round_id)
+    content.zone_named(schedule.time_zone)
+    content.parse_local_time(schedule.local_time)
+    if not 0 <= schedule.weekday <= 6:
+        raise Invalid("weekday must be 0 (Monday) to 6 (Sunday)")
+    recipients = tuple(dict.fromkeys(r.strip() for r in schedule.recipients if r.strip()))
+    if not recipients:
+        raise Invalid("recipients must name at least one of 'admins', 'audience' or a directory group")
+    groups = {name.casefold() for name in app.directory.group_names()}
+    unknown = [r for r in recipients if r not in (ADMINS, AUDIENCE) and r.casefold() not in groups]
+    if unknown:
+        raise Invalid(f"unknown group {unknown[0]!r}: recipients are 'admins', 'audience' or directory groups")
+    schedule = replace(schedule, recipients=recipients, active_since=int(app.clock().timestamp()))
+    stored.save_schedule(app.dbs.identity, schedule)
+    audit.record(app.dbs.identity, actor, "round.digest", schedule.round_id,
+                 f"{'on' if schedule.enabled else 'off'} {','.join(recipients)}")
+    return schedule
+
+
+@dataclass(frozen=True)
+class Recipient:
+    person: Person
+    is_admin: bool
+
+
+def _is_admin(app: Appliance, person: Person) -> bool:
+    admin_groups = {g.casefold() for g in app.settings.directory.admin_groups}
+    return any(g.casefold() in admin_groups for g in person.groups)
+
+
+def resolve_recipients(app: Appliance, round_: Round, names: tuple[str, ...]) -> tuple[list[Recipient], int]:
+    """The people these recipient names stand for, each once, with an email; and how many had none."""
+    people: dict[str, Person] = {}
+    for name in names:
+        groups = (app.settings.directory.admin_groups if name == ADMINS
+                  else round_.audience_groups if name == AUDIENCE else [name])
+        if name == ADMINS and not groups:
+            continue
+        for person in app.directory.audience(groups):
+            people.setdefault(person.id, person)
+    with_email = [Recipient(p, _is_admin(app, p)) for p in people.values() if p.email]
+    return with_email, len(people) - len(with_email)
+
+
+def whole_audience(app: Appliance, round_: Round) -> tuple[list[Person], int]:
+    """Everyone in the round's audience who has an email, and how many have none."""
+    members = app.directory.audience(round_.audience_groups)
+    reachable = [p for p in members if p.email]
+    return reachable, len(members) - len(reachable)
+
+
+def public_url(app: Appliance) -> str:
+    """server.public_url, without a trailing slash; empty when not set (mail then carries no links)."""
+    return app.settings.server.public_url
+
+
+def round_link(app: Appliance, round_id: str) -> str | None:
+    base = public_url(app)
+    return base + ROUND_PATH.format(round_id=round_id) if base else None
+
+
+def opt_out_token(secret: bytes, person_id: str) -> str:
+    """A token naming the person, signed with the instance secret: opening it stops their reminders."""
+    name = base64.urlsafe_b64encode(person_id.encode()).decode().rstrip("=")
+    return f"{name}.{_signature(secret, person_id)}"
+
+
+def _signature(secret: bytes, person_id: str) -> str:
+    return hmac.new(secret, f"{person_id}\0{REMINDERS}".encode(), hashlib.sha256).hexdigest()
+
+
+def person_of_token(secret: bytes, token: str) -> str | None:
+    """The person id a token names, when its signature holds."""
+    name, _, signature = token.partition(".")
+    try:
+        person_id = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return person_id if hmac.compare_digest(signature, _signature(secret, person_id)) else None
+
+
+def opt_out_of_reminders(app: Appliance, token: str) -> bool:
+    """Record the opt-out a token asks for; False when the token is not one of ours."""
+    person_id = person_of_token(app.instance_secret, token)
+    if person_id is None:
+        return False
+    stored.opt_out(app.dbs.identity, person_id, REMINDERS)
+    return True
+
+
+def opt_out_path(app: Appliance, person_id: str) -> str:
+    """The one-click opt-out link: absolute when a public URL is configured, else the path on the appliance."""
+    return public_url(app) + UNSUBSCRIBE_PATH.format(token=opt_out_token(app.instance_secret, person_id))
+
+
+def _mail(app: Appliance, key: str, person: Person, message: content.Content) -> Outgoing:
+    return compose(app.settings.mail, key, person.email, message.subject, message.text, message.html,
+                   to_name=person.display_name)
+
+
+def queue_weekly_digest(app: Appliance, round_: Round, schedule: DigestSchedule, now: datetime) -> int:
+    """Queue the latest due weekly digest, if not queued yet: one per week and recipient, none of missed weeks."""
+    occurrence = content.latest_occurrence(schedule.weekday, schedule.local_time, schedule.time_zone, now)
+    seen_open = stored.notice_queued_at(app.dbs.identity, round_.id, "invitation") or 0
+    period = occurrence.date().isoformat()
+    if occurrence.timestamp() < max(schedule.active_since, seen_open) or period == schedule.last_period:
+        return 0
+    seen = participation(app, round_.id)
+    accepted = len(proposals.list_by_status(app.dbs.ballots, round_.id, "accepted"))
+    pending = len(proposals.list_by_status(app.dbs.ballots, round_.id, "pending"))
+    recipients, _ = resolve_recipients(app, round_, schedule.recipients)
+    link = round_link(app, round_.id)
+    messages = [
+        _mail(app, f"digest:{round_.id}:{period}:{r.person.email}", r.person,
+              content.weekly_digest(round_.title, seen.band, seen.as_of, accepted,
+                                    pending if r.is_admin else None, link, LANGUAGE))
+        for r in recipients
+    ]
+    queued = enqueue(app.dbs.identity, messages, now)
+    stored.claim_period(app.dbs.identity, round_.id, period)
+    return queued
+
+
+def queue_final_digest(app: Appliance, round_: Round, schedule: DigestSchedule, now: datetime) -> int:
+    """Queue the final digest (published rounds): the top proposals of the publishable view."""
+    _, view = round_results(app, round_.id, JOB_VIEWER)
+    message = content.final_digest(round_.title, view.voters if view.shown else None,
+                                   content.top_proposals(view, "consensus"), content.top_proposals(view, "controversy"),
+                                   round_link(app, round_.id), LANGUAGE)
+    recipients, _ = resolve_recipients(app, round_, schedule.recipients)
+    return enqueue(app.dbs.identity, [_mail(app, f"final:{round_.id}:{r.person.email}", r.person, message)
+                                      for r in recipients], now)
+
+
+def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int:
+    """An invitation, reminder or results notice to the whole audience (reminders skip those who opted out)."""
+    people, _ = whole_audience(app, round_)
+    refused = stored.opted_out(app.dbs.identity, REMINDERS) if kind == "reminder" else set()
+    closes_on = round_.closes_at.date() if round_.closes_at else None
+    link = round_link(app, round_.id)
+    messages = [
+        _mail(app, f"{kind}:{round_.id}:{p.email}", p,
+              content.notice(kind, round_.title, round_.question, closes_on, link,
+                             opt_out_path(app, p.id) if kind == "reminder" else None, LANGUAGE))
+        for p in people if p.id not in refused
+    ]
+    return enqueue(app.dbs.identity, messages, now)
+
+
+def _once(app: Appliance, round_: Round, kind: str, now: datetime, queue) -> None:
+    """Queue a one-off message of the round unless done; recorded after queueing (keys make a retry harmless)."""
+    if stored.notice_queued_at(app.dbs.identity, round_.id, kind) is None:
+        queue()
+        stored.record_notice(app.dbs.identity, round_.id, kind, int(now.timestamp()))
+
+
+def mail_round(app: Appliance, round_: Round, now: datetime) -> None:
+    """Whatever mail this round owes now."""
+    schedule = stored.get_schedule(app.dbs.identity, round_.id)
+    if round_.status == "open":
+        _once(app, round_, "invitation", now, lambda: queue_notice(app, round_, "invitation", now))
+        if round_.closes_at is not None and now >= round_.closes_at - timedelta(days=REMINDER_DAYS):
+            _once(app, round_, "reminder", now, lambda: queue_notice(app, round_, "reminder", now))
+        if schedule is not None and schedule.enabled:
+            participation(app, round_.id)  # records today's band once a day: digests show it a day late
+            queue_weekly_digest(app, round_, schedule, now)
+    elif round_.status == "published":
+        _once(app, round_, "results", now, lambda: queue_notice(app, round_, "results", now))
+        if schedule is not None and schedule.final_at_publication:
+            _once(app, round_, "final", now, lambda: queue_final_digest(app, round_, schedule, now))
+
+
+def send_round_mail(app: Appliance, now: datetime) -> None:
+    """The round-mail job: every round's due messages into the outbox (the mail job sends them)."""
+    failed = 0
+    for round_ in stored_rounds.list_rounds(app.dbs.ballots):
+        try:
+            mail_round(app, round_, now)
+        except Exception:
+            log.exception("round %s: its mail could not be queued", round_.id)
+            failed += 1
+    if failed:
+        raise RuntimeError(f"{failed} round(s) could not have their mail queued")

@@ -1,0 +1,79 @@
+"""Digest settings of a round (admins), and the one-click opt-out of reminders (anyone holding a token)."""
+
+from __future__ import annotations
+
+from litestar import Controller, MediaType, Response, get, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+from pydantic import BaseModel, ConfigDict, Field
+
+from appliance.services import notifications as service
+from appliance.services.context import Appliance
+from appliance.storage.digests import DigestSchedule
+from appliance.web.api.models import PROBLEMS
+from appliance.web.auth import requires_admin
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Reminders</title></head>
+<body><main><p>{message}</p></main></body></html>
+"""
+DONE = "You will get no more reminders. Invitations and results still come."
+BAD_TOKEN = "This link is not valid: copy the whole link from the message."
+
+
+class DigestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recipients: list[str] = Field(min_length=1, max_length=50,
+                                  description='"admins", "audience" or directory group names')
+    weekday: int = Field(0, ge=0, le=6, description="0 is Monday, 6 Sunday")
+    local_time: str = Field("09:00", description="HH:MM in time_zone")
+    time_zone: str = Field(service.DEFAULT_ZONE, max_length=64, description="an IANA time zone")
+    enabled: bool = True
+    final_at_publication: bool = True
+
+
+class DigestOut(BaseModel):
+    round_id: str
+    recipients: list[str]
+    weekday: int
+    local_time: str
+    time_zone: str
+    enabled: bool
+    final_at_publication: bool
+    reachable: int = Field(description="people the recipients stand for now, with an email")
+    without_email: int = Field(description="people the recipients stand for now, skipped for want of an email")
+
+
+def digest_out(app: Appliance, schedule: DigestSchedule) -> DigestOut:
+    round_ = service.get_round(app, schedule.round_id)
+    reachable, without_email = service.resolve_recipients(app, round_, schedule.recipients)
+    return DigestOut(round_id=schedule.round_id, recipients=list(schedule.recipients), weekday=schedule.weekday,
+                     local_time=schedule.local_time, time_zone=schedule.time_zone, enabled=schedule.enabled,
+                     final_at_publication=schedule.final_at_publication, reachable=len(reachable),
+                     without_email=without_email)
+
+
+class DigestController(Controller):
+    path = "/api/v1"
+    tags = ["digests"]
+
+    @get("/rounds/{round_id:str}/digest", guards=[requires_admin], sync_to_thread=True, responses=PROBLEMS)
+    def read(self, app: NamedDependency[Appliance], round_id: FromPath[str]) -> DigestOut:
+        """A round's digest settings, and how many people they reach now."""
+        return digest_out(app, service.digest_schedule(app, round_id))
+
+    @put("/rounds/{round_id:str}/digest", guards=[requires_admin], sync_to_thread=True, responses=PROBLEMS)
+    def write(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str],
+              data: JSONBody[DigestIn]) -> DigestOut:
+        """Set who gets the round's weekly digest, when (local time), and whether a final one goes at publication."""
+        schedule = DigestSchedule(round_id, tuple(data.recipients), data.weekday, data.local_time, data.time_zone,
+                                  data.enabled, data.final_at_publication, 0)
+        return digest_out(app, service.set_digest_schedule(app, actor, schedule))
+
+    @get("/unsubscribe", sync_to_thread=True, media_type=MediaType.HTML, opt={"exclude_from_auth": True})
+    def unsubscribe(self, app: NamedDependency[Appliance], token: FromQuery[str] = "") -> Response[str]:
+        """One click from a reminder: no more reminders for the person the signed token names."""
+        if not service.opt_out_of_reminders(app, token):
+            return Response(PAGE.format(message=BAD_TOKEN), status_code=400, media_type=MediaType.HTML)
+        return Response(PAGE.format(message=DONE), media_type=MediaType.HTML)

@@ -1,0 +1,225 @@
+"""Round mail through the real outbox and a real SMTP server: weekly digests, final digest, reminders, opt-outs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from appliance.domain.disclosure import participation_band
+from appliance.services import notifications
+from appliance.services.outbox import send_mail
+from appliance.services.rounds import round_results
+from appliance.storage.connection import fetch_all
+from tests.conftest import create_open_round
+from tests.services.smtp import SmtpServer
+
+SENDER = "consultation@example.org"
+T0 = datetime(2030, 10, 16, 10, 0, tzinfo=timezone.utc)  # a Wednesday; summer time ends on Sunday 27 October
+MONDAY_SUMMER = datetime(2030, 10, 21, 7, 0, tzinfo=timezone.utc)  # 09:00 in Paris (UTC+2)
+MONDAY_WINTER = datetime(2030, 10, 28, 8, 0, tzinfo=timezone.utc)  # 09:00 in Paris (UTC+1)
+STAFF = [f"u{i:02d}" for i in range(12)]
+WEEKLY = {"recipients": ["admins", "audience"], "weekday": 0, "local_time": "09:00", "time_zone": "Europe/Paris"}
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with SmtpServer() as running:
+        yield running
+
+
+@pytest.fixture
+def settings_overrides(server: SmtpServer) -> dict[str, dict]:
+    return {"mail": {"enabled": True, "host": server.host, "port": server.port, "security": "none",
+                     "from_address": SENDER, "timeout_seconds": 2},
+            "server": {"public_url": "https://consultation.example.org"}}
+
+
+@pytest.fixture
+def clock(appliance) -> Clock:
+    appliance.clock = Clock(T0)
+    return appliance.clock
+
+
+def run_jobs(app, clock: Clock, until: datetime, step: timedelta = timedelta(minutes=5)) -> None:
+    """The round-mail and mail jobs, as the scheduler runs them, on a clock moved forward step by step."""
+    while clock.now <= until:
+        notifications.send_round_mail(app, clock.now)
+        send_mail(app, clock.now)
+        clock.now += step
+    clock.now = until
+
+
+def parts(received) -> tuple[str, str]:
+    message = received.message
+    return (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content())
+
+
+def mails(server: SmtpServer, subject_part: str) -> list:
+    return [m for m in server.messages if subject_part in str(m.message["Subject"])]
+
+
+def finals(server: SmtpServer) -> list:
+    return [m for m in server.messages if str(m.message["Subject"]).endswith(": the results")]
+
+
+def propose(api, round_id: str, author: str, text: str) -> str:
+    response = api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def vote(api, round_id: str, proposal_id: str, voters: dict[str, str]) -> None:
+    for username, choice in voters.items():
+        response = api(username).post(f"/api/v1/rounds/{round_id}/ballots",
+                                      json={"proposal": proposal_id, "vote": choice})
+        assert response.status_code == 200, response.text
+
+
+def test_a_weekly_digest_goes_once_each_monday_at_nine_paris_time_across_the_end_of_summer_time(
+        api, appliance, server, clock):
+    admin, mod = api("admin"), api("mod")
+    round_id = create_open_round(admin, audience_groups=["staff"], dimensions=["department"])
+    assert admin.put(f"/api/v1/rounds/{round_id}/digest", json=WEEKLY).status_code == 200
+    accepted = propose(api, round_id, "u00", "Flexible hours for everyone who asks")
+    assert mod.post(f"/api/v1/rounds/{round_id}/proposals/{accepted}/accept").status_code == 200
+    propose(api, round_id, "u01", "A quiet room on every floor of the building")  # stays pending
+    vote(api, round_id, accepted, {u: "agree" for u in STAFF[:8]})
+
+    run_jobs(appliance, clock, MONDAY_WINTER + timedelta(hours=1))
+    digests = mails(server, "this week's digest")
+    recipients = Counter(r for m in digests for r in m.recipients)
+    assert recipients == Counter({f"{u}@example.org": 2 for u in ["admin", *STAFF]})
+    due = fetch_all(appliance.dbs.identity, "SELECT DISTINCT created_at FROM outbox WHERE key LIKE 'digest:%'")
+    assert sorted(at for (at,) in due) == [int(MONDAY_SUMMER.timestamp()), int(MONDAY_WINTER.timestamp())]
+    keys = {key for (key,) in fetch_all(appliance.dbs.identity, "SELECT key FROM outbox WHERE key LIKE 'digest:%'")}
+    assert f"digest:{round_id}:2030-10-28:u03@example.org" in keys
+
+    band = participation_band(8, 5)
+    by_recipient = {m.recipients[0]: parts(m) for m in digests[-13:]}
+    admin_text, admin_html = by_recipient["admin@example.org"]
+    staff_text, staff_html = by_recipient["u05@example.org"]
+    for text in (admin_text, admin_html, staff_text, staff_html):
+        assert f"Participation: {band} people (as of 2030-10-27)" in text
+        assert "Proposals accepted so far: 1" in text
+        for hidden in ("Finance", "Sales", "U00", "U01"):  # no segment, no author
+            assert hidden not in text
+    assert "Proposals waiting for moderation: 1" in admin_text and "waiting for moderation: 1" in admin_html
+    assert "moderation" not in staff_text and "moderation" not in staff_html
+
+    sent = len(server.messages)  # a restart: the jobs run again at the same time, twice
+    notifications.send_round_mail(appliance, clock.now)
+    notifications.send_round_mail(appliance, clock.now)
+    send_mail(appliance, clock.now)
+    assert len(server.messages) == sent
+
+
+def test_a_digest_missed_while_down_goes_once_for_the_latest_week_only(api, appliance, server, clock):
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])
+    admin.put(f"/api/v1/rounds/{round_id}/digest", json=WEEKLY | {"recipients": ["admins"]})
+    run_jobs(appliance, clock, T0)  # up, then down for three weeks
+    back = MONDAY_WINTER + timedelta(days=14, hours=3)
+    clock.now = back
+    run_jobs(appliance, clock, back + timedelta(hours=1))
+    digests = mails(server, "this week's digest")
+    assert [m.recipients for m in digests] == [("admin@example.org",)]
+    [(key,)] = fetch_all(appliance.dbs.identity, "SELECT key FROM outbox WHERE key LIKE 'digest:%'")
+    assert key == f"digest:{round_id}:2030-11-11:admin@example.org"
+
+
+def test_the_digest_settings_are_checked_with_clear_messages(api, appliance, clock):
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])
+    path = f"/api/v1/rounds/{round_id}/digest"
+    assert admin.get(path).json()["enabled"] is False
+    cases = {"time_zone": ("Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+             "local_time": ("9h", "bad time '9h'"), "recipients": (["nobody"], "unknown group 'nobody'")}
+    for field, (value, message) in cases.items():
+        response = admin.put(path, json=WEEKLY | {field: value})
+        assert response.status_code == 400 and message in response.json()["detail"], response.text
+    assert api("u01").put(path, json=WEEKLY).status_code == 403
+    saved = admin.put(path, json=WEEKLY | {"recipients": ["staff", "admins"]}).json()
+    assert saved["reachable"] == 13 and saved["without_email"] == 0
+    assert admin.get(path).json() == saved
+
+
+def test_the_reminder_goes_to_the_whole_audience_but_not_to_who_opted_out(api, appliance, server, clock):
+    admin, mod = api("admin"), api("mod")
+    closes_at = T0 + timedelta(days=5)
+    round_id = create_open_round(admin, audience_groups=["staff"], closes_at=closes_at.isoformat())
+    proposal = propose(api, round_id, "u00", "Flexible hours for everyone who asks")
+    mod.post(f"/api/v1/rounds/{round_id}/proposals/{proposal}/accept")
+    vote(api, round_id, proposal, {u: "agree" for u in STAFF[:6]})
+    run_jobs(appliance, clock, T0 + timedelta(hours=1))
+    assert {m.recipients[0] for m in mails(server, "New consultation")} == {f"{u}@example.org" for u in STAFF}
+
+    link = notifications.opt_out_path(appliance, "local:u07")
+    assert link.startswith("https://consultation.example.org/api/v1/unsubscribe?token=")
+    link = link.removeprefix("https://consultation.example.org")
+    page = api(None).get(link)
+    assert page.status_code == 200 and "no more reminders" in page.text
+    assert api(None).get("/api/v1/unsubscribe?token=bogus.123").status_code == 400
+
+    run_jobs(appliance, clock, closes_at - timedelta(days=2) + timedelta(minutes=10))
+    reminders = mails(server, "closing soon")
+    assert sorted(m.recipients[0] for m in reminders) == sorted(f"{u}@example.org" for u in STAFF if u != "u07")
+    text, html = parts(reminders[0])
+    opt_out = "https://consultation.example.org/api/v1/unsubscribe?token="
+    assert opt_out in text and opt_out in html
+    link = f"https://consultation.example.org/api/v1/rounds/{round_id}"  # server.public_url + the round
+    assert link in text and link in html
+
+
+def test_the_final_digest_shows_the_publishable_view_and_nothing_below_k(api, appliance, server, clock):
+    admin, mod = api("admin"), api("mod")
+    round_id = create_open_round(admin, audience_groups=["staff"], dimensions=["department"])
+    admin.put(f"/api/v1/rounds/{round_id}/digest", json=WEEKLY | {"recipients": ["admins"], "enabled": False})
+    wide = propose(api, round_id, "u00", "Flexible hours for everyone who asks")
+    divided = propose(api, round_id, "u01", "Open-plan offices for every team")
+    few = propose(api, round_id, "u02", "A quiet room on every floor of the building")
+    refused = propose(api, round_id, "u03", "Something entirely beside the question")
+    for proposal in (wide, divided, few):
+        mod.post(f"/api/v1/rounds/{round_id}/proposals/{proposal}/accept")
+    mod.post(f"/api/v1/rounds/{round_id}/proposals/{refused}/refuse",
+             json={"reason": "off_topic", "note": "Confidential moderator note"})
+    vote(api, round_id, wide, {u: "agree" for u in STAFF[:8]})
+    vote(api, round_id, divided, {u: "agree" if i < 4 else "disagree" for i, u in enumerate(STAFF[:8])})
+    vote(api, round_id, few, {u: "agree" for u in STAFF[:3]})
+    assert admin.post(f"/api/v1/rounds/{round_id}/close").status_code == 200
+    run_jobs(appliance, clock, T0 + timedelta(hours=1))
+    assert not finals(server) and not mails(server, "published")  # closed, not published: nothing yet
+    assert admin.post(f"/api/v1/rounds/{round_id}/publish").status_code == 200
+    run_jobs(appliance, clock, T0 + timedelta(hours=2))
+
+    [final] = finals(server)
+    assert final.recipients == ("admin@example.org",)
+    notices = mails(server, "results are published")
+    assert sorted(m.recipients[0] for m in notices) == sorted(f"{u}@example.org" for u in STAFF)
+    text, html = parts(final)
+    _, view = round_results(appliance, round_id, notifications.JOB_VIEWER)
+    shown = {p.id: p for p in view.proposals}
+    for proposal_id in (wide, divided):
+        agree = round(shown[proposal_id].scores.rates["agree"].value * 100)
+        assert f"agree     {agree:>3}% " in text and f"agree {agree}%" in html
+        assert f"({shown[proposal_id].voters} voters)" in text
+    assert text.index("Widest support") < text.index("Flexible hours") < text.index("Most divided")
+    assert text.index("Most divided") < text.index("Open-plan offices")
+    assert "\u2587" in text and "<img" not in html and "background:#2e7d32" in html
+    for received in server.messages:
+        for part in parts(received) if received.message.is_multipart() else (received.message.get_content(), ""):
+            assert "quiet room" not in part and "beside the question" not in part
+            assert "Confidential" not in part and "off_topic" not in part and "Finance" not in part
+            assert "U00" not in part and "U01" not in part
+    run_jobs(appliance, clock, T0 + timedelta(hours=3))
+    assert len(finals(server)) == 1
