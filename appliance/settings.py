@@ -209,6 +209,7 @@ class MailSettings(Section):
     """How to reach the organisation's SMTP relay (invitations, reminders, result digests)."""
 
     enabled: bool = False
+    language: Literal["en", "fr"] = "en"  # of invitations, reminders and digests
     host: str = ""
     port: int = Field(MAIL_PORTS["starttls"], ge=1, le=65535)  # when not given: the usual port of `security`
     security: MailSecurity = "starttls"

@@ -36,7 +36,6 @@ ROUND_PATH = "/api/v1/rounds/{round_id}"
 UNSUBSCRIBE_PATH = "/api/v1/unsubscribe?token={token}"
 ADMINS, AUDIENCE = "admins", "audience"
 REMINDERS = "reminders"
-LANGUAGE = "en"
 DEFAULT_ZONE = "Europe/Paris"
 JOB_VIEWER = Viewer(person_id="scheduler", groups=frozenset(), is_admin=True, is_moderator=False)
 
@@ -172,12 +171,12 @@ def queue_weekly_digest(app: Appliance, round_: Round, schedule: DigestSchedule,
     pending = len(proposals.list_by_status(app.dbs.ballots, round_.id, "pending"))
     recipients, _ = resolve_recipients(app, round_, schedule.recipients)
     link = round_link(app, round_.id)
-    messages = [
+    messages = (  # a generator: composed as they are written, a chunk at a time
         _mail(app, f"digest:{round_.id}:{period}:{r.person.email}", r.person,
               content.weekly_digest(round_.title, seen.band, seen.as_of, accepted,
-                                    pending if r.is_admin else None, link, LANGUAGE))
+                                    pending if r.is_admin else None, link, app.settings.mail.language))
         for r in recipients
-    ]
+    )
     queued = enqueue(app.dbs.identity, messages, now)
     stored.claim_period(app.dbs.identity, round_.id, period)
     return queued
@@ -188,10 +187,10 @@ def queue_final_digest(app: Appliance, round_: Round, schedule: DigestSchedule, 
     _, view = round_results(app, round_.id, JOB_VIEWER)
     message = content.final_digest(round_.title, view.voters if view.shown else None,
                                    content.top_proposals(view, "consensus"), content.top_proposals(view, "controversy"),
-                                   round_link(app, round_.id), LANGUAGE)
+                                   round_link(app, round_.id), app.settings.mail.language)
     recipients, _ = resolve_recipients(app, round_, schedule.recipients)
-    return enqueue(app.dbs.identity, [_mail(app, f"final:{round_.id}:{r.person.email}", r.person, message)
-                                      for r in recipients], now)
+    return enqueue(app.dbs.identity, (_mail(app, f"final:{round_.id}:{r.person.email}", r.person, message)
+                                      for r in recipients), now)
 
 
 def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int:
@@ -200,12 +199,12 @@ def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int
     refused = stored.opted_out(app.dbs.identity, REMINDERS) if kind == "reminder" else set()
     closes_on = round_.closes_at.date() if round_.closes_at else None
     link = round_link(app, round_.id)
-    messages = [
+    messages = (
         _mail(app, f"{kind}:{round_.id}:{p.email}", p,
               content.notice(kind, round_.title, round_.question, closes_on, link,
-                             opt_out_path(app, p.id) if kind == "reminder" else None, LANGUAGE))
+                             opt_out_path(app, p.id) if kind == "reminder" else None, app.settings.mail.language))
         for p in people if p.id not in refused
-    ]
+    )
     return enqueue(app.dbs.identity, messages, now)
 
 

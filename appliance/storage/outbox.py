@@ -8,6 +8,7 @@ and it lapses at claimed_until, so a sender that died does not hold it forever.
 from __future__ import annotations
 
 import email.policy
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -70,15 +71,28 @@ def _recipient(message: EmailMessage) -> str:
     return ", ".join(address.addr_spec for address in message["To"].addresses)
 
 
+ENQUEUE_CHUNK = 200  # messages per transaction: sign-ins and sessions never wait long behind a big mailing
+
+
 def enqueue(db: Database, messages: Iterable[Outgoing], now: int) -> int:
-    """Queue messages, due at once; a key already queued (or sent) is skipped. Returns how many were new."""
-    rows = [(m.key, _recipient(m.message), str(m.message["Subject"] or ""), bytes(m.message), now, now)
-            for m in messages]
-    with write(db):
-        cursor = db.conn.executemany(
-            "INSERT OR IGNORE INTO outbox (key, recipient, subject, message, next_attempt_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)", rows)
-    return max(cursor.rowcount, 0)
+    """Queue messages, due at once; a key already queued (or sent) is skipped. Returns how many were new.
+
+    Messages are taken from the iterable and written a chunk at a time, each chunk its own short
+    transaction: a whole audience is never held in memory, nor the identity database locked for long.
+    Every message has its idempotency key, so a mailing interrupted half-way is completed, not doubled,
+    when it is queued again.
+    """
+    new = 0
+    pending = iter(messages)
+    while chunk := list(itertools.islice(pending, ENQUEUE_CHUNK)):
+        rows = [(m.key, _recipient(m.message), str(m.message["Subject"] or ""), bytes(m.message), now, now)
+                for m in chunk]
+        with write(db):
+            cursor = db.conn.executemany(
+                "INSERT OR IGNORE INTO outbox (key, recipient, subject, message, next_attempt_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)", rows)
+        new += max(cursor.rowcount, 0)
+    return new
 
 
 def claim(db: Database, holder: str, now: int, until: int, limit: int) -> list[Claimed]:

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from appliance.domain.disclosure import participation_band
-from appliance.services import notifications
+from appliance.services import notifications, rounds
 from appliance.services.outbox import send_mail
-from appliance.services.rounds import round_results
+from appliance.services.rounds import RoundDraft, round_results
 from appliance.storage.connection import fetch_all
 from tests.conftest import create_open_round
 from tests.services.smtp import SmtpServer
@@ -223,3 +223,29 @@ def test_the_final_digest_shows_the_publishable_view_and_nothing_below_k(api, ap
             assert "U00" not in part and "U01" not in part
     run_jobs(appliance, clock, T0 + timedelta(hours=3))
     assert len(finals(server)) == 1
+
+
+@pytest.fixture
+def french(server: SmtpServer) -> dict[str, dict]:
+    return {"mail": {"enabled": True, "host": server.host, "port": server.port, "security": "none",
+                     "from_address": SENDER, "timeout_seconds": 2, "language": "fr"}}
+
+
+def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, french):
+    from appliance.services.context import build_appliance
+    from tests.conftest import seed_people
+
+    app = build_appliance(make_settings(**french))
+    try:
+        seed_people(app)
+        clock = Clock(T0)
+        app.clock = clock
+        draft = RoundDraft("Notre quotidien", "Qu'est-ce qui faciliterait notre travail ?", audience_groups=("staff",))
+        round_id = rounds.create_round(app, "admin", draft).id
+        rounds.open_round(app, "admin", round_id)
+        run_jobs(app, clock, T0 + timedelta(hours=1))
+    finally:
+        app.close()
+    [invitation, *_] = mails(server, "Nouvelle consultation : Notre quotidien")
+    text, html = parts(invitation) if invitation.message.is_multipart() else (invitation.message.get_content(), "")
+    assert "Qu'est-ce qui faciliterait notre travail ?" in text

@@ -254,3 +254,25 @@ def test_the_sender_job_does_nothing_while_mail_is_off(make_settings, server):
         assert outbox.send_mail(app, T0) == SendReport()
     finally:
         app.close()
+
+
+def test_a_big_mailing_is_queued_a_chunk_at_a_time_without_holding_it_all(appliance):
+    """Composed lazily and written in short transactions: another writer never waits behind a whole audience."""
+    other = connect(appliance.settings.storage.identity_db)
+    committed_when_composed = []
+
+    def messages(watch: bool = True):
+        for i in range(2 * stored.ENQUEUE_CHUNK + 50):
+            if watch:
+                committed_when_composed.append(other.execute("SELECT count(*) FROM outbox").fetchone()[0])
+            yield compose(appliance.settings.mail, f"invitation:r1:{address(i)}", address(i), "A new consultation",
+                          "Have your say.")
+
+    try:
+        assert outbox.enqueue(appliance.dbs.identity, messages(), T0) == 2 * stored.ENQUEUE_CHUNK + 50
+        # While the third chunk was being composed, the first two were already committed (and no more).
+        assert committed_when_composed[2 * stored.ENQUEUE_CHUNK] == 2 * stored.ENQUEUE_CHUNK
+        assert committed_when_composed[stored.ENQUEUE_CHUNK - 1] == 0
+    finally:
+        other.close()
+    assert outbox.enqueue(appliance.dbs.identity, messages(watch=False), T0) == 0  # again: nothing doubles
