@@ -84,9 +84,8 @@ def enqueue(db: Database, messages: Iterable[Outgoing], now: int) -> int:
     """
     new = 0
     pending = iter(messages)
-    while chunk := list(itertools.islice(pending, ENQUEUE_CHUNK)):
-        rows = [(m.key, _recipient(m.message), str(m.message["Subject"] or ""), bytes(m.message), now, now)
-                for m in chunk]
+    while rows := [(m.key, _recipient(m.message), str(m.message["Subject"] or ""), bytes(m.message), now, now)
+                   for m in itertools.islice(pending, ENQUEUE_CHUNK)]:  # each message read as it comes
         with write(db):
             cursor = db.conn.executemany(
                 "INSERT OR IGNORE INTO outbox (key, recipient, subject, message, next_attempt_at, created_at)"
