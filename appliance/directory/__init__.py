@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,6 +17,9 @@ class Person:
     email: str = ""
     groups: frozenset[str] = frozenset()
     attributes: dict[str, str] = field(default_factory=dict)
+
+
+MAX_SURNAMES = 80  # candidate surnames a directory is asked for at once (names_for)
 
 
 class DirectoryUnavailable(Exception):
@@ -37,6 +40,9 @@ class Directory(Protocol):
 
     def dimensions(self) -> list[str]:
         """Segment attributes a round can break its results down by."""
+
+    def names_for(self, surnames: Collection[str]) -> list[str]:
+        """Display names of the people whose surname is one of these (or more: callers match full names)."""
 
     def check(self) -> None:
         """Raise DirectoryUnavailable when the directory cannot answer now."""

@@ -7,7 +7,7 @@ Audiences, groups and dimensions come from the organisation's directory alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from appliance.directory import Directory, Person
 from appliance.directory.local import LocalDirectory
@@ -33,6 +33,9 @@ class WithLocalAccounts:
 
     def dimensions(self) -> list[str]:
         return self.primary.dimensions()
+
+    def names_for(self, surnames: Collection[str]) -> list[str]:
+        return self.primary.names_for(surnames) + self.local.names_for(surnames)
 
     def check(self) -> None:
         self.primary.check()

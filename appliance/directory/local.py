@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -50,6 +50,10 @@ class LocalDirectory:
     def dimensions(self) -> list[str]:
         """Every attribute name someone has."""
         return sorted({key for p in people.list_people(self.db) for key in p.attributes})
+
+    def names_for(self, surnames: Collection[str]) -> list[str]:
+        """Everyone's display name: a local directory is small, and names are matched by the caller."""
+        return [p.display_name for p in people.list_people(self.db)]
 
     def check(self) -> None:
         """identity.db is checked by /readyz on its own."""

@@ -25,6 +25,7 @@ from appliance.storage.connection import Databases
 from appliance.storage.migrations import apply_migrations
 
 log = logging.getLogger("appliance")
+TALLY_SNAPSHOT_SECONDS = 3600  # the sequence engine reads vote counts from an hourly snapshot (storage rule 8)
 
 
 def utc_now() -> datetime:
@@ -52,6 +53,29 @@ class ViewCache:
                 self._views.popitem(last=False)
 
 
+class Snapshots:
+    """Values computed again at most once every `seconds` per key: the sequence engine's hourly vote counts."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._values: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, now: float, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            taken = self._values.get(key)
+            if taken is not None and now - taken[0] < self.seconds:
+                return taken[1]
+        value = compute()
+        with self._lock:
+            self._values[key] = (now, value)
+        return value
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+
 @dataclass
 class Appliance:
     """Everything a use case needs, built from the settings."""
@@ -63,6 +87,7 @@ class Appliance:
     clock: Callable[[], datetime] = utc_now
     ballot_writer: BallotWriter = field(init=False)
     results_cache: ViewCache = field(default_factory=ViewCache)
+    tally_snapshots: Snapshots = field(default_factory=lambda: Snapshots(TALLY_SNAPSHOT_SECONDS))
     vote_limiter: RateLimiter = field(init=False)
     proposal_limiter: RateLimiter = field(init=False)
 

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import secrets
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
+from appliance.directory import MAX_SURNAMES, DirectoryUnavailable
 from appliance.domain import proposals as proposal_rules
 from appliance.domain import segments
 from appliance.domain.errors import Conflict, Forbidden, Invalid, NotFound, Throttled
+from appliance.domain.personal_data import Flag, NameIndex, find_personal_data
 from appliance.domain.pseudonyms import author_label, voter_pseudonym
 from appliance.domain.rounds import Round, Viewer
 from appliance.domain.votes import check_vote
 from appliance.services.context import Appliance
 from appliance.services.limits import RateLimiter
 from appliance.services.rounds import find_round, is_member
-from appliance.storage import audit, ballots, locks, proposals, snapshots
+from appliance.storage import audit, ballots, locks, proposals, similar, snapshots
 from appliance.storage.proposals import StoredProposal
 
 
-def _open_round_for(app: Appliance, round_id: str, viewer: Viewer) -> tuple[Round, bytes]:
+def open_round_for(app: Appliance, round_id: str, viewer: Viewer) -> tuple[Round, bytes]:
     """The round and its secret if it is open and the viewer is in its audience."""
     round_ = find_round(app, round_id, viewer)
     if round_.status != "open":
@@ -40,7 +45,7 @@ def _release_for(app: Appliance, round_: Round) -> proposals.Release:
     return proposals.Release(period, proposal_rules.released_status(round_.moderation))
 
 
-def _release(app: Appliance, round_: Round) -> None:
+def release(app: Appliance, round_: Round) -> None:
     """Release the batch of queued proposals if a new period has begun."""
     proposals.release_due(app.dbs.ballots, round_.id, _release_for(app, round_))
 
@@ -56,7 +61,7 @@ def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) ->
 
     Returned with the status its author is told (a queued proposal is pending, or accepted in post-moderation).
     """
-    round_, secret = _open_round_for(app, round_id, viewer)
+    round_, secret = open_round_for(app, round_id, viewer)
     _within_limit(app, app.proposal_limiter, viewer, "proposals", "an hour")
     if round_.proposals_close_at and app.clock() >= round_.proposals_close_at:
         raise Conflict("proposals are closed for this round; you can still vote")
@@ -81,14 +86,31 @@ def accepted_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[St
     if not (viewer.is_admin or viewer.is_moderator or is_member(app, round_, viewer)):
         raise Forbidden("you are not in this round's audience")
     if round_.status == "open":
-        _release(app, round_)
+        release(app, round_)
     return proposals.list_by_status(app.dbs.ballots, round_id, "accepted")
+
+
+@dataclass(frozen=True)
+class Hint:
+    """An accepted proposal close to a draft being written, with how close (0..1)."""
+
+    proposal: StoredProposal
+    score: float
+
+
+def similar_proposals(app: Appliance, round_id: str, viewer: Viewer, draft: str) -> list[Hint]:
+    """Accepted proposals that say nearly what the draft says, best first: to vote for one instead of repeating it."""
+    round_, _ = open_round_for(app, round_id, viewer)
+    release(app, round_)
+    found = similar.similar(app.dbs.ballots, round_id, draft[:MAX_DRAFT_CHARS])
+    hints = [(proposals.get_proposal(app.dbs.ballots, round_id, pid), score) for pid, score in found]
+    return [Hint(p, round(score, 2)) for p, score in hints if p is not None and p.status == "accepted"]
 
 
 def my_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredProposal]:
     """The viewer's own proposals, with the status their author is told, while the round is open."""
-    round_, secret = _open_round_for(app, round_id, viewer)
-    _release(app, round_)
+    round_, secret = open_round_for(app, round_id, viewer)
+    release(app, round_)
     label = author_label(app.instance_secret, secret, viewer.person_id)
     return [replace(p, status=proposal_rules.shown_status(p.status, round_.moderation))
             for p in proposals.list_by_author(app.dbs.ballots, round_id, label)]
@@ -98,7 +120,7 @@ def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, v
               qualification: str | None) -> None:
     """Record or change a vote under the voter's pseudonym: one short write, no directory call."""
     stored_qualification = check_vote(vote, qualification)
-    round_, secret = _open_round_for(app, round_id, viewer)
+    round_, secret = open_round_for(app, round_id, viewer)
     _within_limit(app, app.vote_limiter, viewer, "votes", "a minute")
     combo = snapshots.member_combo(app.dbs.identity, round_id, viewer.person_id)
     if combo is None:  # joined the audience after open: "other" in every breakdown
@@ -112,6 +134,8 @@ def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, v
         raise NotFound(f"no accepted proposal {proposal_id!r} in this round")
 
 
+log = logging.getLogger("appliance")
+MAX_DRAFT_CHARS = 2000  # a draft is compared on its beginning
 LOCK_SECONDS = 120  # a moderator holds a proposal this long (ARCHITECTURE.md: two minutes)
 
 
@@ -121,15 +145,42 @@ class QueueItem:
 
     proposal: StoredProposal
     held_until: int | None  # another moderator holds it until then (Unix time)
+    flags: list[Flag]  # personal data in its text: e-mail addresses, phone numbers, colleagues' names
 
 
 def moderation_queue(app: Appliance, actor: str, round_id: str, viewer: Viewer) -> list[QueueItem]:
     """Proposals waiting for a moderator, in random order, with those another moderator holds marked."""
     round_ = find_round(app, round_id, viewer)
     if round_.status == "open":
-        _release(app, round_)
+        release(app, round_)
     held = locks.held_by_others(app.dbs.identity, round_id, actor, int(app.clock().timestamp()))
-    return [QueueItem(p, held.get(p.id)) for p in proposals.list_by_status(app.dbs.ballots, round_id, "pending")]
+    pending = proposals.list_by_status(app.dbs.ballots, round_id, "pending")
+    flags = personal_data_flags(app, [p.text for p in pending])
+    return [QueueItem(p, held.get(p.id), found) for p, found in zip(pending, flags)]
+
+
+_WORDS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+def personal_data_flags(app: Appliance, texts: list[str]) -> list[list[Flag]]:
+    """Each text's personal-data flags; colleagues' names come from the directory, asked once for all texts.
+
+    Without the directory (unreachable), e-mail addresses and phone numbers are still flagged.
+    """
+    words = [word for text in texts for word in _WORDS.findall(text) if len(word) > 1]
+    candidates = sorted(set(words), key=lambda word: (not word[:1].isupper(), word))  # capitalised words first
+    try:
+        names = app.directory.names_for(candidates[:MAX_SURNAMES]) if candidates else []
+    except DirectoryUnavailable as error:
+        log.warning("names are not flagged in proposals: the directory is unavailable (%s)", error)
+        names = []
+    index = _name_index(tuple(sorted(set(names))))
+    return [find_personal_data(text, index) for text in texts]
+
+
+@lru_cache(maxsize=4)
+def _name_index(names: tuple[str, ...]) -> NameIndex:
+    return NameIndex(names)
 
 
 def claim(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal_id: str) -> int:

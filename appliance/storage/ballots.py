@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from appliance.domain.results import CountArrays, CountRow
+from appliance.storage import similar
 from appliance.storage.connection import checkpoint, fetch_all, fetch_one, forget_order, write
 
 CAST = "cast"
@@ -73,6 +74,7 @@ def close_and_count(db: Database, round_id: str) -> bool:
         db.conn.execute("DELETE FROM voters WHERE round_id = ?", (round_id,))
         db.conn.execute("UPDATE proposals SET author_label = NULL WHERE round_id = ?", (round_id,))
         db.conn.execute("DELETE FROM coarsening WHERE round_id = ?", (round_id,))
+        similar.drop(db, round_id)  # near-duplicate hints end with the round
         db.conn.execute("UPDATE rounds SET released_period = 0 WHERE id = ?", (round_id,))
     return True
 
@@ -129,6 +131,19 @@ def combo_voters(db: Database, round_id: str) -> dict[str, int]:
 def _count_rows(db: Database, round_id: str) -> list[CountRow]:
     rows = fetch_all(db, "SELECT proposal_id, combo, vote, qualification, n FROM counts WHERE round_id = ?", (round_id,))
     return [CountRow(*row) for row in rows]
+
+
+def tallies(db: Database, round_id: str) -> dict[str, tuple[int, int, int]]:
+    """Agree, disagree and neutral votes so far on each proposal of an open round that has any."""
+    rows = fetch_all(db, "SELECT proposal_id, sum(vote = 'agree'), sum(vote = 'disagree'), sum(vote = 'neutral')"
+                         " FROM ballots WHERE round_id = ? GROUP BY proposal_id", (round_id,))
+    return {pid: (agree, disagree, neutral) for pid, agree, disagree, neutral in rows}
+
+
+def voted_by(db: Database, round_id: str, pseudonym: bytes) -> set[str]:
+    """The proposals one voter (by pseudonym) has voted on in an open round."""
+    return {row[0] for row in fetch_all(db, "SELECT proposal_id FROM ballots WHERE round_id = ? AND pseudonym = ?",
+                                        (round_id, pseudonym))}
 
 
 def count_voters(db: Database, round_id: str) -> int:

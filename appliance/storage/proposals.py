@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from appliance.storage import similar
 from appliance.storage.connection import fetch_all, fetch_one, forget_order, write
 
 
@@ -50,6 +51,8 @@ def insert_if_under_quota(db: Database, proposal: StoredProposal, author_label: 
             "INSERT INTO proposals (id, round_id, text, status, author_label) VALUES (?, ?, ?, ?, ?)",
             (proposal.id, proposal.round_id, proposal.text, proposal.status, author_label),
         )
+        if proposal.status == "accepted":  # released at once (no batch interval) in post-moderation
+            similar.index_accepted(db, proposal.round_id, [(proposal.id, proposal.text)])
     forget_order(db)
     return True
 
@@ -71,8 +74,11 @@ def _release_in_transaction(db: Database, round_id: str, release: Release) -> No
     cursor = db.conn.execute("UPDATE rounds SET released_period = ? WHERE id = ? AND released_period < ?",
                              (release.period, round_id, release.period))
     if cursor.rowcount:
+        batch = fetch_all(db, "SELECT id, text FROM proposals WHERE round_id = ? AND status = 'queued'", (round_id,))
         db.conn.execute("UPDATE proposals SET status = ? WHERE round_id = ? AND status = 'queued'",
                         (release.status, round_id))
+        if release.status == "accepted" and batch:  # post-moderation: published at once, hinted at once
+            similar.index_accepted(db, round_id, batch)
 
 
 def list_by_status(db: Database, round_id: str, status: str) -> list[StoredProposal]:
@@ -105,6 +111,11 @@ def moderate(db: Database, round_id: str, proposal_id: str, current: str, new: s
             " AND EXISTS (SELECT 1 FROM rounds WHERE id = ? AND status = 'open')",
             (new, reason, note, proposal_id, round_id, current, round_id),
         )
+        if cursor.rowcount == 1 and new == "accepted":
+            similar.index_accepted(db, round_id, fetch_all(db, "SELECT id, text FROM proposals WHERE id = ?",
+                                                           (proposal_id,)))
+        elif cursor.rowcount == 1 and current == "accepted":
+            similar.remove(db, round_id, proposal_id)
     return cursor.rowcount == 1
 
 
@@ -116,6 +127,9 @@ def correct(db: Database, round_id: str, proposal_id: str, before: str, text: st
             " AND EXISTS (SELECT 1 FROM rounds WHERE id = ? AND status = 'open')",
             (text, proposal_id, round_id, before, round_id),
         )
+        if cursor.rowcount == 1 and fetch_one(db, "SELECT status FROM proposals WHERE id = ?",
+                                              (proposal_id,)) == ("accepted",):
+            similar.index_accepted(db, round_id, [(proposal_id, text)])
     return cursor.rowcount == 1
 
 

@@ -23,7 +23,7 @@ def open_round(appliance):
     rounds.open_round(appliance, "boss", round_id)
     for i in range(3):
         participation.submit_proposal(appliance, round_id, appliance.viewer(voters[i]), f"Proposal number {i} here")
-    proposal_ids = [p.id for p in participation.moderation_queue(appliance, round_id, moderator)]
+    proposal_ids = [item.proposal.id for item in participation.moderation_queue(appliance, "checker", round_id, moderator)]
     for pid in proposal_ids:
         participation.moderate(appliance, "checker", round_id, moderator, pid, "accept")
     return round_id, proposal_ids, [appliance.viewer(v) for v in voters], admin

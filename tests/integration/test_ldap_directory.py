@@ -326,3 +326,17 @@ def test_active_directory_nested_groups_use_the_in_chain_matching_rule(make_sett
     directory.audience(["Staff"])
     assert sent[-1].endswith("(|(memberOf:1.2.840.113556.1.4.1941:=CN=Staff,OU=Groups,DC=corp)))")
     directory.close()
+
+
+def test_colleagues_named_in_a_proposal_are_found_by_surname_in_the_directory(appliance) -> None:
+    ldap = appliance.directory.primary  # local break-glass accounts beside it add their own names
+    names = ldap.names_for(["Durand", "Smith", "Nobody", "*", "Durand)(uid=*"])
+    assert sorted(names) == ["Smith, John", "Élodie Durand"]
+    assert ldap.names_for([]) == []
+
+
+def test_moderators_see_flags_on_a_colleague_named_in_a_proposal(person, appliance) -> None:
+    from appliance.services.participation import personal_data_flags
+
+    [flags] = personal_data_flags(appliance, ["Ask elodie durand or John Smith, not Mr Durand alone"])
+    assert [(f.kind, f.text) for f in flags] == [("name", "elodie durand"), ("name", "John Smith")]

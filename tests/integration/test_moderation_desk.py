@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import add_person, create_open_round
+from appliance.directory import Person
+from appliance.storage import people
+from tests.conftest import PASSWORD_HASH, add_person, create_open_round
 
 
 @pytest.fixture
@@ -173,3 +175,17 @@ def test_votes_and_proposals_beyond_the_rate_limits_get_429_with_retry_after(api
     limited = author.post(url(round_id, "proposals"), json={"text": "Lunch vouchers for interns"})
     assert limited.status_code == 429 and "too many proposals: at most 2 in an hour" in limited.json()["detail"]
     assert int(limited.headers["retry-after"]) > 60
+
+
+def test_the_queue_flags_e_mail_addresses_phone_numbers_and_colleagues_names(api, appliance, desk):
+    _, round_id, _ = desk
+    people.insert_person(appliance.dbs.identity, Person("local:mh", "mh", "Marie-Hélène Dupont", "", frozenset(),
+                                                        {}), PASSWORD_HASH)
+    text = "Marie Helene Dupont takes calls at 06 12 34 56 78 and mh.dupont@example.org, ask her"
+    assert api("u09").post(url(round_id, "proposals"), json={"text": text}).status_code == 201
+    queue = {p["text"]: p for p in api("mod").get(url(round_id, "moderation")).json()}
+    assert queue[text]["flags"] == [
+        {"kind": kind, "start": text.index(span), "end": text.index(span) + len(span), "text": span}
+        for kind, span in (("name", "Marie Helene Dupont"), ("phone", "06 12 34 56 78"),
+                           ("email", "mh.dupont@example.org"))]
+    assert queue["A quiet room on every floor"]["flags"] == []

@@ -15,7 +15,7 @@ import re
 import ssl
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar
 
 import ldap3
@@ -24,7 +24,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
-from appliance.directory import DirectoryUnavailable, Person
+from appliance.directory import MAX_SURNAMES, DirectoryUnavailable, Person
 from appliance.settings import LdapSettings
 
 log = logging.getLogger("appliance.directory")
@@ -36,6 +36,7 @@ ldap3.set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 AD_NESTED_RULE = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN
 AD_ACCOUNT_DISABLED = 0x2  # userAccountControl ACCOUNTDISABLE
 PAGE_SIZE = 500
+NAMES_LIMIT = 500  # people returned for the surnames of names_for
 INVALID_CREDENTIALS = 49
 NO_SUCH_OBJECT = 32
 SIZE_LIMIT_EXCEEDED = 4
@@ -276,6 +277,16 @@ class LdapDirectory:
         name = s.group_name_attribute
         found = self._search(s.group_search_base, f"(&{s.group_filter}{membership})", [name], paged=True)
         return sorted({value for group in found for value in _texts(group, name)})
+
+    def names_for(self, surnames: Collection[str]) -> list[str]:
+        """Display names of people whose surname attribute equals one of `surnames` (at most NAMES_LIMIT)."""
+        wanted = sorted({name for name in surnames if name.strip()})[:MAX_SURNAMES]
+        if not wanted:
+            return []
+        s = self.settings
+        clauses = "".join(f"({s.surname_attribute}={escape_filter_chars(name)})" for name in wanted)
+        entries = self._search(s.user_search_base, f"(|{clauses})", [s.display_name_attribute], size_limit=NAMES_LIMIT)
+        return [name for entry in entries if (name := _first(entry, s.display_name_attribute))]
 
     def find_entries(self, username: str, size_limit: int = 2) -> list[dict[str, Any]]:
         """Entries matching user_filter for this username (for `appliance ldap check`)."""

@@ -82,10 +82,38 @@ class BallotOut(BaseModel):
     recorded: bool = True
 
 
+class DraftIn(Body):
+    text: str = Field(max_length=10_000)
+
+
+class HintOut(ProposalOut):
+    """An accepted proposal close to the draft; `score` 0..1, higher is closer."""
+
+    score: float
+
+
+class SequenceOut(BaseModel):
+    """The next proposals to vote on (up to 12, in random order) and the voter's progress through the round."""
+
+    proposals: list[ProposalOut]
+    voted: int
+    remaining: int
+
+
+class FlagOut(BaseModel):
+    """Personal data in a proposal's text: `kind` is email, phone or name; `text` is text[start:end]."""
+
+    kind: str
+    start: int
+    end: int
+    text: str
+
+
 class QueueItemOut(ProposalOut):
     """A proposal waiting for moderation; `held_until` (Unix time) when another moderator is handling it."""
 
     held_until: int | None = None
+    flags: list[FlagOut] = []
 
 
 class ClaimOut(BaseModel):

@@ -8,6 +8,7 @@ from litestar.params import FromPath, JSONBody
 
 from appliance.domain.rounds import Viewer
 from appliance.services import participation as service
+from appliance.services import sequences
 from appliance.services.context import Appliance
 from appliance.storage.proposals import StoredProposal
 from appliance.web.api.models import (
@@ -16,13 +17,17 @@ from appliance.web.api.models import (
     BallotOut,
     ClaimOut,
     CorrectionIn,
+    DraftIn,
     DuplicateIn,
+    FlagOut,
+    HintOut,
     ModeratedOut,
     MyProposalOut,
     ProposalIn,
     ProposalOut,
     QueueItemOut,
     RefusalIn,
+    SequenceOut,
 )
 from appliance.web.auth import requires_moderator
 
@@ -40,6 +45,16 @@ class ProposalController(Controller):
         """Submit a proposal; it reaches moderation (or publication) with the next release batch."""
         return proposal_out(service.submit_proposal(app, round_id, viewer, data.text))
 
+    @post("/proposals/similar", sync_to_thread=True, status_code=200, responses=PROBLEMS)
+    def similar(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str],
+                data: JSONBody[DraftIn]) -> list[HintOut]:
+        """Accepted proposals close to a draft being written (French or English, accents ignored), best first.
+
+        The draft travels in the body and is neither stored nor logged; ask again as the draft grows.
+        """
+        return [HintOut(id=h.proposal.id, text=h.proposal.text, status=h.proposal.status, score=h.score)
+                for h in service.similar_proposals(app, round_id, viewer, data.text)]
+
     @get("/proposals", sync_to_thread=True, responses=PROBLEMS)
     def accepted(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[ProposalOut]:
         """Accepted proposals, in random order, without author or time."""
@@ -53,6 +68,18 @@ class ProposalController(Controller):
                           refusal_reason=p.refusal_reason, refusal_note=p.refusal_note)
             for p in service.my_proposals(app, round_id, viewer)
         ]
+
+    @get("/sequence", sync_to_thread=True, responses=PROBLEMS)
+    def sequence(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
+                 round_id: FromPath[str]) -> SequenceOut:
+        """My next sequence: up to 12 accepted proposals I have not voted on, new ones and promising ones.
+
+        Chosen from vote counts refreshed hourly, one proposal per group of duplicates, in random order.
+        An empty list: nothing left to vote on.
+        """
+        chosen = sequences.sequence_for(app, round_id, viewer)
+        return SequenceOut(proposals=[proposal_out(p) for p in chosen.proposals], voted=chosen.voted,
+                           remaining=chosen.remaining)
 
     @post("/ballots", sync_to_thread=True, status_code=200, responses=PROBLEMS)
     def vote(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str], data: JSONBody[BallotIn]) -> BallotOut:
@@ -70,10 +97,12 @@ class ModerationController(Controller):
               round_id: FromPath[str]) -> list[QueueItemOut]:
         """Proposals waiting for moderation, in random order: text only, never an author.
 
-        Those another moderator is handling carry `held_until`.
+        Those another moderator is handling carry `held_until`; `flags` point at personal data in
+        the text (e-mail addresses, phone numbers, names of people in the directory).
         """
         return [QueueItemOut(id=item.proposal.id, text=item.proposal.text, status=item.proposal.status,
-                             held_until=item.held_until)
+                             held_until=item.held_until,
+                             flags=[FlagOut(kind=f.kind, start=f.start, end=f.end, text=f.text) for f in item.flags])
                 for item in service.moderation_queue(app, actor, round_id, viewer)]
 
     @post("/proposals/{proposal_id:str}/claim", guards=[requires_moderator], sync_to_thread=True, status_code=200,

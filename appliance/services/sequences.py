@@ -1,0 +1,64 @@
+"""What a voter is shown next: a sequence of accepted proposals they have not voted on (ARCHITECTURE.md, Sequences)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from appliance.domain.pseudonyms import voter_pseudonym
+from appliance.domain.rounds import Viewer
+from appliance.domain.sequences import Tally, next_sequence
+from appliance.services.context import Appliance
+from appliance.services.participation import open_round_for, release
+from appliance.storage import ballots, proposals, similar
+from appliance.storage.proposals import StoredProposal
+
+
+@dataclass(frozen=True)
+class Sequence:
+    proposals: list[StoredProposal]
+    voted: int  # accepted proposals this voter has voted on
+    remaining: int  # accepted proposals left to vote on
+
+
+def sequence_for(app: Appliance, round_id: str, viewer: Viewer) -> Sequence:
+    """The voter's next sequence: from the hourly snapshot of vote counts (and of near-duplicate
+    groups), the current accepted proposals and the voter's own votes; one proposal per group of
+    duplicates, whether a moderator marked them or their texts say the same."""
+    round_, secret = open_round_for(app, round_id, viewer)
+    release(app, round_)
+    accepted = proposals.list_by_status(app.dbs.ballots, round_id, "accepted")
+    counts, similar_groups = app.tally_snapshots.get(round_id, app.clock().timestamp(), lambda: (
+        ballots.tallies(app.dbs.ballots, round_id), similar.groups(app.dbs.ballots, round_id)))
+    pseudonym = voter_pseudonym(app.instance_secret, secret, viewer.person_id)
+    voted = ballots.voted_by(app.dbs.ballots, round_id, pseudonym) & {p.id for p in accepted}
+    groups = merged_groups([p.id for p in accepted], {p.id: p.duplicate_of for p in accepted if p.duplicate_of},
+                           similar_groups)
+    tallies = [Tally(p.id, *counts.get(p.id, (0, 0, 0))) for p in accepted]
+    chosen = next_sequence(tallies, voted, np.random.default_rng(), groups)
+    by_id = {p.id: p for p in accepted}
+    return Sequence([by_id[pid] for pid in chosen], len(voted), len(accepted) - len(voted))
+
+
+def merged_groups(ids: list[str], *links: Mapping[str, str]) -> dict[str, str]:
+    """Groups of duplicates from several sources (a moderator's marks, near-duplicate text): id -> group.
+
+    Two proposals linked by any source are in one group (union-find); the group is named by its smallest id.
+    """
+    parent = {pid: pid for pid in ids}
+
+    def root(pid: str) -> str:
+        while parent[pid] != pid:
+            parent[pid] = parent[parent[pid]]
+            pid = parent[pid]
+        return pid
+
+    for mapping in links:
+        for pid, other in mapping.items():
+            if pid in parent and other in parent:
+                a, b = root(pid), root(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    return {pid: root(pid) for pid in ids}
