@@ -276,3 +276,18 @@ def test_a_big_mailing_is_queued_a_chunk_at_a_time_without_holding_it_all(applia
     finally:
         other.close()
     assert outbox.enqueue(appliance.dbs.identity, messages(watch=False), T0) == 0  # again: nothing doubles
+
+
+def test_admins_see_the_outbox_and_why_mail_failed_others_are_refused(appliance, api, server, mailer):
+    queue(appliance, 3)
+    server.stop()
+    now = T0
+    for _ in range(MAX_ATTEMPTS):
+        send_due(appliance.dbs.identity, mailer, now)
+        now += timedelta(seconds=BACKOFF_CAP_SECONDS)
+    queue(appliance, 5)  # two more, still waiting
+    body = api("admin").get("/api/v1/mail/outbox").json()
+    assert (body["enabled"], body["waiting"], body["failed"]) == (True, 2, 3)
+    assert {f["recipient"] for f in body["latest_failures"]} == {address(i) for i in range(3)}
+    assert all("nothing accepts connections" in f["last_error"] for f in body["latest_failures"])
+    assert api("u01").get("/api/v1/mail/outbox").status_code == 403

@@ -1,4 +1,4 @@
-"""Digest settings of a round (admins), and the one-click opt-out of reminders (anyone holding a token)."""
+"""Digest settings of a round and the outgoing mail's state (admins); the one-click opt-out of reminders."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.services import notifications as service
+from appliance.services import outbox
 from appliance.services.context import Appliance
 from appliance.storage.digests import DigestSchedule
 from appliance.web.api.models import PROBLEMS
@@ -45,6 +46,21 @@ class DigestOut(BaseModel):
     without_email: int = Field(description="people the recipients stand for now, skipped for want of an email")
 
 
+class FailedMailOut(BaseModel):
+    recipient: str
+    subject: str
+    last_error: str
+    attempts: int
+    created_at: int = Field(description="when it was queued, Unix seconds")
+
+
+class OutboxOut(BaseModel):
+    enabled: bool = Field(description="mail.enabled: whether anything is sent at all")
+    waiting: int = Field(description="messages queued, due now or retrying later")
+    failed: int = Field(description="messages given up on after every retry")
+    latest_failures: list[FailedMailOut] = Field(description="the 50 latest given up on, with the relay's answer")
+
+
 def digest_out(app: Appliance, schedule: DigestSchedule) -> DigestOut:
     round_ = service.get_round(app, schedule.round_id)
     reachable, without_email = service.resolve_recipients(app, round_, schedule.recipients)
@@ -70,6 +86,15 @@ class DigestController(Controller):
         schedule = DigestSchedule(round_id, tuple(data.recipients), data.weekday, data.local_time, data.time_zone,
                                   data.enabled, data.final_at_publication, 0)
         return digest_out(app, service.set_digest_schedule(app, actor, schedule))
+
+    @get("/mail/outbox", guards=[requires_admin], sync_to_thread=True, responses=PROBLEMS)
+    def outbox(self, app: NamedDependency[Appliance]) -> OutboxOut:
+        """What the outgoing mail is doing: how many wait, how many failed, and why the latest failed."""
+        db = app.dbs.identity
+        latest = [FailedMailOut(recipient=f.recipient, subject=f.subject, last_error=f.last_error,
+                                attempts=f.attempts, created_at=f.created_at) for f in outbox.failures(db)]
+        return OutboxOut(enabled=app.settings.mail.enabled, waiting=outbox.depth(db),
+                         failed=outbox.count_failed(db), latest_failures=latest)
 
     @get("/unsubscribe", sync_to_thread=True, media_type=MediaType.HTML, opt={"exclude_from_auth": True})
     def unsubscribe(self, app: NamedDependency[Appliance], token: FromQuery[str] = "") -> Response[str]:
