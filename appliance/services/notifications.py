@@ -32,7 +32,8 @@ from appliance.storage.digests import DigestSchedule
 log = logging.getLogger("appliance.mail")
 
 REMINDER_DAYS = 2  # the reminder goes this many days before the round closes
-ROUND_PATH = "/api/v1/rounds/{round_id}"
+ROUND_PATH = "/rounds/{round_id}"  # the round's web page
+RESULTS_PATH = "/rounds/{round_id}/results"
 UNSUBSCRIBE_PATH = "/api/v1/unsubscribe?token={token}"
 ADMINS, AUDIENCE = "admins", "audience"
 REMINDERS = "reminders"
@@ -115,9 +116,10 @@ def public_url(app: Appliance) -> str:
     return app.settings.server.public_url
 
 
-def round_link(app: Appliance, round_id: str) -> str | None:
+def round_link(app: Appliance, round_id: str, results: bool = False) -> str | None:
+    """The round's web page, or its results page; None without server.public_url."""
     base = public_url(app)
-    return base + ROUND_PATH.format(round_id=round_id) if base else None
+    return base + (RESULTS_PATH if results else ROUND_PATH).format(round_id=round_id) if base else None
 
 
 def opt_out_token(secret: bytes, person_id: str) -> str:
@@ -187,7 +189,7 @@ def queue_final_digest(app: Appliance, round_: Round, schedule: DigestSchedule, 
     _, view = round_results(app, round_.id, JOB_VIEWER)
     message = content.final_digest(round_.title, view.voters if view.shown else None,
                                    content.top_proposals(view, "consensus"), content.top_proposals(view, "controversy"),
-                                   round_link(app, round_.id), app.settings.mail.language)
+                                   round_link(app, round_.id, results=True), app.settings.mail.language)
     recipients, _ = resolve_recipients(app, round_, schedule.recipients)
     return enqueue(app.dbs.identity, (_mail(app, f"final:{round_.id}:{r.person.email}", r.person, message)
                                       for r in recipients), now)
@@ -198,7 +200,7 @@ def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int
     people, _ = whole_audience(app, round_)
     refused = stored.opted_out(app.dbs.identity, REMINDERS) if kind == "reminder" else set()
     closes_on = round_.closes_at.date() if round_.closes_at else None
-    link = round_link(app, round_.id)
+    link = round_link(app, round_.id, results=kind == "results")
     messages = (
         _mail(app, f"{kind}:{round_.id}:{p.email}", p,
               content.notice(kind, round_.title, round_.question, closes_on, link,

@@ -177,7 +177,7 @@ def test_the_reminder_goes_to_the_whole_audience_but_not_to_who_opted_out(api, a
     text, html = parts(reminders[0])
     opt_out = "https://consultation.example.org/api/v1/unsubscribe?token="
     assert opt_out in text and opt_out in html
-    link = f"https://consultation.example.org/api/v1/rounds/{round_id}"  # server.public_url + the round
+    link = f"https://consultation.example.org/rounds/{round_id}"  # server.public_url + the round's page
     assert link in text and link in html
 
 
@@ -207,6 +207,8 @@ def test_the_final_digest_shows_the_publishable_view_and_nothing_below_k(api, ap
     notices = mails(server, "results are published")
     assert sorted(m.recipients[0] for m in notices) == sorted(f"{u}@example.org" for u in STAFF)
     text, html = parts(final)
+    results_page = f"https://consultation.example.org/rounds/{round_id}/results"
+    assert results_page in text and results_page in html and results_page in parts(notices[0])[0]
     _, view = round_results(appliance, round_id, notifications.JOB_VIEWER)
     shown = {p.id: p for p in view.proposals}
     for proposal_id in (wide, divided):
