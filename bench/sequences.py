@@ -54,11 +54,17 @@ What it measures:
    Thompson sampler: one proposal at a time, the highest Beta(agree + 1,
    disagree + neutral + 1) draw among those the voter has not voted on, from
    the same snapshot, without new or controversy places and without groups.
+   --oracle adds the engine's rules (new places, controversy places, one
+   voter never shown a proposal twice) with the consensus places going down
+   the true ranking: what knowing the answer would give, a bound for any way
+   of choosing those places. On vtaiwan.uberx and scoop-hivemind.biodiversity
+   even this bound needs about 40% of uniform's votes for "first": the first
+   10 votes of every proposal, a rule, already cost about a fifth.
 
 How to run it, from the project directory:
 
     .venv/bin/python bench/sequences.py [--data DIR] [--seeds 15] [--refresh 100]
-        [--calls 1000] [--jobs 2] [--bare] [--quick]
+        [--calls 1000] [--jobs 2] [--bare] [--oracle] [--quick]
 
 --quick runs 3 seeds and 200 timed calls. The replays run in --jobs
 processes (default: the CPUs, at most 4). About two minutes on 2 cores,
@@ -80,10 +86,12 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
 from appliance.domain.scoring import VOTE_PRIOR, half_width, smoothed_rate
+from appliance.domain import sequences
 from appliance.domain.sequences import NEW_BELOW, SEQUENCE_SIZE, TESTED_BELOW, Tally, next_sequence
 
 TARGET_MS = 5.0
@@ -176,6 +184,17 @@ def bare_thompson(snapshot: list[Tally], voted: set[str], rng: np.random.Generat
     return [left[int(np.argmax(rng.beta(agree + 1, rest + 1)))].proposal_id]
 
 
+def oracle(truth: np.ndarray) -> Presenter:
+    """The engine's rules, its consensus places going down the true ranking instead of following the draws."""
+    def by_truth(agree: np.ndarray, votes: np.ndarray, tested: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return tested[np.argsort(-truth[tested], kind="stable")]
+
+    def present(snapshot: list[Tally], voted: set[str], rng: np.random.Generator) -> list[str]:
+        with mock.patch.object(sequences, "consensus_order", by_truth):
+            return next_sequence(snapshot, voted, rng)
+    return present
+
+
 PRESENTERS: dict[str, Presenter] = {"engine": engine, "uniform": uniform, "bare Thompson": bare_thompson}
 
 
@@ -191,7 +210,7 @@ def found(counts: np.ndarray, top: set[int]) -> bool:
 
 def replay(population: Population, presenter: str, seed: int, refresh: int) -> tuple[int | None, int | None]:
     """Votes cast until the results' top 10 first holds 8 of the true top 10, and until it holds them for good."""
-    present = PRESENTERS[presenter]
+    present = oracle(population.truth) if presenter == "oracle" else PRESENTERS[presenter]
     voters, rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
     ids = [str(i) for i in range(population.size)]
     index = {pid: i for i, pid in enumerate(ids)}
@@ -304,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=1000, help="timed calls of next_sequence (default 1000)")
     parser.add_argument("--jobs", type=int, default=min(os.cpu_count() or 1, 4), help="replay processes")
     parser.add_argument("--bare", action="store_true", help="also replay a bare Thompson sampler, for reference")
+    parser.add_argument("--oracle", action="store_true",
+                        help="also replay the engine's rules with the true ranking: a bound for the consensus places")
     parser.add_argument("--quick", action="store_true", help="3 seeds and 200 timed calls")
     args = parser.parse_args(argv)
     if args.quick:
@@ -323,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sequences.py: {error}", file=sys.stderr)
         return 2
     print("\n".join(speed(args.calls)), flush=True)
-    presenters = ["engine", "uniform"] + (["bare Thompson"] if args.bare else [])
+    presenters = (["engine", "uniform"] + (["bare Thompson"] if args.bare else [])
+                  + (["oracle"] if args.oracle else []))
     start = time.perf_counter()
     lines = efficiency(populations, presenters, args.seeds, args.refresh, args.jobs)
     print(f"efficiency: votes until the results' top {TOP} holds {ENOUGH} of the true top {TOP}, median of"
