@@ -102,7 +102,11 @@ def similar_proposals(app: Appliance, round_id: str, viewer: Viewer, draft: str)
     """Accepted proposals that say nearly what the draft says, best first: to vote for one instead of repeating it."""
     round_, _ = open_round_for(app, round_id, viewer)
     release(app, round_)
-    found = similar.similar(app.dbs.ballots, round_id, draft[:MAX_DRAFT_CHARS])
+    return _hints(app, round_id, draft)
+
+
+def _hints(app: Appliance, round_id: str, text: str, limit: int = 5) -> list[Hint]:
+    found = similar.similar(app.dbs.ballots, round_id, text[:MAX_DRAFT_CHARS], limit)
     hints = [(proposals.get_proposal(app.dbs.ballots, round_id, pid), score) for pid, score in found]
     return [Hint(p, round(score, 2)) for p, score in hints if p is not None and p.status == "accepted"]
 
@@ -139,6 +143,9 @@ MAX_DRAFT_CHARS = 2000  # a draft is compared on its beginning
 LOCK_SECONDS = 120  # a moderator holds a proposal this long (ARCHITECTURE.md: two minutes)
 
 
+DUPLICATE_HINTS = 3  # published proposals shown beside a pending one it resembles
+
+
 @dataclass(frozen=True)
 class QueueItem:
     """A proposal waiting for moderation, as a moderator sees it: text, never an author."""
@@ -146,6 +153,7 @@ class QueueItem:
     proposal: StoredProposal
     held_until: int | None  # another moderator holds it until then (Unix time)
     flags: list[Flag]  # personal data in its text: e-mail addresses, phone numbers, colleagues' names
+    similar: list[Hint]  # published proposals it resembles: a likely duplicate
 
 
 def moderation_queue(app: Appliance, actor: str, round_id: str, viewer: Viewer) -> list[QueueItem]:
@@ -156,7 +164,14 @@ def moderation_queue(app: Appliance, actor: str, round_id: str, viewer: Viewer) 
     held = locks.held_by_others(app.dbs.identity, round_id, actor, int(app.clock().timestamp()))
     pending = proposals.list_by_status(app.dbs.ballots, round_id, "pending")
     flags = personal_data_flags(app, [p.text for p in pending])
-    return [QueueItem(p, held.get(p.id), found) for p, found in zip(pending, flags)]
+    return [QueueItem(p, held.get(p.id), found, _hints(app, round_id, p.text, DUPLICATE_HINTS))
+            for p, found in zip(pending, flags)]
+
+
+def duplicate_search(app: Appliance, round_id: str, viewer: Viewer, text: str) -> list[Hint]:
+    """Published proposals close to any text, for a moderator looking for the original of a duplicate."""
+    round_ = find_round(app, round_id, viewer)
+    return _hints(app, round_id, text) if round_.status == "open" else []
 
 
 _WORDS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")

@@ -189,3 +189,20 @@ def test_the_queue_flags_e_mail_addresses_phone_numbers_and_colleagues_names(api
         for kind, span in (("name", "Marie Helene Dupont"), ("phone", "06 12 34 56 78"),
                            ("email", "mh.dupont@example.org"))]
     assert queue["A quiet room on every floor"]["flags"] == []
+
+
+def test_a_pending_proposal_shows_the_published_ones_it_resembles_and_moderators_can_search(api, desk):
+    _, round_id, queue = desk
+    mod = api("mod")
+    assert mod.post(url(round_id, f"proposals/{queue['A quiet room on every floor']}/accept")).status_code == 200
+    assert api("u03").post(url(round_id, "proposals"), json={"text": "A quiet room on each floor, please"}
+                           ).status_code == 201
+    pending = {p["text"]: p for p in mod.get(url(round_id, "moderation")).json()}
+    repeat = pending["A quiet room on each floor, please"]
+    assert [h["text"] for h in repeat["similar"]] == ["A quiet room on every floor"]
+    assert 0 < repeat["similar"][0]["score"] <= 1
+    assert pending["Flexible hours for evryone"]["similar"] == []
+    found = mod.post(url(round_id, "moderation/similar"), json={"text": "calm rooms, one per floor"})
+    assert found.status_code == 200 and [h["text"] for h in found.json()] == ["A quiet room on every floor"]
+    assert api("u01").post(url(round_id, "moderation/similar"), json={"text": "room"}).status_code == 403
+    assert mod.post(url(round_id, "moderation/similar"), json={}).status_code == 400

@@ -114,6 +114,8 @@ class QueueItemOut(ProposalOut):
 
     held_until: int | None = None
     flags: list[FlagOut] = []
+    similar: list[HintOut] = Field([], description="published proposals it resembles, closest first: a likely"
+                                                   " duplicate (refuse it with the reason duplicate)")
 
 
 class ClaimOut(BaseModel):

@@ -36,6 +36,10 @@ def proposal_out(proposal: StoredProposal) -> ProposalOut:
     return ProposalOut(id=proposal.id, text=proposal.text, status=proposal.status)
 
 
+def hints_out(hints: list[service.Hint]) -> list[HintOut]:
+    return [HintOut(id=h.proposal.id, text=h.proposal.text, status=h.proposal.status, score=h.score) for h in hints]
+
+
 class ProposalController(Controller):
     path = "/api/v1/rounds/{round_id:str}"
     tags = ["proposals and votes"]
@@ -52,8 +56,7 @@ class ProposalController(Controller):
 
         The draft travels in the body and is neither stored nor logged; ask again as the draft grows.
         """
-        return [HintOut(id=h.proposal.id, text=h.proposal.text, status=h.proposal.status, score=h.score)
-                for h in service.similar_proposals(app, round_id, viewer, data.text)]
+        return hints_out(service.similar_proposals(app, round_id, viewer, data.text))
 
     @get("/proposals", sync_to_thread=True, responses=PROBLEMS)
     def accepted(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[ProposalOut]:
@@ -102,8 +105,16 @@ class ModerationController(Controller):
         """
         return [QueueItemOut(id=item.proposal.id, text=item.proposal.text, status=item.proposal.status,
                              held_until=item.held_until,
-                             flags=[FlagOut(kind=f.kind, start=f.start, end=f.end, text=f.text) for f in item.flags])
+                             flags=[FlagOut(kind=f.kind, start=f.start, end=f.end, text=f.text) for f in item.flags],
+                             similar=hints_out(item.similar))
                 for item in service.moderation_queue(app, actor, round_id, viewer)]
+
+    @post("/moderation/similar", guards=[requires_moderator], sync_to_thread=True, status_code=200,
+          responses=PROBLEMS)
+    def search(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str],
+               data: JSONBody[DraftIn]) -> list[HintOut]:
+        """Published proposals close to a text, best first: to find the original a duplicate repeats."""
+        return hints_out(service.duplicate_search(app, round_id, viewer, data.text))
 
     @post("/proposals/{proposal_id:str}/claim", guards=[requires_moderator], sync_to_thread=True, status_code=200,
           responses=PROBLEMS)
