@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import sqlite3
 import sys
@@ -68,12 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance.cli_directory import add_directory_commands
     from appliance.cli_import import add_import_commands
     from appliance.cli_mail import add_mail_commands
+    from appliance.cli_ops import add_ops_commands
     from appliance.cli_users import add_user_commands
 
     add_user_commands(commands)
     add_directory_commands(commands)
     add_import_commands(commands)
     add_mail_commands(commands)
+    add_ops_commands(commands)
     return parser
 
 
@@ -96,18 +99,22 @@ def run_serve(args: argparse.Namespace) -> int:
         os.environ["APPLIANCE_SERVER__HOST"] = args.host
     if args.port:
         os.environ["APPLIANCE_SERVER__PORT"] = str(args.port)
+    from appliance.logs import configure_logging, logging_config
     from appliance.services.rounds import StartupRefused, reconcile_keys
 
     settings = load_settings()
+    configure_logging(settings.logging, force=True)
+    log = logging.getLogger("appliance")
     with open_appliance() as app:  # once, before the workers start: migrations and round keys
         try:
             reconcile_keys(app, close_keyless=args.close_keyless_rounds)
         except StartupRefused as error:
             raise CommandError(str(error)) from None
         storage = app.settings.storage
-        print(f"configuration: {config_path().resolve() if config_path().is_file() else 'defaults and environment'}")
-        print(f"data: {storage.data_dir.resolve()}  round keys: {storage.round_keys_dir.resolve()}", flush=True)
-    print(f"appliance {__version__} serving on http://{settings.server.host}:{settings.server.port}", flush=True)
+        log.info("configuration: %s", config_path().resolve() if config_path().is_file() else "defaults and environment")
+        log.info("data: %s  round keys: %s", storage.data_dir.resolve(), storage.round_keys_dir.resolve())
+    scheme = "https" if settings.server.tls_certificate_file else "http"
+    log.info("appliance %s serving on %s://%s:%s", __version__, scheme, settings.server.host, settings.server.port)
     uvicorn.run(
         "appliance.app:app_from_environment",
         factory=True,
@@ -119,7 +126,11 @@ def run_serve(args: argparse.Namespace) -> int:
         # The access log would put client addresses beside ballot and proposal requests.
         access_log=False,
         log_level=settings.logging.level,
-        timeout_graceful_shutdown=8,
+        log_config=logging_config(settings.logging),
+        ssl_certfile=settings.server.tls_certificate_file,
+        ssl_keyfile=settings.server.tls_key_file,
+        # Requests in flight get 4 s, then running jobs up to 5 s (scheduler stop): within docker stop's 10 s.
+        timeout_graceful_shutdown=4,
     )
     return 0
 

@@ -1,0 +1,142 @@
+"""Backups of a data directory, and their restoration.
+
+A backup is a directory: both databases (copied with VACUUM INTO while the
+appliance keeps serving), the generated instance secret when there is one, a
+manifest with checksums, and the key files of open rounds only when asked for.
+Without keys, a restored open round cannot take votes: it is closed at start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from appliance import __version__
+from appliance.settings import Settings
+from appliance.storage import backup as stored
+from appliance.storage.keys import INSTANCE_SECRET_FILE, key_path
+
+MANIFEST = "backup.json"
+FORMAT = 1
+KEYS = "keys"
+
+
+class BackupError(Exception):
+    """A backup cannot be made or restored; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    path: Path
+    files: list[str]
+    open_rounds: list[str]
+    keys: list[str]  # open rounds whose key went into the backup
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    """Copy a file so that only its owner can read the copy, replacing the target at once."""
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = target.with_name(f".{target.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle, open(source, "rb") as original:
+        shutil.copyfileobj(original, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, target)
+
+
+def _databases(settings: Settings) -> list[Path]:
+    return [settings.storage.identity_db, settings.storage.ballots_db]
+
+
+def make_backup(settings: Settings, target: Path, with_keys: bool = False) -> BackupReport:
+    """Write a backup of the data directory into target, a new or empty directory."""
+    storage = settings.storage
+    for db in _databases(settings):
+        if not db.is_file():
+            raise BackupError(f"no database {db}: nothing to back up (check storage.data_dir)")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise BackupError(f"{target} already exists and is not an empty directory: give a new one")
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for db in _databases(settings):
+        stored.vacuum_into(db, target / db.name)
+    secret = storage.data_dir / INSTANCE_SECRET_FILE
+    if settings.security.instance_secret is None and secret.is_file():
+        _copy_private(secret, target / INSTANCE_SECRET_FILE)
+    open_rounds = stored.open_round_ids(target / storage.ballots_db.name)
+    copied = []
+    for round_id in open_rounds if with_keys else []:
+        key = key_path(storage.round_keys_dir, round_id)
+        if key.is_file():
+            _copy_private(key, target / KEYS / key.name)
+            copied.append(round_id)
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    manifest = {"format": FORMAT, "appliance": __version__,
+                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "with_keys": with_keys, "open_rounds": open_rounds,
+                "files": {name: file_digest(target / name) for name in files}}
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return BackupReport(target, files, open_rounds, copied)
+
+
+def read_manifest(source: Path) -> dict:
+    """The manifest of a backup, its files checked against their checksums and the databases sound."""
+    try:
+        manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
+        files: dict[str, str] = manifest["files"]
+    except FileNotFoundError:
+        raise BackupError(f"{source} is not a backup made by `appliance backup` (no {MANIFEST})") from None
+    except (ValueError, KeyError, TypeError):
+        raise BackupError(f"{source / MANIFEST} is damaged: not a backup manifest") from None
+    for name in ("identity.db", "ballots.db"):
+        if name not in files:
+            raise BackupError(f"{source} lacks {name}: not a complete backup")
+    for name, digest in files.items():
+        path = source / name
+        if ".." in Path(name).parts or not path.is_file():
+            raise BackupError(f"{path} is missing: the backup is incomplete")
+        if file_digest(path) != digest:
+            raise BackupError(f"{path} does not match its checksum in {MANIFEST}: the backup is damaged")
+    for name in ("identity.db", "ballots.db"):
+        problems = stored.integrity_problems(source / name)
+        if problems:
+            raise BackupError(f"{source / name} fails the integrity check: {problems[0]}")
+    return manifest
+
+
+def restore_backup(settings: Settings, source: Path, replace: bool = False) -> BackupReport:
+    """Put a backup's databases (and secret and keys, when it has them) into the data directory."""
+    storage = settings.storage
+    manifest = read_manifest(source)
+    present = [db for db in _databases(settings) if db.is_file()]
+    if present and not replace:
+        raise BackupError(f"{storage.data_dir} already holds databases ({', '.join(p.name for p in present)}):"
+                          " add --force to replace them with the backup")
+    storage.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for db in _databases(settings):
+        stored.remove_database(db)
+        _copy_private(source / db.name, db)
+    if (source / INSTANCE_SECRET_FILE).is_file():
+        _copy_private(source / INSTANCE_SECRET_FILE, storage.data_dir / INSTANCE_SECRET_FILE)
+    restored_keys = []
+    for name in manifest["files"]:
+        if Path(name).parts[0] == KEYS:
+            _copy_private(source / name, storage.round_keys_dir / Path(name).name)
+            restored_keys.append(Path(name).name)
+    open_rounds = stored.open_round_ids(storage.ballots_db)
+    with_key = [r for r in open_rounds if key_path(storage.round_keys_dir, r).is_file()]
+    return BackupReport(storage.data_dir, sorted(manifest["files"]), open_rounds, with_key)

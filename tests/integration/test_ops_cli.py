@@ -1,0 +1,236 @@
+"""`appliance backup | restore | doctor | bootstrap` against real data directories."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from appliance.cli import main
+from appliance.services.context import build_appliance
+from appliance.services.scheduler import SchedulerLock, lock_path
+from appliance.settings import load_settings
+from appliance.storage import keys, people
+from appliance.storage.backup import open_read_only
+from appliance.storage.connection import fetch_one
+from appliance.storage.rounds import list_rounds
+from tests.conftest import PASSWORD, add_person, create_open_round
+
+DATA = "data"
+
+
+def run(args: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    return main(args)
+
+
+@pytest.fixture
+def voting(api, appliance) -> str:
+    """An open round with a proposal and votes, the appliance still serving; the round id."""
+    round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
+    proposal = api("u00").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Hold fewer meetings"}).json()
+    for name in ("u00", "u01", "u02"):
+        api(name).post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": proposal["id"], "vote": "agree"})
+    return round_id
+
+
+def test_a_backup_made_while_serving_holds_both_databases_compacted_and_no_key(voting, tmp_path, monkeypatch, capsys):
+    assert run(["backup", "backups/monday"], monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "1 open round(s), without their keys" in out and "--with-keys" in out
+    backup = tmp_path / "backups" / "monday"
+    assert sorted(p.name for p in backup.iterdir()) == ["backup.json", "ballots.db", "identity.db", "instance_secret"]
+    manifest = json.loads((backup / "backup.json").read_text())
+    assert manifest["open_rounds"] == [voting] and manifest["with_keys"] is False
+    assert all((backup / name).stat().st_mode & 0o077 == 0 for name in ("ballots.db", "identity.db", "instance_secret"))
+    db = open_read_only(backup / "ballots.db")
+    assert fetch_one(db, "PRAGMA freelist_count") == (0,)  # VACUUM INTO: nothing deleted lingers
+    assert fetch_one(db, "SELECT count(*) FROM ballots") == (3,)
+    db.close()
+
+
+def test_a_backup_with_keys_holds_the_open_rounds_keys(voting, tmp_path, monkeypatch, capsys):
+    assert run(["backup", "b", "--with-keys"], monkeypatch) == 0
+    assert "keep this backup as safe as the keys" in capsys.readouterr().out
+    assert (tmp_path / "b" / "keys" / f"round-{voting}.key").read_bytes() == keys.read_round_key(
+        tmp_path / DATA / "keys", voting)
+
+
+def test_a_backup_never_overwrites_a_directory_in_use(voting, tmp_path, monkeypatch, capsys):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "notes.txt").write_text("mine")
+    assert run(["backup", "b"], monkeypatch) == 1
+    assert "is not an empty directory" in capsys.readouterr().err
+
+
+def test_a_restore_without_keys_says_the_open_rounds_will_be_closed(voting, appliance, tmp_path, monkeypatch, capsys):
+    assert run(["backup", "b"], monkeypatch) == 0
+    appliance.close()
+    monkeypatch.setenv("APPLIANCE_STORAGE__DATA_DIR", str(tmp_path / "new"))
+    assert run(["restore", "b"], monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "1 open round(s) have no key file" in out and "--close-keyless-rounds" in out
+    restored = build_appliance(load_settings())
+    assert [r.id for r in list_rounds(restored.dbs.ballots)] == [voting]
+    assert restored.directory.authenticate("u01", PASSWORD) is not None
+    assert (tmp_path / "new" / "instance_secret").read_bytes() == (tmp_path / DATA / "instance_secret").read_bytes()
+    restored.close()
+
+
+def test_a_restore_with_keys_puts_the_keys_back(voting, appliance, tmp_path, monkeypatch, capsys):
+    assert run(["backup", "b", "--with-keys"], monkeypatch) == 0
+    appliance.close()
+    monkeypatch.setenv("APPLIANCE_STORAGE__DATA_DIR", str(tmp_path / "new"))
+    monkeypatch.setenv("APPLIANCE_STORAGE__KEYS_DIR", str(tmp_path / "keys"))
+    assert run(["restore", "b"], monkeypatch) == 0
+    assert "no key file" not in capsys.readouterr().out
+    assert keys.read_round_key(tmp_path / "keys", voting) is not None
+
+
+def test_a_restore_refuses_to_replace_data_without_force(voting, appliance, monkeypatch, capsys):
+    assert run(["backup", "b"], monkeypatch) == 0
+    appliance.close()
+    assert run(["restore", "b"], monkeypatch) == 1
+    assert "add --force" in capsys.readouterr().err
+    assert run(["restore", "b", "--force"], monkeypatch) == 0
+
+
+def test_a_restore_refuses_while_the_appliance_runs(voting, appliance, monkeypatch, capsys):
+    assert run(["backup", "b"], monkeypatch) == 0
+    lock = SchedulerLock(lock_path(appliance.settings))
+    assert lock.acquire()
+    try:
+        assert run(["restore", "b", "--force"], monkeypatch) == 1
+        assert "stop it, then restore" in capsys.readouterr().err
+    finally:
+        lock.release()
+
+
+def test_a_damaged_backup_is_refused_and_nothing_is_replaced(voting, appliance, tmp_path, monkeypatch, capsys):
+    assert run(["backup", "b"], monkeypatch) == 0
+    with open(tmp_path / "b" / "ballots.db", "r+b") as damaged:
+        damaged.seek(4200)
+        damaged.write(b"\xff" * 16)
+    monkeypatch.setenv("APPLIANCE_STORAGE__DATA_DIR", str(tmp_path / "new"))
+    assert run(["restore", "b"], monkeypatch) == 1
+    assert "does not match its checksum" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    assert run(["restore", str(tmp_path)], monkeypatch) == 1
+    assert "not a backup made by `appliance backup`" in capsys.readouterr().err
+
+
+def test_doctor_passes_with_warnings_on_a_fresh_appliance(monkeypatch, capsys):
+    assert run(["init"], monkeypatch) == 0
+    capsys.readouterr()
+    assert run(["doctor"], monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "ok    identity.db: integrity ok, schema up to date" in out
+    assert "warn  storage.keys_dir:" in out and "inside the data directory" in out
+    assert "warn  directory: local, and nobody is an admin yet" in out
+    assert "ok    mail: off" in out
+    assert out.rstrip().endswith("all checks passed, 2 warning(s)")
+
+
+def test_doctor_fails_when_an_open_round_lost_its_key(voting, appliance, tmp_path, monkeypatch, capsys):
+    keys.destroy_round_key(appliance.keys_dir, voting)
+    assert run(["doctor"], monkeypatch) == 1
+    out = capsys.readouterr().out
+    assert f"fail  round {voting}: open, but its key file is not in" in out
+    assert "ok    directory: local, 1 admin(s)" in out
+
+
+def test_doctor_is_content_with_keys_on_a_filesystem_of_their_own(monkeypatch, capsys):
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no tmpfs at /dev/shm")
+    keys_dir = shm / f"appliance-doctor-{id(capsys)}"
+    monkeypatch.setenv("APPLIANCE_STORAGE__KEYS_DIR", str(keys_dir))
+    try:
+        assert run(["init"], monkeypatch) == 0
+        keys_dir.mkdir(mode=0o700, exist_ok=True)
+        assert run(["doctor"], monkeypatch) == 0
+        assert f"ok    storage.keys_dir: {keys_dir} is apart from the data" in capsys.readouterr().out
+    finally:
+        keys_dir.rmdir()
+
+
+def test_doctor_fails_on_a_damaged_database(tmp_path, monkeypatch, capsys):
+    assert run(["init"], monkeypatch) == 0
+    (tmp_path / DATA / "ballots.db").write_bytes(b"this is not a database" * 100)
+    assert run(["doctor"], monkeypatch) == 1
+    assert "fail  ballots.db: integrity check failed" in capsys.readouterr().out
+
+
+def test_doctor_names_a_bad_setting(monkeypatch, capsys):
+    monkeypatch.setenv("APPLIANCE_SERVER__PORT", "eighty")
+    assert run(["doctor"], monkeypatch) == 1
+    assert "fail  configuration: setting server.port (APPLIANCE_SERVER__PORT)" in capsys.readouterr().out
+
+
+def admin_password_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str) -> None:
+    (tmp_path / "pw").write_text(password + "\n")
+    monkeypatch.setenv("APPLIANCE_ADMIN_PASSWORD_FILE", str(tmp_path / "pw"))
+
+
+def test_bootstrap_makes_the_first_admin_from_the_password_file_once(tmp_path, monkeypatch, capsys):
+    admin_password_file(tmp_path, monkeypatch, "a-first-admin-password")
+    assert run(["bootstrap"], monkeypatch) == 0
+    assert run(["bootstrap"], monkeypatch) == 0
+    app = build_appliance(load_settings())
+    assert [p.username for p in people.list_people(app.dbs.identity)] == ["admin"]
+    assert app.directory.authenticate("admin", "a-first-admin-password") is not None
+    app.close()
+    out = capsys.readouterr().out
+    assert "first admin 'admin' created" in out and "local admin(s): admin" in out
+    assert "a-first-admin-password" not in out
+
+
+def test_bootstrap_without_a_password_file_says_how_to_make_the_first_admin(monkeypatch, capsys):
+    assert run(["bootstrap"], monkeypatch) == 0
+    assert "appliance user add admin --group admins" in capsys.readouterr().out
+    app = build_appliance(load_settings())
+    assert people.list_people(app.dbs.identity) == []  # never a default password
+    app.close()
+
+
+def test_bootstrap_refuses_a_short_password(tmp_path, monkeypatch, capsys):
+    admin_password_file(tmp_path, monkeypatch, "short")
+    assert run(["bootstrap"], monkeypatch) == 1
+    assert "must have at least 10 characters" in capsys.readouterr().err
+
+
+def test_bootstrap_leaves_an_appliance_with_an_admin_alone(appliance, tmp_path, monkeypatch, capsys):
+    add_person(appliance, "hr", {"admins"})
+    admin_password_file(tmp_path, monkeypatch, "a-first-admin-password")
+    assert run(["bootstrap"], monkeypatch) == 0
+    assert people.find_by_username(appliance.dbs.identity, "admin") is not None  # the seeded one
+    assert "local admin(s): admin, hr" in capsys.readouterr().out
+
+
+def test_healthcheck_fails_when_nothing_answers(monkeypatch, capsys):
+    monkeypatch.setenv("APPLIANCE_SERVER__PORT", "9")  # discard: nothing listens there
+    assert run(["healthcheck"], monkeypatch) == 1
+    assert "http://127.0.0.1:9/healthz" in capsys.readouterr().err
+
+
+def test_a_tls_certificate_needs_its_key(tmp_path, monkeypatch, capsys):
+    (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("APPLIANCE_SERVER__TLS_CERTIFICATE_FILE", str(tmp_path / "cert.pem"))
+    assert run(["healthcheck"], monkeypatch) == 2
+    assert ("setting server.tls_key_file (APPLIANCE_SERVER__TLS_KEY_FILE): required with server.tls_certificate_file"
+            in capsys.readouterr().err)
+
+
+def test_doctor_warns_of_pending_migrations(tmp_path, monkeypatch, capsys):
+    from appliance.storage import migrations
+    from appliance.storage.connection import connect
+
+    for name, known in (("identity.db", migrations.identity), ("ballots.db", migrations.ballots)):
+        db = connect(tmp_path / DATA / name)
+        first, second = [m.name for m in known.pending(db)][:2]
+        known.apply(db, stop_before=second)
+        db.close()
+    assert run(["doctor"], monkeypatch) == 0
+    assert "warn  ballots.db: integrity ok, " in capsys.readouterr().out
