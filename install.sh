@@ -18,7 +18,10 @@ done
 # System packages the test suite uses (services it starts itself, on 127.0.0.1).
 #   slapd, ldap-utils: a private OpenLDAP server for the directory tests (no system daemon is started)
 #   openssl: the test certificate authority for LDAPS and StartTLS
-TEST_SYSTEM_PACKAGES=(slapd ldap-utils openssl)
+#   chromium: the browser the page tests drive through Playwright (never `playwright install`)
+#   docker.io, debootstrap: the tests that build and run the real image (a private Docker daemon
+#     that leaves the machine's network alone, on an offline Debian base image)
+TEST_SYSTEM_PACKAGES=(slapd ldap-utils openssl chromium docker.io debootstrap)
 MISSING=()
 
 say() { printf '==> %s\n' "$*"; }

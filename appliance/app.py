@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 
-from litestar import Litestar, MediaType, get
+from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
+from litestar.exceptions import HTTPException
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -16,29 +16,20 @@ from appliance import __version__
 from appliance.services.context import Appliance, build_appliance, log
 from appliance.services.scheduler import Scheduler
 from appliance.settings import Settings, load_settings
+from appliance.web.api.audit import AuditController
 from appliance.web.api.deps import DEPENDENCIES
 from appliance.web.api.digests import DigestController
 from appliance.web.api.health import healthz, readyz
+from appliance.web.api.metrics import RequestMetrics, metrics, metrics_middleware
 from appliance.web.api.participation import ModerationController, ProposalController
 from appliance.web.api.results import ResultsController
 from appliance.web.api.rounds import RoundController
 from appliance.web.api.session import SessionController
 from appliance.web.auth import SessionAuthentication
 from appliance.web.errors import EXCEPTION_HANDLERS, SafeRequest
+from appliance.web.pages import page_routers, template_config, unrouted_error
 
-PUBLIC_PATHS = ["^/healthz$", "^/readyz$", "^/schema", "^/$"]
-
-LANDING = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Consultation appliance</title></head>
-<body><main><h1>Consultation appliance</h1>
-<p>The appliance is running. The JSON API is described at <a href="/schema">/schema</a>.</p></main></body></html>
-"""
-
-
-@get("/", media_type=MediaType.HTML, include_in_schema=False, opt={"exclude_from_auth": True})
-async def landing() -> str:
-    return LANDING
+PUBLIC_PATHS = ["^/healthz$", "^/readyz$", "^/metrics$", "^/schema", "^/sign-in$", "^/language$", "^/static/"]
 
 
 def _csrf_secret(instance_secret: bytes) -> str:
@@ -58,12 +49,13 @@ def create_app(settings: Settings, appliance: Appliance | None = None) -> Litest
     auth = DefineMiddleware(SessionAuthentication, exclude=PUBLIC_PATHS)
     scheduler = Scheduler(appliance)  # runs jobs only in the one worker that holds data_dir/scheduler.lock
     app = Litestar(
-        route_handlers=[landing, healthz, readyz, SessionController, RoundController, ProposalController,
-                        ModerationController, ResultsController, DigestController],
+        route_handlers=[*page_routers(), healthz, readyz, SessionController, RoundController, ProposalController,
+                        ModerationController, ResultsController, DigestController, AuditController, metrics],
         dependencies=DEPENDENCIES,
-        middleware=[auth],
+        middleware=[metrics_middleware, auth],
         csrf_config=csrf,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=EXCEPTION_HANDLERS | {HTTPException: unrouted_error},
+        template_config=template_config(),
         request_class=SafeRequest,
         openapi_config=OpenAPIConfig(title="Consultation appliance", version=__version__, path="/schema",
                                      render_plugins=[JsonRenderPlugin()]),
@@ -73,11 +65,15 @@ def create_app(settings: Settings, appliance: Appliance | None = None) -> Litest
     )
     app.state.appliance = appliance
     app.state.scheduler = scheduler
+    app.state.metrics = RequestMetrics()
     return app
 
 
 def app_from_environment() -> Litestar:
     """Factory for the ASGI server: settings from the configuration file and environment."""
+    from appliance.logs import configure_logging
+
     settings = load_settings()
-    logging.basicConfig(level=settings.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return create_app(settings)
+    app = create_app(settings)
+    configure_logging(settings.logging, force=True)  # after Litestar's own set-up: stdout, text or JSON
+    return app

@@ -12,6 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -60,6 +61,31 @@ class ServerSettings(Section):
     workers: int = Field(1, ge=1, le=64)
     trusted_proxies: list[str] = []
     public_url: str = ""  # how people reach the appliance (https://consultation.example.org): links in mail
+    time_zone: str = "Europe/Paris"  # the organisation's: dates on pages and in mail, times typed in forms
+    metrics_token: SecretStr | None = None  # when set, /metrics asks for it as a bearer token
+    tls_certificate_file: Path | None = None  # HTTPS served directly: PEM certificate (chain)
+    tls_key_file: Path | None = None  # and its private key
+
+    @model_validator(mode="after")
+    def tls_files_go_together(self) -> ServerSettings:
+        if (self.tls_certificate_file is None) != (self.tls_key_file is None):
+            given, missing = (("tls_certificate_file", "tls_key_file") if self.tls_key_file is None
+                              else ("tls_key_file", "tls_certificate_file"))
+            raise ValueError(f"{missing}: required with server.{given}")
+        for key in ("tls_certificate_file", "tls_key_file"):
+            path = getattr(self, key)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{key}: no such file: {path}")
+        return self
+
+    @field_validator("time_zone")
+    @classmethod
+    def an_iana_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone of the IANA database (like Europe/Paris or UTC)") from None
+        return value.strip()
 
     @field_validator("public_url")
     @classmethod
@@ -199,6 +225,7 @@ class RoundSettings(Section):
 
 class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"  # json: one object a line on stdout, for a log collector
 
 
 MailSecurity = Literal["none", "starttls", "tls"]

@@ -199,3 +199,43 @@ def ldap_sections(server, ca, **ldap: object) -> dict[str, dict]:
             "segment_attributes": {"department": "departmentNumber", "site": "l"},
         } | ldap,
     }
+
+
+# Pages: a browser without scripts, posting forms with the CSRF token of the page it read.
+
+class PageBrowser:
+    """A client that reads pages and posts their forms, as a browser without JavaScript does."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def token(self) -> str:
+        if "csrftoken" not in self.client.cookies:
+            self.client.get("/sign-in")
+        return self.client.cookies.get("csrftoken", "")
+
+    def submit(self, path: str, fields: dict[str, str] | None = None, **headers: str):
+        """POST a form as the page would (with its hidden CSRF field); redirects are not followed."""
+        return self.client.post(path, data={"_csrf_token": self.token()} | (fields or {}), headers=headers,
+                                follow_redirects=False)
+
+    def sign_in(self, username: str, password: str = PASSWORD):
+        return self.submit("/sign-in", {"username": username, "password": password, "next": "/rounds"})
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+
+@pytest.fixture
+def pages(appliance: Appliance) -> Iterator[Callable[[str | None], PageBrowser]]:
+    """pages("u01") -> a browser signed in through the sign-in form; pages(None) -> signed out."""
+    app = create_app(appliance.settings, appliance)
+
+    def make(username: str | None) -> PageBrowser:
+        browser = PageBrowser(TestClient(app))
+        if username is not None:
+            response = browser.sign_in(username)
+            assert response.status_code == 303, response.text
+        return browser
+
+    yield make

@@ -41,8 +41,8 @@ DEFAULT_ZONE = "Europe/Paris"
 JOB_VIEWER = Viewer(person_id="scheduler", groups=frozenset(), is_admin=True, is_moderator=False)
 
 
-def default_schedule(round_id: str) -> DigestSchedule:
-    return DigestSchedule(round_id, (ADMINS,), 0, "09:00", DEFAULT_ZONE, False, True, 0)
+def default_schedule(round_id: str, time_zone: str = DEFAULT_ZONE) -> DigestSchedule:
+    return DigestSchedule(round_id, (ADMINS,), 0, "09:00", time_zone, False, True, 0)
 
 
 def get_round(app: Appliance, round_id: str) -> Round:
@@ -53,9 +53,9 @@ def get_round(app: Appliance, round_id: str) -> Round:
 
 
 def digest_schedule(app: Appliance, round_id: str) -> DigestSchedule:
-    """The round's digest settings (off, to admins, Monday 09:00 Paris time, when never set)."""
+    """The round's digest settings (off, to admins, Monday 09:00 in server.time_zone, when never set)."""
     get_round(app, round_id)
-    return stored.get_schedule(app.dbs.identity, round_id) or default_schedule(round_id)
+    return stored.get_schedule(app.dbs.identity, round_id) or default_schedule(round_id, app.settings.server.time_zone)
 
 
 def set_digest_schedule(app: Appliance, actor: str, schedule: DigestSchedule) -> DigestSchedule:
@@ -199,7 +199,8 @@ def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int
     """An invitation, reminder or results notice to the whole audience (reminders skip those who opted out)."""
     people, _ = whole_audience(app, round_)
     refused = stored.opted_out(app.dbs.identity, REMINDERS) if kind == "reminder" else set()
-    closes_on = round_.closes_at.date() if round_.closes_at else None
+    zone = content.zone_named(app.settings.server.time_zone)
+    closes_on = round_.closes_at.astimezone(zone).date() if round_.closes_at else None
     link = round_link(app, round_.id, results=kind == "results")
     messages = (
         _mail(app, f"{kind}:{round_.id}:{p.email}", p,

@@ -25,9 +25,9 @@ from appliance.mail import MailError, Mailer, build_message
 from appliance.services.context import Appliance, utc_now
 from appliance.settings import MailSettings
 from appliance.storage import outbox
-from appliance.storage.outbox import Claimed, Outcome, Outgoing, count_failed, depth, failures
+from appliance.storage.outbox import Claimed, FailedMessage, Outcome, Outgoing, count_failed, depth, failures
 
-__all__ = ["Outgoing", "SendReport", "compose", "count_failed", "depth", "enqueue", "failures", "send_all_due",
+__all__ = ["FailedMessage", "Outgoing", "SendReport", "compose", "count_failed", "depth", "enqueue", "failures", "send_all_due",
            "send_due", "send_mail"]
 
 log = logging.getLogger("appliance.mail")

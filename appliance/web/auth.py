@@ -6,14 +6,18 @@ import hashlib
 import secrets
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from appliance.services.context import Appliance
+from appliance.services.sign_in import SignedIn
 from appliance.storage import sessions
 
 SESSION_COOKIE = "session"
+DEVICE_COOKIE = "known_device"  # a device that signed in before: others' failures do not lock it out
+DEVICE_COOKIE_DAYS = 180
 
 
 def hash_token(token: str) -> str:
@@ -23,6 +27,21 @@ def hash_token(token: str) -> str:
 
 def new_session_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def session_cookies(app: Appliance, signed_in: SignedIn, device_path: str) -> list[Cookie]:
+    """A new session for the person: its HttpOnly cookie, and the known-device cookie sent back to `device_path`."""
+    lifetime = app.settings.security.session_lifetime_hours * 3600
+    token = new_session_token()
+    now = int(app.clock().timestamp())
+    sessions.create_session(app.dbs.identity, hash_token(token), signed_in.person, sessions.expiry(now, lifetime), now)
+    secure = app.settings.security.cookie_secure
+    return [
+        Cookie(key=SESSION_COOKIE, value=token, max_age=lifetime, httponly=True, samesite="lax", secure=secure,
+               path="/"),
+        Cookie(key=DEVICE_COOKIE, value=signed_in.device_token, max_age=DEVICE_COOKIE_DAYS * 86400, httponly=True,
+               samesite="strict", secure=secure, path=device_path),
+    ]
 
 
 class SessionAuthentication(AbstractAuthenticationMiddleware):

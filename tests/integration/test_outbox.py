@@ -291,3 +291,16 @@ def test_admins_see_the_outbox_and_why_mail_failed_others_are_refused(appliance,
     assert {f["recipient"] for f in body["latest_failures"]} == {address(i) for i in range(3)}
     assert all("nothing accepts connections" in f["last_error"] for f in body["latest_failures"])
     assert api("u01").get("/api/v1/mail/outbox").status_code == 403
+
+
+def test_the_admins_rounds_page_shows_the_mail_given_up_on_and_why(appliance, pages, server, mailer):
+    queue(appliance, 2)
+    server.stop()
+    now = T0
+    for _ in range(MAX_ATTEMPTS):
+        send_due(appliance.dbs.identity, mailer, now)
+        now += timedelta(seconds=BACKOFF_CAP_SECONDS)
+    html = pages("admin").get("/admin/rounds/").text
+    panel = html.split('aria-labelledby="mail-title"', 1)[1].split("</section>", 1)[0]
+    assert "0 waiting to be sent, 2 given up on after every retry." in panel
+    assert "The consultation closes on Friday" in panel and "nothing accepts connections" in panel

@@ -19,7 +19,7 @@ def test_a_round_goes_from_launch_to_published_results(api):
 
     queue = mod.get(f"/api/v1/rounds/{round_id}/moderation").json()
     assert sorted(p["text"] for p in queue) == sorted(texts)
-    assert all(set(p) == {"id", "text", "status", "held_until", "flags"} for p in queue)  # never an author
+    assert all(set(p) == {"id", "text", "status", "held_until", "flags", "similar"} for p in queue)  # never an author
     by_text = {p["text"]: p["id"] for p in queue}
     for text in texts[:2]:
         assert mod.post(f"/api/v1/rounds/{round_id}/proposals/{by_text[text]}/accept").json()["status"] == "accepted"

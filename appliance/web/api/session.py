@@ -11,11 +11,7 @@ from appliance.services.context import Appliance
 from appliance.services.sign_in import sign_in
 from appliance.storage import sessions
 from appliance.web.api.models import PROBLEMS, SIGN_IN_PROBLEMS, Me, SignIn
-from appliance.web.auth import SESSION_COOKIE, hash_token, new_session_token
-
-
-DEVICE_COOKIE = "known_device"
-DEVICE_COOKIE_DAYS = 180
+from appliance.web.auth import DEVICE_COOKIE, SESSION_COOKIE, hash_token, session_cookies
 
 
 class SessionController(Controller):
@@ -32,17 +28,7 @@ class SessionController(Controller):
         """
         address = request.client.host if request.client else ""
         signed_in = sign_in(app, data.username, data.password, address, request.cookies.get(DEVICE_COOKIE, ""))
-        person = signed_in.person
-        lifetime = app.settings.security.session_lifetime_hours * 3600
-        token = new_session_token()
-        now = int(app.clock().timestamp())
-        sessions.create_session(app.dbs.identity, hash_token(token), person, sessions.expiry(now, lifetime), now)
-        secure = app.settings.security.cookie_secure
-        cookie = Cookie(key=SESSION_COOKIE, value=token, max_age=lifetime, httponly=True,
-                        samesite="lax", secure=secure, path="/")
-        device = Cookie(key=DEVICE_COOKIE, value=signed_in.device_token, max_age=DEVICE_COOKIE_DAYS * 86400,
-                        httponly=True, samesite="strict", secure=secure, path="/api/v1/session")
-        return Response(_me(app, person), cookies=[cookie, device])
+        return Response(_me(app, signed_in.person), cookies=session_cookies(app, signed_in, "/api/v1/session"))
 
     @delete("/session", sync_to_thread=True, status_code=204, responses=PROBLEMS)
     def sign_out(self, app: NamedDependency[Appliance], request: Request) -> Response[None]:

@@ -1,0 +1,176 @@
+// The round page without reloads: votes go to the API and the next proposal appears at once;
+// the proposal form counts characters and shows similar published proposals as you type.
+// Without this script the same forms post to the pages and everything still works.
+(function () {
+  "use strict";
+  var zone = document.getElementById("vote");
+  var form = document.getElementById("vote-form");
+  var numbers = new Intl.NumberFormat(document.documentElement.lang || "en");
+
+  function fill(template, values) {
+    return template.replace(/%\((\w+)\)s/g, function (_, name) { return values[name]; });
+  }
+
+  function csrfToken(container) {
+    var field = container.querySelector("input[name=_csrf_token]");
+    return field ? field.value : "";
+  }
+
+  function api(method, path, body, token) {
+    var options = { method: method, credentials: "same-origin", headers: { "Accept": "application/json" } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.headers["X-CSRFToken"] = token;
+      options.body = JSON.stringify(body);
+    }
+    return fetch(path, options).then(function (response) {
+      if (!response.ok) {
+        return response.json().catch(function () { return {}; }).then(function (problem) {
+          throw new Error(problem.detail || String(response.status));
+        });
+      }
+      return response.json();
+    });
+  }
+
+  if (zone && form) {
+    var round = zone.dataset.round;
+    var card = document.getElementById("card");
+    var text = document.getElementById("card-text");
+    var proposalField = document.getElementById("card-proposal");
+    var done = document.getElementById("card-done");
+    var status = document.getElementById("vote-status");
+    var progress = document.getElementById("progress");
+    var progressText = document.getElementById("progress-text");
+    var voted = parseInt(zone.dataset.voted, 10) || 0;
+    var remaining = parseInt(zone.dataset.remaining, 10) || 0;
+    var queue = [];
+    var busy = false;
+
+    var showProgress = function () {
+      progress.max = Math.max(1, voted + remaining);
+      progress.value = voted;
+      progressText.textContent = fill(zone.dataset.progress, { voted: numbers.format(voted), left: numbers.format(remaining) });
+    };
+
+    var show = function (proposal) {
+      if (!proposal) {
+        card.classList.add("hidden");
+        done.classList.remove("hidden");
+        document.getElementById("done-all").classList.toggle("hidden", voted === 0);
+        document.getElementById("done-none").classList.toggle("hidden", voted !== 0);
+        if (card.contains(document.activeElement)) { done.focus(); }  // the focused button is gone
+        return;
+      }
+      proposalField.value = proposal.id;
+      text.textContent = proposal.text;
+      card.classList.remove("hidden");
+      done.classList.add("hidden");
+    };
+
+    var refill = function () {
+      return api("GET", "/api/v1/rounds/" + round + "/sequence").then(function (sequence) {
+        voted = sequence.voted;
+        remaining = sequence.remaining;
+        queue = sequence.proposals.filter(function (p) { return p.id !== proposalField.value; });
+        showProgress();
+        return sequence.proposals;
+      });
+    };
+
+    var next = function () {
+      if (queue.length) {
+        show(queue.shift());
+        return Promise.resolve();
+      }
+      return refill().then(function (proposals) {
+        queue = proposals.slice();
+        show(queue.shift());
+      });
+    };
+
+    var vote = function (choice) {
+      if (busy || !proposalField.value) { return; }
+      busy = true;
+      var parts = choice.split(":");
+      var body = { proposal: proposalField.value, vote: parts[0], qualification: parts[1] || null };
+      card.classList.add("sending");
+      api("POST", "/api/v1/rounds/" + round + "/ballots", body, csrfToken(form)).then(function () {
+        voted += 1;
+        remaining = Math.max(0, remaining - 1);
+        showProgress();
+        status.textContent = "";
+        status.textContent = fill(zone.dataset.recorded, { vote: zone.dataset["vote_" + parts[0]] || parts[0] });
+        return next();
+      }).catch(function (error) {
+        status.textContent = fill(zone.dataset.failed, { reason: error.message });
+      }).then(function () {
+        busy = false;
+        card.classList.remove("sending");
+      });
+    };
+
+    form.addEventListener("submit", function (event) {
+      var submitter = event.submitter;
+      if (!submitter || !submitter.value) { return; }  // an old browser: let the form post
+      event.preventDefault();
+      vote(submitter.value);
+    });
+
+    document.addEventListener("keydown", function (event) {
+      var target = event.target;
+      if (event.ctrlKey || event.metaKey || event.altKey || card.classList.contains("hidden")) { return; }
+      if (target && /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) { return; }
+      var button = form.querySelector("button.vote[data-key='" + event.key + "']");
+      if (button) {
+        event.preventDefault();
+        vote(button.value);
+      }
+    });
+
+    refill().catch(function () { /* the server-rendered card still works */ });
+  }
+
+  var propose = document.getElementById("propose-form");
+  if (propose) {
+    var area = document.getElementById("proposal-text");
+    var counter = document.getElementById("proposal-counter");
+    var hints = document.getElementById("hints");
+    var hintsList = document.getElementById("hints-list");
+    var max = parseInt(counter.dataset.max, 10);
+    var timer = null;
+    var asked = "";
+
+    var count = function () {
+      var length = area.value.trim().length;
+      counter.textContent = fill(counter.dataset.template, { count: numbers.format(length), max: numbers.format(max) });
+      counter.classList.toggle("over", length > max);
+    };
+
+    var lookUp = function () {
+      var draft = area.value.trim();
+      if (draft.length < 12 || draft === asked) {
+        if (draft.length < 12) { hints.classList.add("hidden"); }
+        return;
+      }
+      asked = draft;
+      api("POST", "/api/v1/rounds/" + propose.dataset.round + "/proposals/similar", { text: draft }, csrfToken(propose))
+        .then(function (found) {
+          hintsList.replaceChildren();
+          found.slice(0, 3).forEach(function (hint) {
+            var item = document.createElement("li");
+            item.textContent = hint.text;
+            hintsList.appendChild(item);
+          });
+          hints.classList.toggle("hidden", found.length === 0);
+        }).catch(function () { hints.classList.add("hidden"); });
+    };
+
+    area.addEventListener("input", function () {
+      count();
+      clearTimeout(timer);
+      timer = setTimeout(lookUp, 400);
+    });
+    count();
+  }
+}());

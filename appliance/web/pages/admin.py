@@ -1,0 +1,170 @@
+"""Admins' pages: the rounds, a new round, a round's dashboard and its lifecycle buttons."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import partial
+from typing import Annotated, NamedTuple
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+from pydantic import BaseModel, Field
+
+from appliance.domain.errors import DomainError, Invalid
+from appliance.domain.rounds import MIN_K, Viewer
+from appliance.services import notifications, outbox
+from appliance.services import rounds as service
+from appliance.services.context import Appliance
+from appliance.storage import proposals
+from appliance.storage.digests import DigestSchedule
+from appliance.web.auth import requires_admin
+from appliance.web.pages.labels import NOTICES
+from appliance.web.pages.render import page, see_other, speaker_for
+from appliance.web.pages.session import FORM
+
+MAIL_FAILURES_SHOWN = 5
+
+
+class MailState(NamedTuple):
+    waiting: int
+    failed: int
+    failures: list[outbox.FailedMessage]
+
+
+LIFECYCLE = {"open": ("opened", service.open_round), "close": ("closed", service.close_round),
+             "publish": ("published", service.publish_round)}
+
+
+class RoundForm(BaseModel):
+    title: str = Field("", max_length=200)
+    question: str = Field("", max_length=500)
+    description: str = Field("", max_length=5000)
+    audience_groups: list[str] | str = Field(default_factory=list)
+    dimensions: list[str] | str = Field(default_factory=list)
+    k: str = Field("", max_length=6)
+    opens_at: str = Field("", max_length=32)
+    closes_at: str = Field("", max_length=32)
+    proposals_close_at: str = Field("", max_length=32)
+    proposal_quota: str = Field("", max_length=6)
+    moderation: str = Field("pre", max_length=8)
+
+
+class DigestForm(BaseModel):
+    recipients: list[str] | str = Field(default_factory=list)
+    weekday: str = Field("0", max_length=2)
+    local_time: str = Field("09:00", max_length=8)
+    time_zone: str = Field(notifications.DEFAULT_ZONE, max_length=64)
+    enabled: str = Field("", max_length=2)  # a checkbox: "1" when ticked, absent otherwise
+    final_at_publication: str = Field("", max_length=2)
+
+
+def as_list(value: list[str] | str) -> tuple[str, ...]:
+    """A form field sent once is a string, sent several times a list."""
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def parse_local_moment(value: str, name: str, zone: str) -> datetime | None:
+    """A datetime-local field, read in the organisation's time zone (server.time_zone); empty is no date."""
+    if not value.strip():
+        return None
+    try:
+        return datetime.fromisoformat(value.strip()).replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
+    except ValueError:
+        raise Invalid(f"{name}: not a date and time") from None
+
+
+def parse_count(value: str, name: str) -> int | None:
+    """A whole number field; empty takes the default."""
+    if not value.strip():
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Invalid(f"{name}: not a whole number") from None
+
+
+def draft_from(form: RoundForm, zone: str) -> service.RoundDraft:
+    """The round draft the form describes; Invalid for an unreadable number or date."""
+    moment = partial(parse_local_moment, zone=zone)
+    return service.RoundDraft(
+        title=form.title, question=form.question, description=form.description,
+        audience_groups=as_list(form.audience_groups), dimensions=as_list(form.dimensions),
+        k=parse_count(form.k, "k"), proposal_quota=parse_count(form.proposal_quota, "proposal_quota"),
+        opens_at=moment(form.opens_at, "opens_at"), closes_at=moment(form.closes_at, "closes_at"),
+        proposals_close_at=moment(form.proposals_close_at, "proposals_close_at"), moderation=form.moderation)
+
+
+class AdminPages(Controller):
+    path = "/admin/rounds"
+    include_in_schema = False
+    guards = [requires_admin]
+
+    @get("/", sync_to_thread=True)
+    def list_rounds(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
+                    request: Request) -> Template:
+        """Every round, with its status; with mail on, what the outgoing mail is doing."""
+        db = app.dbs.identity
+        mail = MailState(outbox.depth(db), outbox.count_failed(db), outbox.failures(db, MAIL_FAILURES_SHOWN)) \
+            if app.settings.mail.enabled else None
+        return page(request, "admin_rounds.html", rounds=service.visible_rounds(app, viewer), mail=mail)
+
+    @get("/new", sync_to_thread=True)
+    def new(self, app: NamedDependency[Appliance], request: Request) -> Template:
+        """The form for a new round."""
+        defaults = app.settings.rounds
+        form = RoundForm(k=str(defaults.default_k), proposal_quota=str(defaults.proposal_quota))
+        return self._form(app, request, form)
+
+    @staticmethod
+    def _form(app: Appliance, request: Request, form: RoundForm, status: int = 200, error: str | None = None):
+        return page(request, "admin_new.html", status=status, error=error, form=form, min_k=MIN_K,
+                    chosen_groups=as_list(form.audience_groups), chosen_dimensions=as_list(form.dimensions),
+                    groups=sorted(app.directory.group_names()), dimensions=app.directory.dimensions())
+
+    @post("/new", sync_to_thread=True, status_code=303)
+    def create(self, app: NamedDependency[Appliance], actor: NamedDependency[str], request: Request,
+               data: Annotated[RoundForm, FORM]) -> Redirect | Template:
+        """Create the draft round; a refused form comes back with its values and the reason."""
+        try:
+            round_ = service.create_round(app, actor, draft_from(data, app.settings.server.time_zone))
+        except DomainError as error:
+            return self._form(app, request, data, error.status, str(error))
+        return see_other(f"/admin/rounds/{round_.id}?done=created")
+
+    @get("/{round_id:str}", sync_to_thread=True)
+    def dashboard(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], request: Request,
+                  round_id: FromPath[str], done: FromQuery[str | None] = None) -> Template:
+        """A round's settings, participation within the disclosure rules, moderation backlog, next step."""
+        round_ = service.find_round(app, round_id, viewer)
+        backlog = len(proposals.list_by_status(app.dbs.ballots, round_id, "pending"))
+        notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
+        digest = notifications.digest_schedule(app, round_id)
+        reachable, without_email = notifications.resolve_recipients(app, round_, digest.recipients)
+        return page(request, "admin_round.html", round=round_, notice=notice, backlog=backlog,
+                    participation=service.participation(app, round_id), digest=digest,
+                    digest_reach=(len(reachable), without_email), mail_enabled=app.settings.mail.enabled,
+                    groups=sorted(g for g in app.directory.group_names()
+                                  if g not in (notifications.ADMINS, notifications.AUDIENCE)))
+
+    @post("/{round_id:str}/digest", sync_to_thread=True, status_code=303)
+    def digest(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str],
+               data: Annotated[DigestForm, FORM]) -> Redirect:
+        """Save who gets the round's weekly digest and when; a refused value is said on an error page."""
+        schedule = DigestSchedule(round_id, as_list(data.recipients), parse_count(data.weekday, "weekday") or 0,
+                                  data.local_time, data.time_zone.strip(), data.enabled == "1",
+                                  data.final_at_publication == "1", 0)
+        notifications.set_digest_schedule(app, actor, schedule)
+        return see_other(f"/admin/rounds/{round_id}?done=digest#digest")
+
+    @post("/{round_id:str}/{action:str}", sync_to_thread=True, status_code=303)
+    def lifecycle(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str],
+                  action: FromPath[str]) -> Redirect:
+        """Open, close or publish the round."""
+        if action not in LIFECYCLE:
+            raise Invalid(f"unknown action {action!r}")
+        done, step = LIFECYCLE[action]
+        step(app, actor, round_id)
+        return see_other(f"/admin/rounds/{round_id}?done={done}")

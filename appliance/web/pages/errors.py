@@ -1,0 +1,99 @@
+"""Errors on pages: an HTML page that says what happened, or the sign-in page when signed out."""
+
+from __future__ import annotations
+
+import sqlite3
+from urllib.parse import quote
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.response import Redirect, Template
+
+from appliance.directory import DirectoryUnavailable
+from appliance.domain.errors import DomainError
+from appliance.storage.ballot_writer import VoteTimeout
+from appliance.web import errors as api_errors
+from appliance.web.pages.labels import N_
+from appliance.web.pages.render import current_page, page, safe_next, speaker_for
+
+TITLES = {
+    400: N_("This request is not valid"),
+    401: N_("Please sign in"),
+    403: N_("This is not open to you"),
+    404: N_("This page does not exist"),
+    409: N_("This cannot be done now"),
+    429: N_("Too many attempts"),
+    503: N_("The appliance cannot answer right now"),
+}
+SOMETHING_WRONG = N_("Something went wrong")
+
+
+def _render(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Template:
+    """The error page, titled in the reader's language; the detail is the service's own message."""
+    response = page(request, "error.html", status=status,
+                    title=speaker_for(request).gettext(TITLES.get(status, SOMETHING_WRONG)), detail=detail)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def signed_out(request: Request, _: NotAuthorizedException) -> Response:
+    """Signed out or expired: to the sign-in page, coming back here afterwards (GET only)."""
+    back = current_page(request)
+    return Redirect(path=f"/sign-in?next={quote(safe_next(back), safe='/')}", status_code=303)
+
+
+def domain_error(request: Request, error: DomainError) -> Template:
+    """A rule the person broke: its own message, with the status the API gives."""
+    retry_after = getattr(error, "retry_after", None)
+    return _render(request, error.status, str(error), {"Retry-After": str(retry_after)} if retry_after else None)
+
+
+def http_error(request: Request, error: HTTPException) -> Template:
+    """Not found, not allowed, an invalid form or an expired CSRF token, said on a page."""
+    if error.status_code >= 500:
+        return unexpected_error(request, error)
+    detail = error.detail
+    if isinstance(error, PermissionDeniedException) and "CSRF" in detail:
+        detail = speaker_for(request).gettext("The form had expired. Go back, reload the page and try again.")
+    elif isinstance(error, ValidationException):
+        detail = api_errors.describe_validation(error.extra) or detail
+    return _render(request, error.status_code, detail, error.headers)
+
+
+def directory_unavailable(request: Request, error: DirectoryUnavailable) -> Template:
+    """The directory is down: try again later (the reason goes to the operator's log)."""
+    api_errors.directory_unavailable(request, error)  # logs the reason for the operator
+    detail = speaker_for(request).gettext("The directory cannot be reached; try again in a moment.")
+    return _render(request, 503, detail, {"Retry-After": "10"})
+
+
+def busy_error(request: Request, error: Exception) -> Template:
+    """The database stayed busy: try again in a moment; any other database error is a 500."""
+    if api_errors.busy_error(request, error).status_code != 503:  # logged there either way
+        return _render(request, 500, speaker_for(request).gettext("Something went wrong on our side."))
+    return _render(request, 503, speaker_for(request).gettext("The appliance is busy; try again in a moment."),
+                   {"Retry-After": "2"})
+
+
+def unexpected_error(request: Request, error: Exception) -> Template:
+    """A bug: logged with its path (never the body), and a plain apology on the page."""
+    api_errors.unexpected_error(request, error)  # logs it
+    return _render(request, 500, speaker_for(request).gettext("Something went wrong on our side."))
+
+
+def unrouted_error(request: Request, error: HTTPException) -> Response:
+    """No route took the request (404, 405): a page for a browser, problem+json for the API and programs."""
+    wants_page = not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+    return http_error(request, error) if wants_page else api_errors.http_error(request, error)
+
+
+PAGE_EXCEPTION_HANDLERS = {
+    NotAuthorizedException: signed_out,
+    DomainError: domain_error,
+    DirectoryUnavailable: directory_unavailable,
+    HTTPException: http_error,
+    sqlite3.OperationalError: busy_error,
+    VoteTimeout: busy_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,104 @@
+"""The moderation desk: open rounds, then a round's queue with personal-data flags; never an author."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+from pydantic import BaseModel, Field
+
+from appliance.domain.personal_data import Flag
+from appliance.domain.proposals import REFUSAL_REASONS
+from appliance.domain.rounds import Viewer
+from appliance.services import participation
+from appliance.services import rounds as service
+from appliance.services.context import Appliance
+from appliance.web.auth import requires_moderator
+from appliance.web.pages.labels import NOTICES, N_
+from appliance.web.pages.render import page, see_other, speaker_for
+from appliance.web.pages.session import FORM
+
+FLAG_KINDS = {"email": N_("e-mail address"), "phone": N_("phone number"), "name": N_("a colleague's name")}
+
+
+class CorrectionForm(BaseModel):
+    text: str = Field(max_length=10_000)
+
+
+class DuplicateForm(BaseModel):
+    proposal: str = Field(max_length=64)
+    of: str = Field("", max_length=64, description="the proposal it repeats; empty: not a duplicate any more")
+
+
+class RefusalForm(BaseModel):
+    reason: str = Field(max_length=64)
+    note: str = Field("", max_length=2000)
+
+
+def marked_text(text: str, flags: list[Flag]) -> list[tuple[str, str | None]]:
+    """The text cut into pieces, each with the kind of personal data it is (None for plain text)."""
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for flag in sorted(flags, key=lambda f: f.start):
+        if flag.start < at:
+            continue  # overlapping flags: the first one is enough to draw the eye
+        pieces += [(text[at:flag.start], None), (text[flag.start:flag.end], flag.kind)]
+        at = flag.end
+    return [piece for piece in pieces + [(text[at:], None)] if piece[0]]
+
+
+class ModerationPages(Controller):
+    include_in_schema = False
+    guards = [requires_moderator]
+
+    @get("/moderation", sync_to_thread=True)
+    def rounds(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], request: Request) -> Template:
+        """The open rounds a moderator can work on."""
+        open_rounds = [r for r in service.visible_rounds(app, viewer) if r.status == "open"]
+        return page(request, "moderation_rounds.html", rounds=open_rounds)
+
+    @get("/rounds/{round_id:str}/moderation", sync_to_thread=True)
+    def queue(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
+              request: Request, round_id: FromPath[str], done: FromQuery[str | None] = None) -> Template:
+        """The proposals waiting for a decision, in random order: their text and flags, nothing else."""
+        round_ = service.find_round(app, round_id, viewer)
+        items = participation.moderation_queue(app, actor, round_id, viewer)
+        published = sorted(participation.accepted_proposals(app, round_id, viewer), key=lambda p: p.text.casefold())
+        notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
+        return page(request, "moderation.html", round=round_, notice=notice, reason_codes=REFUSAL_REASONS,
+                    flag_kinds=FLAG_KINDS, now=int(app.clock().timestamp()), published=published,
+                    texts={p.id: p.text for p in published},
+                    items=[(item, marked_text(item.proposal.text, item.flags)) for item in items])
+
+    @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/accept", sync_to_thread=True, status_code=303)
+    def accept(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
+               round_id: FromPath[str], proposal_id: FromPath[str]) -> Redirect:
+        """Accept a pending proposal."""
+        participation.moderate(app, actor, round_id, viewer, proposal_id, "accept")
+        return see_other(f"/rounds/{round_id}/moderation?done=accepted")
+
+    @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/refuse", sync_to_thread=True, status_code=303)
+    def refuse(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
+               round_id: FromPath[str], proposal_id: FromPath[str], data: Annotated[RefusalForm, FORM]) -> Redirect:
+        """Refuse a proposal with a reason from the charter; the author alone reads it, in "my proposals"."""
+        participation.moderate(app, actor, round_id, viewer, proposal_id, "refuse", data.reason, data.note or None)
+        return see_other(f"/rounds/{round_id}/moderation?done=refused")
+
+    @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/correct", sync_to_thread=True, status_code=303)
+    def correct(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
+                round_id: FromPath[str], proposal_id: FromPath[str],
+                data: Annotated[CorrectionForm, FORM]) -> Redirect:
+        """Fix the spelling of a pending proposal (not a rewrite); the audit log keeps both texts."""
+        participation.correct(app, actor, round_id, viewer, proposal_id, data.text)
+        return see_other(f"/rounds/{round_id}/moderation?done=corrected")
+
+    @post("/rounds/{round_id:str}/moderation/duplicates", sync_to_thread=True, status_code=303)
+    def duplicate(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
+                  actor: NamedDependency[str], round_id: FromPath[str],
+                  data: Annotated[DuplicateForm, FORM]) -> Redirect:
+        """Mark a published proposal as repeating another (or not any more): sequences show one of each group."""
+        participation.mark_duplicate(app, actor, round_id, viewer, data.proposal, data.of or None)
+        return see_other(f"/rounds/{round_id}/moderation?done={'grouped' if data.of else 'ungrouped'}#published")

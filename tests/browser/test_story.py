@@ -1,0 +1,160 @@
+"""The whole story in Chromium: propose, moderate, vote through the card, close, publish, read the results."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import (DESKTOP, PHONE, overflows_sideways, screenshot, serious_accessibility_problems,
+                                    sign_in)
+from tests.conftest import PASSWORD
+
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> is not run'
+IDEAS = ["Hold fewer and shorter meetings", "Publish the cafeteria menu a week ahead", XSS]
+
+
+def accessible(page, name: str) -> None:
+    """No serious or critical accessibility violation, no sideways scrolling, and a screenshot of the page."""
+    screenshot(page, name)
+    problems = serious_accessibility_problems(page)
+    assert not problems, f"{name}: {problems}"
+    assert not overflows_sideways(page), f"{name} is wider than the window"
+
+
+def test_a_round_from_proposals_to_published_results_in_a_real_browser(open_page):
+    # The admin creates the round with the form and opens it from its dashboard.
+    admin = open_page(DESKTOP)
+    sign_in(admin, "admin", PASSWORD)
+    admin.goto("/admin/rounds/new")
+    admin.fill("#title", "Day-to-day work")
+    admin.fill("#question", "How could we make our day-to-day work easier?")
+    admin.check("input[name=audience_groups][value=staff]")
+    admin.check("input[name=dimensions][value=department]")
+    accessible(admin, "new-round-desktop")
+    admin.click("form button.primary")
+    expect(admin.locator(".notice")).to_have_text("Round created as a draft.")
+    round_id = admin.url.split("?")[0].rsplit("/", 1)[1]
+    admin.click("form[action$='/open'] button")
+    expect(admin.locator(".notice")).to_have_text("The round is open.")
+
+    sign_in_page = open_page(PHONE)
+    sign_in_page.goto("/sign-in")
+    accessible(sign_in_page, "sign-in-phone")
+
+    # Two employees propose from their phones; the character counter follows the draft.
+    for username, text in (("u01", IDEAS[0]), ("u02", IDEAS[2]), ("u03", IDEAS[1])):
+        phone = open_page(PHONE)
+        sign_in(phone, username, PASSWORD)
+        phone.goto(f"/rounds/{round_id}")
+        phone.fill("#proposal-text", text)
+        expect(phone.locator("#proposal-counter")).to_contain_text(f"{len(text)} / 280")
+        if username == "u01":
+            accessible(phone, "round-propose-phone")
+        phone.click("#propose-form button[type=submit]")
+        expect(phone.locator(".notice")).to_contain_text("your proposal is sent")
+        if username == "u01":
+            phone.click("text=My proposal and its status")
+            expect(phone.locator(".item .badge")).to_have_text("Waiting for moderation")
+            accessible(phone, "my-proposals-phone")
+            phone.goto("/rounds")
+            accessible(phone, "my-rounds-phone")
+
+    # The moderator accepts them from the desk; nothing names an author.
+    desk = open_page(DESKTOP)
+    sign_in(desk, "mod", PASSWORD)
+    desk.goto("/moderation")
+    accessible(desk, "moderation-rounds-desktop")
+    desk.click(".tile a")
+    desk.wait_for_url(f"**/rounds/{round_id}/moderation")
+    expect(desk.locator(".item")).to_have_count(3)
+    assert desk.evaluate("() => window.__xss") is None
+    accessible(desk, "moderation-desktop")
+    for _ in IDEAS:
+        desk.locator(".item button.primary").first.click()
+        expect(desk.locator(".notice")).to_contain_text("Proposal accepted.")
+    expect(desk.locator("#duplicate-of option")).to_have_count(3)
+    accessible(desk, "moderation-published-desktop")
+
+    # Writing a proposal close to a published one brings it up as a hint.
+    writer = open_page(PHONE)
+    sign_in(writer, "u07", PASSWORD)
+    writer.goto(f"/rounds/{round_id}")
+    writer.locator("#proposal-text").press_sequentially("Shorter meetings, and fewer of them")
+    expect(writer.locator("#hints")).to_be_visible()
+    expect(writer.locator("#hints-list li").first).to_have_text(IDEAS[0])
+    screenshot(writer, "round-hints-phone")
+
+    # An employee votes through the card: no page load, progress, spoken feedback, keyboard shortcuts.
+    voter = open_page(PHONE)
+    sign_in(voter, "u05", PASSWORD)
+    voter.goto(f"/rounds/{round_id}")
+    expect(voter.locator("#progress-text")).to_have_text("0 voted, 3 to go")
+    accessible(voter, "round-vote-phone")
+    seen = []
+    for done, action in enumerate(("click-agree", "chip-doable", "key-2"), start=1):
+        seen.append(voter.locator("#card-text").inner_text())
+        if action == "click-agree":
+            voter.click(".vote-agree button.vote")
+        elif action == "chip-doable":
+            voter.click("button.chip[value='agree:doable']")
+        else:
+            voter.keyboard.press("2")
+        expect(voter.locator("#progress-text")).to_have_text(f"{done} voted, {3 - done} to go")
+        expect(voter.locator("#vote-status")).to_contain_text("Vote recorded")
+    expect(voter.locator("#card-done")).to_be_visible()
+    assert voter.url.endswith(f"/rounds/{round_id}")  # the votes went through the API, no page load
+    assert sorted(seen) == sorted(IDEAS)
+    assert voter.evaluate("() => window.__xss") is None  # the payload was shown as text, never run
+    screenshot(voter, "round-voted-phone")
+
+    # The French interface on the voting page.
+    french = open_page(DESKTOP, locale="fr-FR")
+    sign_in(french, "u06", PASSWORD)
+    french.goto(f"/rounds/{round_id}")
+    expect(french.locator("html")).to_have_attribute("lang", "fr")
+    expect(french.locator(".vote-agree button.vote")).to_contain_text("D’accord")
+    expect(french.locator("#progress-text")).to_have_text("0 votées, 3 à voter")
+    accessible(french, "round-vote-desktop-fr")
+    french.keyboard.press("1")
+    expect(french.locator("#vote-status")).to_have_text("Vote enregistré : D’accord.")
+
+    # Eight more employees vote through the card, by keyboard, so that every proposal passes k = 5.
+    for i in (0, 1, 2, 3, 4, 7, 8, 9):
+        employee = open_page(DESKTOP if i % 2 else PHONE)
+        sign_in(employee, f"u{i:02d}", PASSWORD)
+        employee.goto(f"/rounds/{round_id}")
+        for done in range(1, len(IDEAS) + 1):
+            text = employee.locator("#card-text").inner_text()
+            employee.keyboard.press("1" if text == IDEAS[0] or i % 2 else "2")
+            expect(employee.locator("#progress-text")).to_have_text(f"{done} voted, {len(IDEAS) - done} to go")
+        expect(employee.locator("#card-done")).to_be_visible()
+        employee.context.close()
+
+    # The admin closes and publishes from the dashboard.
+    admin.goto("/admin/rounds")
+    accessible(admin, "rounds-admin-desktop")
+    admin.goto("/rounds/no-such-round")
+    expect(admin.locator("h1")).to_have_text("This page does not exist")
+    accessible(admin, "error-desktop")
+    admin.goto(f"/admin/rounds/{round_id}")
+    accessible(admin, "dashboard-desktop")
+    admin.click("button.danger")
+    expect(admin.locator(".notice")).to_contain_text("The round is closed")
+    admin.click("form[action$='/publish'] button")
+    expect(admin.locator(".notice")).to_contain_text("published")
+
+    # An employee reads the results on a phone, then on a desktop.
+    for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        reader = open_page(viewport)
+        sign_in(reader, "u01", PASSWORD)
+        reader.goto(f"/rounds/{round_id}/results?dimension=department")
+        first = reader.locator(".result").first
+        expect(first.locator(".result-text")).to_have_text(IDEAS[0])
+        expect(first.locator(".badge")).to_have_text("Consensus")
+        expect(first.locator("svg.bar").first).to_have_attribute("aria-label", re.compile(r"^Agree \d+%"))
+        accessible(reader, f"results-{size}")
+    reader.click("text=Controversy")
+    expect(reader.locator(".tabs a[aria-current=page]")).to_contain_text("Controversy")
+    assert reader.evaluate("() => window.__xss") is None
+    screenshot(reader, "results-controversy-desktop")

@@ -1,0 +1,168 @@
+"""Moderators' and admins' pages without JavaScript: the queue never names an author; a round's whole life."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import create_open_round
+
+
+def test_the_moderation_page_never_shows_who_wrote_a_proposal(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    api("u03").post(f"/api/v1/rounds/{round_id}/proposals",
+                    json={"text": "Write to jane.doe@example.org about the new canteen menu"})
+    html = pages("mod").get(f"/rounds/{round_id}/moderation").text
+    assert "Write to" in html and '<mark class="flag"' in html  # the e-mail address is flagged
+    body = html.split('<main', 1)[1]
+    for trace in ("u03", "U03", "local:u03", "u03@example.org"):
+        assert trace not in body
+
+
+def test_a_moderator_accepts_and_refuses_from_the_queue(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    author = api("u01")
+    for text in ("Hold fewer and shorter meetings", "Buy a better coffee machine please"):
+        assert author.post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    mod = pages("mod")
+    html = mod.get(f"/rounds/{round_id}/moderation").text
+    ids = dict(re.findall(r'<p class="item-text">([^<]+)</p>.*?/moderation/([0-9a-f]+)/accept', html, re.S))
+    ids = {text: pid for text, pid in ids.items()}
+    accepted = mod.submit(f"/rounds/{round_id}/moderation/{ids['Hold fewer and shorter meetings']}/accept")
+    assert accepted.status_code == 303 and accepted.headers["location"].endswith("done=accepted")
+    refused = mod.submit(f"/rounds/{round_id}/moderation/{ids['Buy a better coffee machine please']}/refuse",
+                         {"reason": "off_topic", "note": "not about daily work"})
+    assert refused.status_code == 303
+    assert "Nothing waits for moderation." in mod.get(f"/rounds/{round_id}/moderation").text
+    mine = pages("u01").get(f"/rounds/{round_id}/mine").text
+    assert "off topic" in mine and "not about daily work" in mine
+
+
+def test_a_pending_proposal_shows_the_published_proposals_it_resembles(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "A quiet room on every floor"})
+    [pending] = api("mod").get(f"/api/v1/rounds/{round_id}/moderation").json()
+    api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{pending['id']}/accept")
+    api("u02").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "A quiet room on each floor, please"})
+    html = pages("mod").get(f"/rounds/{round_id}/moderation").text
+    similar = html.split('<div class="small similar">', 1)[1].split("</div>", 1)[0]
+    assert "Resembles published proposals:" in similar and "A quiet room on every floor" in similar
+
+
+def test_employees_cannot_open_the_desk_or_the_admin_pages(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    employee = pages("u01")
+    for path in ("/moderation", f"/rounds/{round_id}/moderation", "/admin/rounds", f"/admin/rounds/{round_id}"):
+        response = employee.get(path)
+        assert response.status_code == 403 and "text/html" in response.headers["content-type"], path
+    assert employee.submit(f"/admin/rounds/{round_id}/close").status_code == 403
+
+
+def test_an_admin_creates_opens_closes_and_publishes_a_round_from_the_pages(pages):
+    admin = pages("admin")
+    form = admin.get("/admin/rounds/new").text
+    assert 'value="staff"' in form and 'value="department"' in form  # picked from the directory
+    created = admin.submit("/admin/rounds/new", {
+        "title": "Canteen", "question": "How could the canteen serve us better?", "audience_groups": "staff",
+        "dimensions": "department", "k": "5", "moderation": "post", "closes_at": "2099-01-01T12:00"})
+    assert created.status_code == 303, created.text
+    dashboard = created.headers["location"].split("?")[0]
+    round_id = dashboard.rsplit("/", 1)[1]
+    assert "Round created as a draft." in admin.get(created.headers["location"]).text
+    for action, status in (("open", "Open"), ("close", "Closed"), ("publish", "Results published")):
+        response = admin.submit(f"{dashboard}/{action}")
+        assert response.status_code == 303, response.text
+        assert 'class="badge status-' in admin.get(dashboard).text and status in admin.get(dashboard).text
+    assert admin.get(f"/rounds/{round_id}/results").status_code == 200
+
+
+def test_a_refused_round_form_comes_back_with_its_values(pages):
+    admin = pages("admin")
+    response = admin.submit("/admin/rounds/new", {"title": "Canteen", "question": "Why?", "k": "2"})
+    assert response.status_code == 400
+    assert "k must be at least 5" in response.text and 'value="Canteen"' in response.text
+    response = admin.submit("/admin/rounds/new", {"title": "Canteen", "question": "Why?", "opens_at": "soon"})
+    assert response.status_code == 400 and "not a date and time" in response.text
+
+
+def test_a_second_close_is_a_clear_conflict(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    admin = pages("admin")
+    assert admin.submit(f"/admin/rounds/{round_id}/close").status_code == 303
+    again = admin.submit(f"/admin/rounds/{round_id}/close")
+    assert again.status_code == 409 and "cannot close a round that is closed" in again.text
+
+
+def test_the_round_form_sets_the_quota_and_the_schedule(api, pages):
+    created = pages("admin").submit("/admin/rounds/new", {
+        "title": "Canteen", "question": "How could the canteen serve us better?", "proposal_quota": "2",
+        "opens_at": "2099-01-01T08:00", "proposals_close_at": "2099-01-05T12:00", "closes_at": "2099-01-10T18:30"})
+    round_id = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    stored = api("admin").get(f"/api/v1/rounds/{round_id}").json()
+    assert stored["proposal_quota"] == 2
+    # Typed in server.time_zone (Europe/Paris, UTC+1 in January), stored in UTC.
+    assert stored["proposals_close_at"] == "2099-01-05T11:00:00Z" and stored["closes_at"] == "2099-01-10T17:30:00Z"
+
+
+def test_a_moderator_corrects_the_spelling_of_a_pending_proposal(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Hold fewer and shorter meetigns"})
+    mod = pages("mod")
+    html = mod.get(f"/rounds/{round_id}/moderation").text
+    proposal_id = re.search(r"/moderation/([0-9a-f]+)/correct", html).group(1)
+    fixed = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/correct",
+                       {"text": "Hold fewer and shorter meetings"})
+    assert fixed.status_code == 303 and fixed.headers["location"].endswith("done=corrected")
+    assert ">Hold fewer and shorter meetings</p>" in mod.get(f"/rounds/{round_id}/moderation").text
+    rewrite = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/correct",
+                         {"text": "Something else entirely, about the car park"})
+    assert rewrite.status_code == 400 and "text/html" in rewrite.headers["content-type"]
+
+
+def test_a_moderator_marks_and_unmarks_a_duplicate(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    ids = [api(f"u0{i}").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).json()["id"]
+           for i, text in ((1, "Hold fewer and shorter meetings"), (2, "Publish the cafeteria menu a week ahead"))]
+    mod = pages("mod")
+    marked = mod.submit(f"/rounds/{round_id}/moderation/duplicates", {"proposal": ids[1], "of": ids[0]})
+    assert marked.status_code == 303 and "done=grouped" in marked.headers["location"]
+    html = mod.get(f"/rounds/{round_id}/moderation").text
+    assert "repeats: Hold fewer and shorter meetings" in html
+    voter = api("u05")
+    assert len(voter.get(f"/api/v1/rounds/{round_id}/sequence").json()["proposals"]) == 1
+    assert mod.submit(f"/rounds/{round_id}/moderation/duplicates", {"proposal": ids[1], "of": ""}).status_code == 303
+    assert "repeats: " not in mod.get(f"/rounds/{round_id}/moderation").text
+    assert len(voter.get(f"/api/v1/rounds/{round_id}/sequence").json()["proposals"]) == 2
+    itself = mod.submit(f"/rounds/{round_id}/moderation/duplicates", {"proposal": ids[0], "of": ids[0]})
+    assert itself.status_code == 400
+
+
+def test_the_dashboard_shows_participation_a_day_late_and_in_bands(api, pages, appliance):
+    from datetime import datetime, timedelta, timezone
+
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    admin = pages("admin")
+    first = admin.get(f"/admin/rounds/{round_id}").text
+    assert "shown from the second day" in first and "Participation by day" not in first
+    today = datetime.now(timezone.utc)
+    appliance.clock = lambda: today + timedelta(days=1)
+    later = pages("admin").get(f"/admin/rounds/{round_id}").text  # a new session: the first one expired
+    assert "Participation by day" in later and f"<td>{today.date().isoformat()}</td>" in later
+
+
+def test_an_admin_sets_the_weekly_digest_from_the_dashboard(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    admin = pages("admin")
+    dashboard = admin.get(f"/admin/rounds/{round_id}").text
+    assert "Digest by email" in dashboard and 'value="staff"' in dashboard
+    assert "Mail is off on this appliance" in dashboard
+    saved = admin.submit(f"/admin/rounds/{round_id}/digest", {
+        "recipients": ["admins", "staff"], "weekday": "4", "local_time": "08:30", "time_zone": "Europe/Paris",
+        "enabled": "1"})
+    assert saved.status_code == 303 and "done=digest" in saved.headers["location"]
+    schedule = api("admin").get(f"/api/v1/rounds/{round_id}/digest").json()
+    assert (schedule["recipients"], schedule["weekday"], schedule["local_time"]) == (["admins", "staff"], 4, "08:30")
+    assert schedule["enabled"] is True and schedule["final_at_publication"] is False
+    assert "Digest settings saved." in admin.get(saved.headers["location"]).text
+    refused = admin.submit(f"/admin/rounds/{round_id}/digest", {"recipients": "admins", "time_zone": "Mars/Olympus"})
+    assert refused.status_code == 400 and "Mars/Olympus" in refused.text
+    assert pages("u01").submit(f"/admin/rounds/{round_id}/digest", {"recipients": "admins"}).status_code == 403

@@ -1,0 +1,91 @@
+"""Pages in English and French: Accept-Language, the switch's cookie, and a complete French catalogue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from appliance.web.i18n import LOCALES_DIR, choose_language, parse_accept_language
+from tests.conftest import create_open_round
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_browser_language_is_chosen_when_no_switch_was_used(pages):
+    browser = pages(None)
+    french = browser.get("/sign-in", headers={"Accept-Language": "fr-CH, fr;q=0.9, en;q=0.8"})
+    assert '<html lang="fr">' in french.text and "Se connecter" in french.text
+    assert french.headers["content-language"] == "fr"
+    english = browser.get("/sign-in", headers={"Accept-Language": "de, en;q=0.5"})
+    assert '<html lang="en">' in english.text and "Sign in" in english.text
+
+
+def test_the_language_switch_is_remembered_and_goes_back_to_the_page(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    browser = pages("u01")
+    switched = browser.submit("/language", {"lang": "fr", "next": f"/rounds/{round_id}"})
+    assert switched.status_code == 303 and switched.headers["location"] == f"/rounds/{round_id}"
+    page = browser.get(f"/rounds/{round_id}", headers={"Accept-Language": "en"})
+    assert "Faire une proposition" in page.text and "D’accord" in page.text
+    assert "0 votées, 0 à voter" in page.text
+    browser.submit("/language", {"lang": "xx", "next": "/rounds"})  # an unknown language changes nothing
+    assert "Mes consultations" in browser.get("/rounds").text
+
+
+def test_the_switch_never_sends_anyone_to_another_site(pages):
+    response = pages(None).submit("/language", {"lang": "fr", "next": "https://evil.example/"})
+    assert response.headers["location"] == "/rounds"
+
+
+def test_accept_language_is_read_by_quality():
+    assert parse_accept_language("en;q=0.5, fr-FR, *;q=0.1, de;q=0") == ["fr_FR", "en"]
+    assert choose_language(None, "en;q=0.5, fr") == "fr"
+    assert choose_language("en", "fr") == "en"
+    assert choose_language(None, "") == "en" and choose_language("xx", "es") == "en"
+
+
+def test_every_message_of_the_pages_is_translated_into_french():
+    extracted = {
+        message for _, _, message, _, _ in extract_from_dir(
+            str(ROOT), method_map=[("appliance/web/pages/**.py", "python"), ("appliance/web/i18n.py", "python"),
+                                   ("appliance/templates/**.html", "jinja2")],
+            keywords={"_": None, "gettext": None, "ngettext": (1, 2), "N_": None})
+    }
+    with (LOCALES_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale="fr")
+    translated = {message.id if isinstance(message.id, str) else tuple(message.id)
+                  for message in catalog if message.id and message.string and all(message.string)
+                  and not message.fuzzy}
+    assert len(extracted) > 100
+    missing = {m if isinstance(m, str) else tuple(m) for m in extracted} - translated
+    assert not missing, f"untranslated (see README, Web interface): {sorted(map(str, missing))}"
+    problems = [(message.id, errors) for message, errors in catalog.check()]
+    assert not problems  # placeholders match in every translation
+
+
+def test_dates_and_numbers_are_written_the_language_s_way(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], closes_at="2099-01-05T14:30:00Z")
+    browser = pages("u01")  # server.time_zone: Europe/Paris, an hour ahead of UTC in January
+    assert "Closes Jan 5, 2099, 3:30:00\u202fPM CET" in browser.get(f"/rounds/{round_id}").text
+    browser.submit("/language", {"lang": "fr", "next": "/rounds"})
+    assert "Se termine le 5 janv. 2099, 15:30:00 CET" in browser.get(f"/rounds/{round_id}").text
+
+
+def test_dates_follow_the_organisation_s_time_zone_and_forms_are_read_in_it(pages, api, monkeypatch):
+    from appliance.settings import SettingsError, load_settings
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], closes_at="2099-07-05T14:30:00Z")
+    assert "4:30:00\u202fPM CEST" in pages("u01").get(f"/rounds/{round_id}").text  # summer time
+    created = pages("admin").submit("/admin/rounds/new", {
+        "title": "Canteen", "question": "How could the canteen serve us better?", "audience_groups": "staff",
+        "k": "5", "moderation": "pre", "closes_at": "2099-07-05T18:00"})
+    new_id = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    assert api("admin").get(f"/api/v1/rounds/{new_id}").json()["closes_at"].startswith("2099-07-05T16:00:00")
+    monkeypatch.setenv("APPLIANCE_SERVER__TIME_ZONE", "Mars/Olympus")
+    try:
+        load_settings()
+    except SettingsError as error:
+        assert "server.time_zone" in str(error) and "Mars/Olympus" in str(error)
+    else:
+        raise AssertionError("an unknown time zone was accepted")

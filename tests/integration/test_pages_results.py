@@ -1,0 +1,65 @@
+"""The results page: what the API publishes and nothing more; nothing while open; hidden cells stay hidden."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import create_open_round
+from tests.integration.test_results_api import closed_round, crowd  # noqa: F401 (a fixture)
+
+
+def rows(html: str) -> dict[str, str]:
+    """The breakdown table's rows: segment -> the row's cells as text."""
+    found = re.findall(r'<tr>\s*<th scope="row">([^<]*)</th>(.*?)</tr>', html, re.S)
+    return {name: re.sub(r"<[^>]+>", " ", cells) for name, cells in found}
+
+
+def split_votes(username: str, department: str) -> str:
+    if username in ("c11", "c21"):
+        return "neutral"
+    return "agree" if department == "Finance" else "disagree"
+
+
+def test_the_results_page_hides_what_the_api_hides(api, pages, crowd):  # noqa: F811
+    admin, round_id, _ = closed_round(api, crowd, split_votes)
+    view = admin.get(f"/api/v1/rounds/{round_id}/results", params={"dimension": "department"}).json()
+    html = pages("admin").get(f"/rounds/{round_id}/results?dimension=department").text
+    [proposal] = view["proposals"]
+    assert "Flexible hours for everyone" in html
+    shown = rows(html.split('<table>')[1])  # the proposal's breakdown
+    for cell in proposal["cells"]:
+        name = "Other groups together" if cell["pooled"] else cell["segment"]
+        if cell["rates"] is None:
+            assert "not enough responses" in shown[name] and "%" not in shown[name]
+        else:
+            assert "%" in shown[name]
+    assert any(c["rates"] is None for c in proposal["cells"])  # the test covers a hidden cell
+    legal = rows(html.split('<table>')[2])["Legal"]  # participation table
+    assert "not enough responses" in legal and "%" not in legal
+
+
+def test_the_results_page_shows_the_ranking_with_zones_and_bars(api, pages, crowd):  # noqa: F811
+    admin, round_id, _ = closed_round(api, crowd, lambda username, department: "agree")
+    assert admin.post(f"/api/v1/rounds/{round_id}/publish").status_code == 200
+    html = pages("c05").get(f"/rounds/{round_id}/results").text
+    assert "Flexible hours for everyone" in html
+    assert 'class="badge zone-consensus"' in html
+    assert re.search(r'<svg class="bar"[^>]*role="img" aria-label="Agree 9\d%', html)
+    assert "28 voters" in html
+
+
+def test_no_results_page_while_a_round_is_open(api, pages):
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"], moderation="post")
+    api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Publish the meeting notes within a day"})
+    for who in ("admin", "u02"):
+        response = pages(who).get(f"/rounds/{round_id}/results")
+        assert response.status_code == 409
+        assert "Publish the meeting notes" not in response.text and "%" not in response.text
+
+
+def test_the_audience_reads_no_results_before_publication(api, pages, crowd):  # noqa: F811
+    _, round_id, _ = closed_round(api, crowd, split_votes)
+    browser = pages("c05")
+    assert browser.get(f"/rounds/{round_id}/results").status_code == 403
+    assert "See the results" not in browser.get(f"/rounds/{round_id}").text
