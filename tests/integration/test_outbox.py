@@ -278,13 +278,18 @@ def test_a_big_mailing_is_queued_a_chunk_at_a_time_without_holding_it_all(applia
     assert outbox.enqueue(appliance.dbs.identity, messages(watch=False), T0) == 0  # again: nothing doubles
 
 
-def test_admins_see_the_outbox_and_why_mail_failed_others_are_refused(appliance, api, server, mailer):
-    queue(appliance, 3)
+def give_up(app: Appliance, server: SmtpServer, mailer: Mailer) -> None:
+    """With the relay down, try every queued message until the outbox gives up on it."""
     server.stop()
     now = T0
     for _ in range(MAX_ATTEMPTS):
-        send_due(appliance.dbs.identity, mailer, now)
+        send_due(app.dbs.identity, mailer, now)
         now += timedelta(seconds=BACKOFF_CAP_SECONDS)
+
+
+def test_admins_see_the_outbox_and_why_mail_failed_others_are_refused(appliance, api, server, mailer):
+    queue(appliance, 3)
+    give_up(appliance, server, mailer)
     queue(appliance, 5)  # two more, still waiting
     body = api("admin").get("/api/v1/mail/outbox").json()
     assert (body["enabled"], body["waiting"], body["failed"]) == (True, 2, 3)
@@ -295,11 +300,7 @@ def test_admins_see_the_outbox_and_why_mail_failed_others_are_refused(appliance,
 
 def test_the_admins_rounds_page_shows_the_mail_given_up_on_and_why(appliance, pages, server, mailer):
     queue(appliance, 2)
-    server.stop()
-    now = T0
-    for _ in range(MAX_ATTEMPTS):
-        send_due(appliance.dbs.identity, mailer, now)
-        now += timedelta(seconds=BACKOFF_CAP_SECONDS)
+    give_up(appliance, server, mailer)
     html = pages("admin").get("/admin/rounds/").text
     panel = html.split('aria-labelledby="mail-title"', 1)[1].split("</section>", 1)[0]
     assert "0 waiting to be sent, 2 given up on after every retry." in panel
