@@ -16,6 +16,7 @@ from appliance.settings import LoggingSettings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "litestar")
+ACCESS_LOGGER = "uvicorn.access"  # client address, method and path of every request: never written
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,8 +47,11 @@ def logging_config(settings: LoggingSettings) -> dict[str, Any]:
         "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "appliance",
                                 "stream": "ext://sys.stdout"}},
         "root": {"level": settings.level.upper(), "handlers": ["stdout"]},
-        # The server's loggers pass their records to the root logger's handler, in the same format.
-        "loggers": {name: {"handlers": [], "propagate": True} for name in SERVER_LOGGERS},
+        # The server's loggers pass their records to the root logger's handler, in the same format; its
+        # access log is silenced by name: configuring "uvicorn" would otherwise make it propagate again,
+        # and uvicorn writes it whenever the logger has a handler up its tree.
+        "loggers": {name: {"handlers": [], "propagate": True} for name in SERVER_LOGGERS}
+        | {ACCESS_LOGGER: {"handlers": [], "propagate": False}},
     }
 
 

@@ -139,3 +139,40 @@ def test_an_unusable_data_directory_is_named_in_one_line(tmp_path, monkeypatch, 
     assert run(["init"], monkeypatch) == 1
     err = capsys.readouterr().err
     assert err.startswith("appliance: cannot use ") and "taken" in err and err.count("\n") == 1
+
+
+def test_the_running_server_writes_no_access_log(tmp_path):
+    """No line puts a client's address beside a request (a vote, a proposal), in text or JSON logs."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    for log_format in ("text", "json"):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = dict(os.environ, APPLIANCE_STORAGE__DATA_DIR=str(tmp_path / log_format),
+                   APPLIANCE_SERVER__PORT=str(port), APPLIANCE_LOGGING__FORMAT=log_format)
+        server = subprocess.Popen([sys.executable, "-m", "appliance", "serve"], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                    time.sleep(0.2)
+            assert httpx.get(f"{base}/sign-in").status_code == 200
+            assert httpx.post(f"{base}/api/v1/rounds/r1/ballots", json={}).status_code in (401, 403)
+        finally:
+            server.terminate()
+            output = server.communicate(timeout=20)[0]
+        assert "serving on" in output
+        for trace in ("/sign-in", "/healthz", "/ballots", '"GET ', '"POST '):
+            assert trace not in output, (log_format, trace, output)
