@@ -100,6 +100,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.port:
         os.environ["APPLIANCE_SERVER__PORT"] = str(args.port)
     from appliance.logs import configure_logging, logging_config
+    from appliance.ops.first_admin import local_admins
     from appliance.services.rounds import StartupRefused, reconcile_keys
 
     settings = load_settings()
@@ -113,6 +114,10 @@ def run_serve(args: argparse.Namespace) -> int:
         storage = app.settings.storage
         log.info("configuration: %s", config_path().resolve() if config_path().is_file() else "defaults and environment")
         log.info("data: %s  round keys: %s", storage.data_dir.resolve(), storage.round_keys_dir.resolve())
+        if app.settings.directory.kind == "local" and not local_admins(app):
+            group = (app.settings.directory.admin_groups or ["admins"])[0]
+            log.warning("no admin yet: create one with `appliance user add admin --group %s`, or stop and load"
+                        " people and rounds to try it with `appliance demo`", group)
     scheme = "https" if settings.server.tls_certificate_file else "http"
     log.info("appliance %s serving on %s://%s:%s", __version__, scheme, settings.server.host, settings.server.port)
     uvicorn.run(

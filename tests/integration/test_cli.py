@@ -173,6 +173,6 @@ def test_the_running_server_writes_no_access_log(tmp_path):
         finally:
             server.terminate()
             output = server.communicate(timeout=20)[0]
-        assert "serving on" in output
+        assert "serving on" in output and "no admin yet: create one with `appliance user add admin" in output
         for trace in ("/sign-in", "/healthz", "/ballots", '"GET ', '"POST '):
             assert trace not in output, (log_format, trace, output)
