@@ -98,9 +98,11 @@ def read_manifest(source: Path) -> dict:
     try:
         manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
         files: dict[str, str] = manifest["files"]
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise TypeError("files: not a table of checksums")
     except FileNotFoundError:
         raise BackupError(f"{source} is not a backup made by `appliance backup` (no {MANIFEST})") from None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
         raise BackupError(f"{source / MANIFEST} is damaged: not a backup manifest") from None
     for name in ("identity.db", "ballots.db"):
         if name not in files:

@@ -32,6 +32,8 @@ def read_admin_password(path: Path) -> str:
         password = path.read_text(encoding="utf-8").splitlines()[0].strip() if path.stat().st_size else ""
     except OSError as error:
         raise FirstAdminError(f"APPLIANCE_ADMIN_PASSWORD_FILE: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise FirstAdminError(f"APPLIANCE_ADMIN_PASSWORD_FILE: {path} is not UTF-8 text (save it as UTF-8)") from None
     if len(password) < MIN_PASSWORD_CHARS:
         raise FirstAdminError(f"APPLIANCE_ADMIN_PASSWORD_FILE: the password in {path} must have at least"
                               f" {MIN_PASSWORD_CHARS} characters")

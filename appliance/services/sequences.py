@@ -20,7 +20,7 @@ from appliance.storage.proposals import StoredProposal
 class Sequence:
     proposals: list[StoredProposal]
     voted: int  # accepted proposals this voter has voted on
-    remaining: int  # accepted proposals left to vote on
+    remaining: int  # accepted proposals left to vote on, one per group of duplicates (as sequences show them)
 
 
 def sequence_for(app: Appliance, round_id: str, viewer: Viewer) -> Sequence:
@@ -39,7 +39,8 @@ def sequence_for(app: Appliance, round_id: str, viewer: Viewer) -> Sequence:
     tallies = [Tally(p.id, *counts.get(p.id, (0, 0, 0))) for p in accepted]
     chosen = next_sequence(tallies, voted, np.random.default_rng(), groups)
     by_id = {p.id: p for p in accepted}
-    return Sequence([by_id[pid] for pid in chosen], len(voted), len(accepted) - len(voted))
+    left = {groups.get(p.id, p.id) for p in accepted} - {groups.get(pid, pid) for pid in voted}
+    return Sequence([by_id[pid] for pid in chosen], len(voted), len(left))
 
 
 def merged_groups(ids: list[str], *links: Mapping[str, str]) -> dict[str, str]:

@@ -176,3 +176,50 @@ def test_the_running_server_writes_no_access_log(tmp_path):
         assert "serving on" in output and "no admin yet: create one with `appliance user add admin" in output
         for trace in ("/sign-in", "/healthz", "/ballots", '"GET ', '"POST '):
             assert trace not in output, (log_format, trace, output)
+
+
+def test_sigterm_lets_a_request_in_flight_finish_then_the_server_exits(tmp_path):
+    """`docker stop` sends SIGTERM: a request already being received still gets its answer, then exit 0."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, APPLIANCE_STORAGE__DATA_DIR=str(tmp_path / "data"), APPLIANCE_SERVER__PORT=str(port))
+    server = subprocess.Popen([sys.executable, "-m", "appliance", "serve"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                token = httpx.get(f"http://127.0.0.1:{port}/healthz").cookies["csrftoken"]
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                time.sleep(0.2)
+        body = json.dumps({"username": "nobody", "password": "not the password"}).encode()
+        head = (f"POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nCookie: csrftoken={token}\r\nX-CSRFToken: {token}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(head + body[:10])  # the request is in flight: half its body has arrived
+            time.sleep(0.5)
+            server.send_signal(signal.SIGTERM)
+            time.sleep(1)
+            client.sendall(body[10:])
+            answer = client.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 401"), answer
+        started = time.monotonic()
+        # uvicorn raises the signal again once it has shut down cleanly: the parent sees "terminated by SIGTERM".
+        assert server.wait(timeout=10) in (0, -signal.SIGTERM) and time.monotonic() - started < 10
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.communicate(timeout=10)

@@ -29,6 +29,8 @@ STAFF = ("ana", "ben", "chloe", "david", "emma")
 ADDED_SIZE_LIMIT = 130 * 10**6  # over the base: python:3.12-slim (about 120 MB) + this stays under 250 MB
 STOP_LIMIT_SECONDS = 10.0
 
+METRICS_TOKEN = "scrape-token-0123456789"
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -85,6 +87,7 @@ class Appliance:
             "-e", "APPLIANCE_ADMIN_PASSWORD_FILE=/run/secrets/admin_password",
             "-e", "APPLIANCE_SERVER__HOST=127.0.0.1", "-e", f"APPLIANCE_SERVER__PORT={self.port}",
             "-e", "APPLIANCE_ROUNDS__RELEASE_INTERVAL_SECONDS=0",
+            "-e", f"APPLIANCE_SERVER__METRICS_TOKEN={METRICS_TOKEN}",
             "--health-interval", "1s", "--health-start-period", "30s", self.image)
 
     def health(self) -> str:
@@ -179,7 +182,8 @@ def test_a_round_opens_and_takes_proposals_and_votes(appliance: Appliance, state
         vote = voter.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": proposal.json()["id"], "vote": "agree"})
         assert vote.status_code == 200, vote.text
     state.update(round_id=round_id, proposal=proposal.json()["id"])
-    assert "appliance_votes_cast_total 3" in admin.get("/metrics").text
+    scraped = admin.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert "appliance_votes_cast_total 3" in scraped.text
 
 
 def test_sigterm_stops_it_within_10_seconds(appliance: Appliance) -> None:

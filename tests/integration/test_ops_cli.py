@@ -119,6 +119,10 @@ def test_a_damaged_backup_is_refused_and_nothing_is_replaced(voting, appliance, 
     assert not (tmp_path / "new").exists()
     assert run(["restore", str(tmp_path)], monkeypatch) == 1
     assert "not a backup made by `appliance backup`" in capsys.readouterr().err
+    for manifest in ('{"files": ["identity.db", "ballots.db"]}', '{"files": "all"}', "\udcff", "[]"):
+        (tmp_path / "b" / "backup.json").write_text(manifest, encoding="utf-8", errors="surrogateescape")
+        assert run(["restore", "b"], monkeypatch) == 1
+        assert "is damaged: not a backup manifest" in capsys.readouterr().err
 
 
 def test_doctor_passes_with_warnings_on_a_fresh_appliance(monkeypatch, capsys):
@@ -199,6 +203,13 @@ def test_bootstrap_refuses_a_short_password(tmp_path, monkeypatch, capsys):
     admin_password_file(tmp_path, monkeypatch, "short")
     assert run(["bootstrap"], monkeypatch) == 1
     assert "must have at least 10 characters" in capsys.readouterr().err
+
+
+def test_bootstrap_explains_a_password_file_that_is_not_utf8(tmp_path, monkeypatch, capsys):
+    admin_password_file(tmp_path, monkeypatch, "a long enough password")
+    (tmp_path / "pw").write_bytes("a long enough password".encode("utf-16"))
+    assert run(["bootstrap"], monkeypatch) == 1
+    assert "is not UTF-8 text" in capsys.readouterr().err
 
 
 def test_bootstrap_leaves_an_appliance_with_an_admin_alone(appliance, tmp_path, monkeypatch, capsys):

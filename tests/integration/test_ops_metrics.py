@@ -9,6 +9,21 @@ import pytest
 
 from tests.conftest import create_open_round
 
+TOKEN = "scrape-token-0123456789"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, dict]:
+    return {"server": {"metrics_token": TOKEN}}
+
+
+def scrape(api) -> str:
+    """What the monitoring system reads, with its token."""
+    response = api(None).get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    return response.text
+
+
 SAMPLE = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+$')
 
 
@@ -30,8 +45,7 @@ def voted_round(api) -> tuple[str, list[str], list[str]]:
 
 def test_metrics_count_requests_by_route_and_votes_cast(api) -> None:
     voted_round(api)
-    response = api(None).get("/metrics")
-    assert response.status_code == 200
+    response = api(None).get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = response.text
     assert "appliance_votes_cast_total 12" in text
@@ -46,7 +60,7 @@ def test_metrics_count_requests_by_route_and_votes_cast(api) -> None:
 
 def test_metrics_are_well_formed_prometheus_text(api) -> None:
     voted_round(api)
-    for line in api(None).get("/metrics").text.splitlines():
+    for line in scrape(api).splitlines():
         assert line.startswith("# HELP ") or line.startswith("# TYPE ") or SAMPLE.match(line), line
 
 
@@ -54,7 +68,7 @@ def test_metrics_name_no_person_round_or_proposal(api, appliance) -> None:
     round_id, proposals, usernames = voted_round(api)
     api("u01").get(f"/api/v1/rounds/{round_id}/proposals")
     api("u02").post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": "not-a-proposal", "vote": "agree"})
-    text = api(None).get("/metrics").text
+    text = scrape(api)
     person_ids = [p.id for p in appliance.directory.audience([])]
     for secret in [round_id, *proposals, *usernames, *person_ids, "admin", "example.org"]:
         assert secret not in text
@@ -63,15 +77,35 @@ def test_metrics_name_no_person_round_or_proposal(api, appliance) -> None:
 def test_unknown_paths_never_appear_in_the_metrics(api) -> None:
     client = api(None)
     client.get("/api/v1/rounds/some-secret-id/nothing-here")
-    text = client.get("/metrics").text
+    text = scrape(api)
     assert "some-secret-id" not in text
 
 
-class TestWithAMetricsToken:
+def test_votes_and_proposals_from_the_pages_forms_are_counted_too(api, pages) -> None:
+    round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
+    employee = pages("u01")
+    assert employee.submit(f"/rounds/{round_id}/proposals", {"text": "Hold fewer and shorter meetings"}
+                           ).status_code == 303
+    [proposal] = api("u02").get(f"/api/v1/rounds/{round_id}/proposals").json()
+    assert employee.submit(f"/rounds/{round_id}/ballots", {"proposal": proposal["id"], "choice": "agree"}
+                           ).status_code == 303
+    text = employee.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text  # the pages' own app
+    assert "appliance_votes_cast_total 1" in text and "appliance_proposals_submitted_total 1" in text
+
+
+class TestWithoutAMetricsToken:
     @pytest.fixture
     def settings_overrides(self) -> dict[str, dict]:
-        return {"server": {"metrics_token": "scrape-token-0123456789"}}
+        return {}
 
+    def test_metrics_are_off_without_a_token(self, api) -> None:
+        """Live counts would say when someone voted: only the monitoring system, with its token, reads them."""
+        response = api(None).get("/metrics")
+        assert response.status_code == 404 and "server.metrics_token" in response.text
+        assert "appliance_votes_cast_total" not in api("admin").get("/metrics").text
+
+
+class TestWithAMetricsToken:
     def test_a_metrics_token_is_asked_for_when_set(self, api) -> None:
         client = api(None)
         refused = client.get("/metrics")

@@ -166,3 +166,14 @@ def test_an_admin_sets_the_weekly_digest_from_the_dashboard(api, pages):
     refused = admin.submit(f"/admin/rounds/{round_id}/digest", {"recipients": "admins", "time_zone": "Mars/Olympus"})
     assert refused.status_code == 400 and "Mars/Olympus" in refused.text
     assert pages("u01").submit(f"/admin/rounds/{round_id}/digest", {"recipients": "admins"}).status_code == 403
+
+
+def test_the_round_form_explains_an_unreachable_date_and_keeps_a_typed_offset(api, pages):
+    admin = pages("admin")
+    form = {"title": "Canteen", "question": "How could the canteen serve us better?", "audience_groups": "staff",
+            "k": "5", "moderation": "pre"}
+    refused = admin.submit("/admin/rounds/new", form | {"opens_at": "0001-01-01T00:00"})
+    assert refused.status_code == 400 and "opens_at: not a date and time within reach" in refused.text
+    created = admin.submit("/admin/rounds/new", form | {"closes_at": "2099-01-02T00:00+05:00"})
+    round_id = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    assert api("admin").get(f"/api/v1/rounds/{round_id}").json()["closes_at"] == "2099-01-01T19:00:00Z"

@@ -64,6 +64,12 @@ def test_a_sequence_shows_one_proposal_of_each_group_of_duplicates(api, voting_r
         shown = [p["text"] for p in sequence(api("u07"), round_id)["proposals"]]
         assert len(shown) == 12
         assert len({text.split(" on every floor")[0].split(" at the head office")[0] for text in shown}) == 12
+    voter = api("u08")  # progress counts groups, as sequences show them: 12 to go, not 24
+    first = sequence(voter, round_id)
+    assert (first["voted"], first["remaining"]) == (0, 12)
+    for proposal in first["proposals"]:
+        voter.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": proposal["id"], "vote": "agree"})
+    assert sequence(voter, round_id) == {"proposals": [], "voted": 12, "remaining": 0}
 
 
 def test_sequences_read_vote_counts_from_an_hourly_snapshot(api, appliance, voting_round):

@@ -28,8 +28,9 @@ from appliance.storage import rounds as stored_rounds
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-BALLOTS_ROUTE = "/api/v1/rounds/{round_id}/ballots"
-PROPOSALS_ROUTE = "/api/v1/rounds/{round_id}/proposals"
+# A vote or a proposal accepted: through the API (200, 201) or a page's form (303 to the round page).
+VOTES = {("/api/v1/rounds/{round_id}/ballots", 200), ("/rounds/{round_id}/ballots", 303)}
+PROPOSALS = {("/api/v1/rounds/{round_id}/proposals", 201), ("/rounds/{round_id}/proposals", 303)}
 ROUND_STATUSES = ("draft", "open", "closed", "published")
 _TYPED_PARAMETER = re.compile(r"\{(\w+):\w+\}")
 
@@ -56,9 +57,9 @@ class RequestMetrics:
                     self.buckets[key][i] += 1
             self.sums[key] += seconds
             self.counts[key] += 1
-            if method == "POST" and status == 200 and route == BALLOTS_ROUTE:
+            if method == "POST" and (route, status) in VOTES:
                 self.votes_cast += 1
-            elif method == "POST" and status == 201 and route == PROPOSALS_ROUTE:
+            elif method == "POST" and (route, status) in PROPOSALS:
                 self.proposals_submitted += 1
 
     def lines(self) -> Iterator[str]:
@@ -145,8 +146,6 @@ def state_lines(app: Appliance, scheduler: object) -> Iterator[str]:
 
 def _authorised(request: Request, app: Appliance) -> bool:
     token = app.settings.server.metrics_token
-    if token is None:
-        return True
     given = request.headers.get("authorization", "")
     return hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode())
 
@@ -157,6 +156,10 @@ def metrics(request: Request) -> Response[str]:
     """Counts for Prometheus: requests and latency by route, votes cast, outbox, rounds, scheduled jobs."""
     state = request.app.state
     app: Appliance = state.appliance
+    if app.settings.server.metrics_token is None:
+        # Live counts of votes and proposals would say when someone voted or proposed: only for monitoring.
+        return Response("metrics are off: set server.metrics_token to let the monitoring system read them\n",
+                        status_code=404, media_type=MediaType.TEXT)
     if not _authorised(request, app):
         return Response("a bearer token is needed (server.metrics_token)\n", status_code=401,
                         headers={"WWW-Authenticate": "Bearer"}, media_type=MediaType.TEXT)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from appliance.domain.errors import DomainError, Invalid
 from appliance.domain.rounds import MIN_K, Viewer
-from appliance.services import notifications, outbox
+from appliance.services import notifications, outbox, participation
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
 from appliance.storage import proposals
@@ -71,9 +71,11 @@ def parse_local_moment(value: str, name: str, zone: str) -> datetime | None:
     if not value.strip():
         return None
     try:
-        return datetime.fromisoformat(value.strip()).replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
-    except ValueError:
-        raise Invalid(f"{name}: not a date and time") from None
+        moment = datetime.fromisoformat(value.strip())
+        local = moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))  # an offset given is kept
+        return local.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise Invalid(f"{name}: not a date and time within reach") from None
 
 
 def parse_count(value: str, name: str) -> int | None:
@@ -139,6 +141,8 @@ class AdminPages(Controller):
                   round_id: FromPath[str], done: FromQuery[str | None] = None) -> Template:
         """A round's settings, participation within the disclosure rules, moderation backlog, next step."""
         round_ = service.find_round(app, round_id, viewer)
+        if round_.status == "open":
+            participation.release(app, round_)  # the batch due now reaches the backlog, as on the desk
         backlog = len(proposals.list_by_status(app.dbs.ballots, round_id, "pending"))
         notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
         digest = notifications.digest_schedule(app, round_id)
