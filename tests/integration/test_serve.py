@@ -1,0 +1,76 @@
+"""`appliance serve` as IT runs it, in a process of its own: what it logs, and how it stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+@contextmanager
+def serving(data_dir: Path, **settings: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A running `appliance serve` on a free port, and its address; its output is read once it has stopped."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, APPLIANCE_STORAGE__DATA_DIR=str(data_dir), APPLIANCE_SERVER__PORT=str(port),
+               **{f"APPLIANCE_{name.upper()}": value for name, value in settings.items()})
+    server = subprocess.Popen([sys.executable, "-m", "appliance", "serve"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                time.sleep(0.2)
+        yield server, base
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def test_the_running_server_writes_no_access_log(tmp_path):
+    """No line puts a client's address beside a request (a vote, a proposal), in text or JSON logs."""
+    for log_format in ("text", "json"):
+        with serving(tmp_path / log_format, logging__format=log_format) as (server, base):
+            assert httpx.get(f"{base}/sign-in").status_code == 200
+            assert httpx.post(f"{base}/api/v1/rounds/r1/ballots", json={}).status_code in (401, 403)
+            server.terminate()
+            output = server.communicate(timeout=20)[0]
+        assert "serving on" in output and "no admin yet: create one with `appliance user add admin" in output
+        for trace in ("/sign-in", "/healthz", "/ballots", '"GET ', '"POST '):
+            assert trace not in output, (log_format, trace, output)
+
+
+def test_sigterm_lets_a_request_in_flight_finish_then_the_server_exits(tmp_path):
+    """`docker stop` sends SIGTERM: a request already being received still gets its answer, then it exits."""
+    with serving(tmp_path / "data") as (server, base):
+        token = httpx.get(f"{base}/healthz").cookies["csrftoken"]
+        body = json.dumps({"username": "nobody", "password": "not the password"}).encode()
+        head = (f"POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nCookie: csrftoken={token}\r\nX-CSRFToken: {token}\r\n\r\n").encode()
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as client:
+            client.sendall(head + body[:10])  # the request is in flight: half its body has arrived
+            time.sleep(0.5)
+            server.send_signal(signal.SIGTERM)
+            time.sleep(1)
+            client.sendall(body[10:])
+            answer = client.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 401"), answer
+        started = time.monotonic()
+        # uvicorn raises the signal again once it has shut down cleanly: the parent sees "terminated by SIGTERM".
+        assert server.wait(timeout=10) in (0, -signal.SIGTERM) and time.monotonic() - started < 10
+        server.communicate(timeout=10)
