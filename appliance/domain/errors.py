@@ -2,10 +2,18 @@
 
 
 class DomainError(Exception):
-    """A rule was broken; the message says which, in words a user understands."""
+    """A rule was broken; the message says which, in words a user understands.
+
+    The message may hold %(name)s placeholders filled from keyword values: the
+    API shows it filled in English, the pages translate `template` first.
+    """
 
     status = 400
     title = "Bad request"
+
+    def __init__(self, message: str = "", /, **values: object) -> None:
+        super().__init__(message % values if values else message)
+        self.template, self.values = message, values
 
 
 class Invalid(DomainError):
@@ -39,6 +47,6 @@ class Throttled(DomainError):
     status = 429
     title = "Too Many Requests"
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: int, **values: object) -> None:
+        super().__init__(message, **values)
         self.retry_after = retry_after

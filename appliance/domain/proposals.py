@@ -40,9 +40,11 @@ def check_proposal_text(text: str, min_chars: int, max_chars: int) -> str:
     """The cleaned text, or Invalid when it is too short or too long."""
     cleaned = clean_text(text)
     if len(cleaned) < min_chars:
-        raise Invalid(f"proposal is too short: {len(cleaned)} characters, at least {min_chars} needed")
+        raise Invalid("proposal is too short: %(length)s characters, at least %(min)s needed",
+                      length=len(cleaned), min=min_chars)
     if len(cleaned) > max_chars:
-        raise Invalid(f"proposal is too long: {len(cleaned)} characters, at most {max_chars} allowed")
+        raise Invalid("proposal is too long: %(length)s characters, at most %(max)s allowed",
+                      length=len(cleaned), max=max_chars)
     return cleaned
 
 

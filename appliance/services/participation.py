@@ -28,9 +28,9 @@ def open_round_for(app: Appliance, round_id: str, viewer: Viewer) -> tuple[Round
     """The round and its secret if it is open and the viewer is in its audience."""
     round_ = find_round(app, round_id, viewer)
     if round_.status != "open":
-        raise Conflict(f"the round is {round_.status}, not open")
+        raise Conflict("the round is %(status)s, not open", status=round_.status)
     if round_.closes_at and app.clock() >= round_.closes_at:
-        raise Conflict(f"the round closed at {round_.closes_at.isoformat()}")
+        raise Conflict("the round closed at %(when)s", when=round_.closes_at.isoformat())
     if not is_member(app, round_, viewer):
         raise Forbidden("you are not in this round's audience")
     secret = app.round_key(round_id)
@@ -50,10 +50,10 @@ def release(app: Appliance, round_: Round) -> None:
     proposals.release_due(app.dbs.ballots, round_.id, _release_for(app, round_))
 
 
-def _within_limit(app: Appliance, limiter: RateLimiter, viewer: Viewer, what: str, window: str) -> None:
+def _within_limit(app: Appliance, limiter: RateLimiter, viewer: Viewer, message: str) -> None:
     wait = limiter.hit(viewer.person_id, app.clock().timestamp())
     if wait is not None:
-        raise Throttled(f"too many {what}: at most {limiter.limit} in {window}; try again in {wait} s", wait)
+        raise Throttled(message, wait, limit=limiter.limit, wait=wait)
 
 
 def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) -> StoredProposal:
@@ -62,7 +62,8 @@ def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) ->
     Returned with the status its author is told (a queued proposal is pending, or accepted in post-moderation).
     """
     round_, secret = open_round_for(app, round_id, viewer)
-    _within_limit(app, app.proposal_limiter, viewer, "proposals", "an hour")
+    _within_limit(app, app.proposal_limiter, viewer,
+                  "too many proposals: at most %(limit)s in an hour; try again in %(wait)s s")
     if round_.proposals_close_at and app.clock() >= round_.proposals_close_at:
         raise Conflict("proposals are closed for this round; you can still vote")
     cleaned = proposal_rules.check_proposal_text(text, round_.proposal_min_chars, round_.proposal_max_chars)
@@ -75,7 +76,7 @@ def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) ->
     except proposals.RoundNotOpen:
         raise Conflict("the round is no longer open") from None
     if not under_quota:
-        raise Conflict(f"you have reached this round's quota of {round_.proposal_quota} proposals")
+        raise Conflict("you have reached this round's quota of %(quota)s proposals", quota=round_.proposal_quota)
     app.ballot_writer.note_written()
     return replace(proposal, status=proposal_rules.shown_status(status, round_.moderation))
 
@@ -125,7 +126,7 @@ def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, v
     """Record or change a vote under the voter's pseudonym: one short write, no directory call."""
     stored_qualification = check_vote(vote, qualification)
     round_, secret = open_round_for(app, round_id, viewer)
-    _within_limit(app, app.vote_limiter, viewer, "votes", "a minute")
+    _within_limit(app, app.vote_limiter, viewer, "too many votes: at most %(limit)s in a minute; try again in %(wait)s s")
     combo = snapshots.member_combo(app.dbs.identity, round_id, viewer.person_id)
     if combo is None:  # joined the audience after open: "other" in every breakdown
         combo = segments.combo_key((segments.OTHER,) * len(round_.dimensions))

@@ -50,8 +50,11 @@ def test_every_message_of_the_pages_is_translated_into_french():
     extracted = {
         message for _, _, message, _, _ in extract_from_dir(
             str(ROOT), method_map=[("appliance/web/pages/**.py", "python"), ("appliance/web/i18n.py", "python"),
+                                   ("appliance/domain/proposals.py", "python"),
+                                   ("appliance/services/participation.py", "python"),
                                    ("appliance/templates/**.html", "jinja2")],
-            keywords={"_": None, "gettext": None, "ngettext": (1, 2), "N_": None})
+            keywords={"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "Invalid": None,
+                      "Conflict": None, "Forbidden": None, "_within_limit": (4,)})
     }
     with (LOCALES_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
         catalog = read_po(po, locale="fr")
@@ -89,3 +92,14 @@ def test_dates_follow_the_organisation_s_time_zone_and_forms_are_read_in_it(page
         assert "server.time_zone" in str(error) and "Mars/Olympus" in str(error)
     else:
         raise AssertionError("an unknown time zone was accepted")
+
+
+def test_an_error_an_employee_meets_is_said_in_their_language(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    browser = pages("u01")
+    browser.submit("/language", {"lang": "fr", "next": "/rounds"})
+    refused = browser.submit(f"/rounds/{round_id}/proposals", {"text": "Trop court"})
+    assert refused.status_code == 400
+    assert "proposition trop courte : 10 caractères, 12 au moins" in refused.text
+    api_answer = api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Trop court"})
+    assert api_answer.json()["detail"] == "proposal is too short: 10 characters, at least 12 needed"  # the API: English

@@ -43,10 +43,16 @@ def signed_out(request: Request, _: NotAuthorizedException) -> Response:
     return Redirect(path=f"/sign-in?next={quote(safe_next(back), safe='/')}", status_code=303)
 
 
+def said(request: Request, error: DomainError) -> str:
+    """The broken rule's message in the reader's language (as written when the catalogue lacks it)."""
+    return speaker_for(request).gettext(error.template, **error.values) if error.template else str(error)
+
+
 def domain_error(request: Request, error: DomainError) -> Template:
-    """A rule the person broke: its own message, with the status the API gives."""
+    """A rule the person broke: its own message in the reader's language, with the status the API gives."""
     retry_after = getattr(error, "retry_after", None)
-    return _render(request, error.status, str(error), {"Retry-After": str(retry_after)} if retry_after else None)
+    return _render(request, error.status, said(request, error),
+                   {"Retry-After": str(retry_after)} if retry_after else None)
 
 
 def http_error(request: Request, error: HTTPException) -> Template:

@@ -15,6 +15,7 @@ from appliance.domain.rounds import Round, Viewer, can_read_results
 from appliance.services import participation, sequences
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
+from appliance.web.pages.errors import said
 from appliance.web.pages.labels import NOTICES, N_
 from appliance.web.pages.render import page, see_other, speaker_for
 from appliance.web.pages.session import FORM
@@ -78,7 +79,8 @@ class RoundPages(Controller):
             proposal = participation.submit_proposal(app, round_id, viewer, data.text)
         except DomainError as error:
             round_ = service.find_round(app, round_id, viewer)
-            return page(request, "round.html", status=error.status, error=str(error), draft=data.text, vote_notice="",
+            return page(request, "round.html", status=error.status, error=said(request, error), draft=data.text,
+                        vote_notice="",
                         **round_context(app, viewer, round_))
         done = "proposed" if proposal.status == "pending" else "proposed_post"
         return see_other(f"/rounds/{round_id}?done={done}#propose")
