@@ -40,8 +40,7 @@ def server() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def settings_overrides(server: SmtpServer) -> dict[str, dict]:
-    return {"mail": {"enabled": True, "host": server.host, "port": server.port, "security": "none",
-                     "from_address": SENDER, "timeout_seconds": 2},
+    return {"mail": server.mail_settings(SENDER, timeout_seconds=2),
             "server": {"public_url": "https://consultation.example.org"}}
 
 
@@ -229,8 +228,7 @@ def test_the_final_digest_shows_the_publishable_view_and_nothing_below_k(api, ap
 
 @pytest.fixture
 def french(server: SmtpServer) -> dict[str, dict]:
-    return {"mail": {"enabled": True, "host": server.host, "port": server.port, "security": "none",
-                     "from_address": SENDER, "timeout_seconds": 2, "language": "fr"}}
+    return {"mail": server.mail_settings(SENDER, timeout_seconds=2, language="fr")}
 
 
 def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, french):

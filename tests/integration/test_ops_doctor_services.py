@@ -41,8 +41,7 @@ def test_doctor_fails_on_a_refused_service_account(slapd, ldap_ca, monkeypatch, 
 
 def test_doctor_reaches_the_mail_relay_and_sends_nothing(monkeypatch, capsys):
     with SmtpServer("none") as relay:
-        set_sections(monkeypatch, {"mail": {"enabled": True, "host": relay.host, "port": relay.port,
-                                            "security": "none", "from_address": "consult@example.org"}})
+        set_sections(monkeypatch, {"mail": relay.mail_settings("consult@example.org")})
         status, out = doctor(monkeypatch, capsys)
         assert status == 0, out
         assert f"ok    mail: the relay {relay.host}:{relay.port} (none) accepts the connection" in out
@@ -51,9 +50,8 @@ def test_doctor_reaches_the_mail_relay_and_sends_nothing(monkeypatch, capsys):
 
 def test_doctor_fails_when_the_mail_relay_is_down(monkeypatch, capsys):
     with SmtpServer("none") as relay:
-        host, port = relay.host, relay.port
-    set_sections(monkeypatch, {"mail": {"enabled": True, "host": host, "port": port, "security": "none",
-                                        "from_address": "consult@example.org", "timeout_seconds": 2}})
+        mail = relay.mail_settings("consult@example.org", timeout_seconds=2)
+    set_sections(monkeypatch, {"mail": mail})
     status, out = doctor(monkeypatch, capsys)
     assert status == 1
-    assert f"fail  mail: {host}:{port} (none):" in out
+    assert f"fail  mail: {mail['host']}:{mail['port']} (none):" in out

@@ -31,8 +31,7 @@ def server() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def settings_overrides(server: SmtpServer) -> dict[str, dict]:
-    return {"mail": {"enabled": True, "host": server.host, "port": server.port, "security": "none",
-                     "from_address": SENDER, "timeout_seconds": 2}}
+    return {"mail": server.mail_settings(SENDER, timeout_seconds=2)}
 
 
 @pytest.fixture

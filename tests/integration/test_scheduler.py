@@ -176,8 +176,7 @@ def test_a_daily_job_missed_while_down_runs_once_at_start_and_not_again_before_i
 
 def test_the_mail_job_sends_the_queue_while_mail_is_on(make_settings, schedulers):
     with SmtpServer() as server:
-        app = build_appliance(make_settings(mail={"enabled": True, "host": server.host, "port": server.port,
-                                                   "security": "none", "from_address": "hr@example.org"}))
+        app = build_appliance(make_settings(mail=server.mail_settings("hr@example.org")))
         enqueue(app.dbs.identity, [compose(app.settings.mail, f"invite:{i}", f"p{i}@example.org", "Invitation",
                                            "Have your say.") for i in range(3)], app.clock())
         scheduler = schedulers(app, [JOBS["mail"]])

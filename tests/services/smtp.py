@@ -66,6 +66,11 @@ class SmtpServer:
         self._factory_calls = 0
         self._starts = 0
 
+    def mail_settings(self, from_address: str, **extra: object) -> dict[str, object]:
+        """The appliance's [mail] section for this server as a plain relay (no TLS, no login), plus `extra`."""
+        return {"enabled": True, "host": self.host, "port": self.port, "security": "none",
+                "from_address": from_address} | extra
+
     @property
     def connections(self) -> int:
         """How many connections clients opened, over every start."""
