@@ -27,8 +27,8 @@ from appliance.settings import MailSettings
 from appliance.storage import outbox
 from appliance.storage.outbox import Claimed, FailedMessage, Outcome, Outgoing, count_failed, depth, failures
 
-__all__ = ["FailedMessage", "Outgoing", "SendReport", "compose", "count_failed", "depth", "enqueue", "failures", "send_all_due",
-           "send_due", "send_mail"]
+__all__ = ["FailedMessage", "OutboxState", "Outgoing", "SendReport", "compose", "depth", "enqueue", "failures",
+           "outbox_state", "send_all_due", "send_due", "send_mail"]
 
 log = logging.getLogger("appliance.mail")
 
@@ -51,6 +51,20 @@ class SendReport:
 
     def __add__(self, other: SendReport) -> SendReport:
         return SendReport(self.sent + other.sent, self.retried + other.retried, self.failed + other.failed)
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    """What the outgoing mail is doing, for admins: how many wait, how many failed, the latest failures."""
+
+    waiting: int
+    failed: int
+    latest_failures: list[FailedMessage]
+
+
+def outbox_state(db: Database, latest: int = 50) -> OutboxState:
+    """How many messages wait and failed, and the `latest` given up on (newest first)."""
+    return OutboxState(depth(db), count_failed(db), failures(db, latest))
 
 
 def _never() -> bool:

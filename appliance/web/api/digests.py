@@ -90,11 +90,11 @@ class DigestController(Controller):
     @get("/mail/outbox", guards=[requires_admin], sync_to_thread=True, responses=PROBLEMS)
     def outbox(self, app: NamedDependency[Appliance]) -> OutboxOut:
         """What the outgoing mail is doing: how many wait, how many failed, and why the latest failed."""
-        db = app.dbs.identity
+        state = outbox.outbox_state(app.dbs.identity)
         latest = [FailedMailOut(recipient=f.recipient, subject=f.subject, last_error=f.last_error,
-                                attempts=f.attempts, created_at=f.created_at) for f in outbox.failures(db)]
-        return OutboxOut(enabled=app.settings.mail.enabled, waiting=outbox.depth(db),
-                         failed=outbox.count_failed(db), latest_failures=latest)
+                                attempts=f.attempts, created_at=f.created_at) for f in state.latest_failures]
+        return OutboxOut(enabled=app.settings.mail.enabled, waiting=state.waiting, failed=state.failed,
+                         latest_failures=latest)
 
     @get("/unsubscribe", sync_to_thread=True, media_type=MediaType.HTML, opt={"exclude_from_auth": True})
     def unsubscribe(self, app: NamedDependency[Appliance], token: FromQuery[str] = "") -> Response[str]:

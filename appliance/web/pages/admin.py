@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import partial
-from typing import Annotated, NamedTuple
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get, post
@@ -26,12 +26,6 @@ from appliance.web.pages.render import page, see_other, speaker_for
 from appliance.web.pages.session import FORM
 
 MAIL_FAILURES_SHOWN = 5
-
-
-class MailState(NamedTuple):
-    waiting: int
-    failed: int
-    failures: list[outbox.FailedMessage]
 
 
 LIFECYCLE = {"open": ("opened", service.open_round), "close": ("closed", service.close_round),
@@ -108,9 +102,7 @@ class AdminPages(Controller):
     def list_rounds(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
                     request: Request) -> Template:
         """Every round, with its status; with mail on, what the outgoing mail is doing."""
-        db = app.dbs.identity
-        mail = MailState(outbox.depth(db), outbox.count_failed(db), outbox.failures(db, MAIL_FAILURES_SHOWN)) \
-            if app.settings.mail.enabled else None
+        mail = outbox.outbox_state(app.dbs.identity, MAIL_FAILURES_SHOWN) if app.settings.mail.enabled else None
         return page(request, "admin_rounds.html", rounds=service.visible_rounds(app, viewer), mail=mail)
 
     @get("/new", sync_to_thread=True)
