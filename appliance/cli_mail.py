@@ -37,12 +37,12 @@ def add_mail_commands(commands: argparse._SubParsersAction) -> None:
 
 def run_mail_queue(args: argparse.Namespace) -> int:
     from appliance.cli import open_appliance
-    from appliance.services.outbox import depth, failures
+    from appliance.services.outbox import outbox_state
 
     with open_appliance() as app:
-        waiting, failed = depth(app.dbs.identity), failures(app.dbs.identity, args.limit)
-    print(f"{waiting} message(s) waiting, {len(failed)} failed{' (the latest shown)' if failed else ''}")
-    for message in failed:
+        state = outbox_state(app.dbs.identity, args.limit)
+    print(f"{state.waiting} message(s) waiting, {state.failed} failed{' (the latest shown)' if state.failed else ''}")
+    for message in state.latest_failures:
         print(f"failed after {message.attempts} attempt(s): {message.recipient}  {message.subject}\n"
               f"    {message.last_error}")
     return 0
