@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, MediaType, Response, get, put
+from html import escape
+
+from litestar import Controller, MediaType, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +21,9 @@ PAGE = """<!doctype html>
 <body><main><p>{message}</p></main></body></html>
 """
 DONE = "You will get no more reminders. Invitations and results still come."
+# Mail gateways open the links of every message they scan: the link only asks, the button does it.
+CONFIRM = """Stop the reminders of consultations? Invitations and results still come.</p>
+<form method="post" action="/api/v1/unsubscribe?token={token}"><button type="submit">Stop reminders</button></form><p>"""
 BAD_TOKEN = "This link is not valid: copy the whole link from the message."
 
 
@@ -97,8 +102,16 @@ class DigestController(Controller):
                          latest_failures=latest)
 
     @get("/unsubscribe", sync_to_thread=True, media_type=MediaType.HTML, opt={"exclude_from_auth": True})
+    def confirm_unsubscribe(self, app: NamedDependency[Appliance], token: FromQuery[str] = "") -> Response[str]:
+        """The opt-out link of a reminder: a page whose button stops the reminders. Opening it changes nothing."""
+        if service.person_of_token(app.instance_secret, token) is None:
+            return Response(PAGE.format(message=BAD_TOKEN), status_code=400, media_type=MediaType.HTML)
+        return Response(PAGE.format(message=CONFIRM.format(token=escape(token, quote=True))), media_type=MediaType.HTML)
+
+    @post("/unsubscribe", sync_to_thread=True, media_type=MediaType.HTML, status_code=200,
+          opt={"exclude_from_auth": True, "exclude_from_csrf": True})
     def unsubscribe(self, app: NamedDependency[Appliance], token: FromQuery[str] = "") -> Response[str]:
-        """One click from a reminder: no more reminders for the person the signed token names."""
+        """No more reminders for the person the signed token names (the token stands for the CSRF check)."""
         if not service.opt_out_of_reminders(app, token):
             return Response(PAGE.format(message=BAD_TOKEN), status_code=400, media_type=MediaType.HTML)
         return Response(PAGE.format(message=DONE), media_type=MediaType.HTML)
