@@ -27,6 +27,7 @@ from appliance.web.api.rounds import RoundController
 from appliance.web.api.session import SessionController
 from appliance.web.auth import SessionAuthentication
 from appliance.web.errors import EXCEPTION_HANDLERS, SafeRequest
+from appliance.web.head import head_as_get
 from appliance.web.pages import page_routers, template_config, unrouted_error
 
 PUBLIC_PATHS = ["^/healthz$", "^/readyz$", "^/metrics$", "^/schema", "^/sign-in$", "^/language$", "^/static/"]
@@ -63,6 +64,7 @@ def create_app(settings: Settings, appliance: Appliance | None = None) -> Litest
         on_shutdown=[scheduler.stop, lambda: appliance.close()],
         debug=False,
     )
+    app.asgi_handler = head_as_get(app.asgi_handler)
     app.state.appliance = appliance
     app.state.scheduler = scheduler
     app.state.metrics = RequestMetrics()

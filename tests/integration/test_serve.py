@@ -54,6 +54,19 @@ def test_the_running_server_writes_no_access_log(tmp_path):
             assert trace not in output, (log_format, trace, output)
 
 
+def test_head_answers_like_get_without_a_body(tmp_path):
+    """Monitoring probes and link checkers ask HEAD: same status and headers as GET, no body."""
+    with serving(tmp_path / "data") as (server, base):
+        with httpx.Client(base_url=base) as client:
+            for path in ("/healthz", "/sign-in", "/api/v1/unsubscribe?token=bogus"):
+                get, head = client.get(path), client.head(path)
+                assert head.status_code == get.status_code and head.content == b"", path
+                assert head.headers["content-type"] == get.headers["content-type"], path
+                assert int(head.headers["content-length"]) == len(get.content) > 0, path
+            assert client.head("/api/v1/rounds/r1/ballots").status_code == 405  # POST only
+            assert client.get("/healthz").json() == {"status": "ok"}  # the connection still works
+
+
 def test_sigterm_lets_a_request_in_flight_finish_then_the_server_exits(tmp_path):
     """`docker stop` sends SIGTERM: a request already being received still gets its answer, then it exits."""
     with serving(tmp_path / "data") as (server, base):
