@@ -10,6 +10,7 @@ from datetime import datetime
 
 from appliance.domain import rounds as rules
 from appliance.domain import segments
+from appliance.domain.digests import zone_named
 from appliance.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from appliance.domain.proposals import clean_text
 from appliance.domain.disclosure import ResultsView, RoundCounts, participation_band, publishable_view
@@ -246,7 +247,7 @@ class Participation:
 
     status: str
     band: str | None
-    as_of: str | None  # the day the band was seen (UTC)
+    as_of: str | None  # the day the band was seen, in server.time_zone
     voters: int | None
     history: list[tuple[str, str]]
 
@@ -257,7 +258,7 @@ def participation(app: Appliance, round_id: str) -> Participation:
     if round_.status == "draft":
         return Participation("draft", None, None, None, [])
     if round_.status == "open":
-        today = app.clock().date().isoformat()
+        today = app.clock().astimezone(zone_named(app.settings.server.time_zone)).date().isoformat()
         if not participation_store.has_day(app.dbs.identity, round_id, today):
             band = participation_band(ballots.count_voters(app.dbs.ballots, round_id), round_.k)
             participation_store.record_band(app.dbs.identity, round_id, today, band)

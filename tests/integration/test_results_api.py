@@ -165,6 +165,21 @@ def test_participation_while_open_is_a_band_seen_once_a_day_and_shown_a_day_late
     assert (closed["status"], closed["voters"], closed["band"]) == ("closed", 20, "10 to 24")
 
 
+def test_participation_days_are_the_organisation_s_days(api, appliance, crowd) -> None:
+    """A look at 23:30 UTC on 2 March is on 3 March in Paris (server.time_zone), as every other date shown."""
+    appliance.clock = clock = Clock()
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])
+    clock.now = datetime(2026, 3, 2, 23, 30, tzinfo=timezone.utc)
+    admin = api("admin")  # sessions last 12 hours
+    assert admin.get(f"/api/v1/rounds/{round_id}/participation").status_code == 200
+    clock.now += timedelta(hours=1)  # 01:30 in Paris on 3 March: the same day, nothing new to record
+    assert admin.get(f"/api/v1/rounds/{round_id}/participation").status_code == 200
+    clock.now += timedelta(days=1)
+    seen = api("admin").get(f"/api/v1/rounds/{round_id}/participation").json()
+    assert seen["as_of"] == "2026-03-03" and [h["day"] for h in seen["history"]] == ["2026-03-03"]
+
+
 def test_a_unanimous_segment_is_hidden_unless_k_of_its_audience_did_not_vote(api, crowd) -> None:
     admin, round_id, _ = closed_round(api, crowd, lambda u, d: "agree" if d == "Finance" else "disagree")
     view = admin.get(f"/api/v1/rounds/{round_id}/results", params={"dimension": "department"}).json()

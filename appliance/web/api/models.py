@@ -240,7 +240,7 @@ class ParticipationOut(BaseModel):
     round_id: str
     status: str
     band: str | None = Field(description="for example \"50 to 99\"; null on a round's first day")
-    as_of: str | None = Field(description="the day (UTC) the band was seen")
+    as_of: str | None = Field(description="the day the band was seen, in server.time_zone")
     voters: int | None = Field(description="after close: distinct voters, when at least k")
     history: list[dict[str, str]] = Field(description="earlier days: {day, band}")
 
