@@ -93,14 +93,14 @@ def zone_named(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(f"unknown time zone {name!r}: give an IANA name such as 'Europe/Paris'") from None
+        raise Invalid("unknown time zone %(name)s: give an IANA name such as 'Europe/Paris'", name=repr(name)) from None
 
 
 def parse_local_time(text: str) -> time:
     """"HH:MM" (24-hour clock), or Invalid."""
     match = _LOCAL_TIME.match(text)
     if match is None:
-        raise Invalid(f"bad time {text!r}: give the local time as HH:MM, from 00:00 to 23:59")
+        raise Invalid("bad time %(text)s: give the local time as HH:MM, from 00:00 to 23:59", text=repr(text))
     return time(int(match[1]), int(match[2]))
 
 

@@ -62,18 +62,19 @@ def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> 
         raise Invalid("the corrected text is the same as the proposal")
     similarity = difflib.SequenceMatcher(None, before.casefold(), cleaned.casefold(), autojunk=False).ratio()
     if similarity < CORRECTION_MIN_SIMILARITY:
-        raise Invalid(f"a correction may fix spelling, not rewrite the proposal: {similarity:.0%} of the text is"
-                      f" unchanged, at least {CORRECTION_MIN_SIMILARITY:.0%} must be; refuse it with a reason instead")
+        raise Invalid("a correction may fix spelling, not rewrite the proposal: %(kept)s of the text is"
+                      " unchanged, at least %(needed)s must be; refuse it with a reason instead",
+                      kept=format(similarity, ".0%"), needed=format(CORRECTION_MIN_SIMILARITY, ".0%"))
     return cleaned
 
 
 def check_refusal(reason: str, note: str | None) -> str:
     """The cleaned note ('' for none), or Invalid for a reason outside the charter."""
     if reason not in REFUSAL_REASONS:
-        raise Invalid(f"reason must be one of {', '.join(REFUSAL_REASONS)}")
+        raise Invalid("reason must be one of %(reasons)s", reasons=", ".join(REFUSAL_REASONS))
     cleaned = clean_text(note or "")
     if len(cleaned) > MAX_NOTE_CHARS:
-        raise Invalid(f"note is too long: at most {MAX_NOTE_CHARS} characters")
+        raise Invalid("note is too long: at most %(max)s characters", max=MAX_NOTE_CHARS)
     return cleaned
 
 

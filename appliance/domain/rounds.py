@@ -55,7 +55,8 @@ def next_status(current: str, action: str) -> str:
     """The status after `action`, or Conflict when the round is not in the state it needs."""
     required, reached = TRANSITIONS[action]
     if current != required:
-        raise Conflict(f"cannot {action} a round that is {current} (it must be {required})")
+        raise Conflict("cannot %(action)s a round that is %(current)s (it must be %(required)s)",
+                       action=action, current=current, required=required)
     return reached
 
 

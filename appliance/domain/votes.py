@@ -18,10 +18,11 @@ OPTION_INDEX = {name: i for i, name in enumerate(OPTIONS)}
 def check_vote(vote: str, qualification: str | None) -> str:
     """The qualification to store ('' for none), or Invalid if it does not match the vote."""
     if vote not in QUALIFICATIONS:
-        raise Invalid(f"vote must be one of {', '.join(VOTES)}")
+        raise Invalid("vote must be one of %(votes)s", votes=", ".join(VOTES))
     if not qualification:
         return ""
     if qualification not in QUALIFICATIONS[vote]:
         allowed = ", ".join(QUALIFICATIONS[vote])
-        raise Invalid(f"qualification {qualification!r} does not match vote {vote!r} (allowed: {allowed})")
+        raise Invalid("qualification %(qualification)s does not match vote %(vote)s (allowed: %(allowed)s)",
+                      qualification=repr(qualification), vote=repr(vote), allowed=allowed)
     return qualification

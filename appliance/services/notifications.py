@@ -48,7 +48,7 @@ def default_schedule(round_id: str, time_zone: str = DEFAULT_ZONE) -> DigestSche
 def get_round(app: Appliance, round_id: str) -> Round:
     round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
     if round_ is None:
-        raise NotFound(f"no round {round_id!r}")
+        raise NotFound("no round %(round_id)s", round_id=repr(round_id))
     return round_
 
 
@@ -71,7 +71,8 @@ def set_digest_schedule(app: Appliance, actor: str, schedule: DigestSchedule) ->
     groups = {name.casefold() for name in app.directory.group_names()}
     unknown = [r for r in recipients if r not in (ADMINS, AUDIENCE) and r.casefold() not in groups]
     if unknown:
-        raise Invalid(f"unknown group {unknown[0]!r}: recipients are 'admins', 'audience' or directory groups")
+        raise Invalid("unknown group %(group)s: recipients are 'admins', 'audience' or directory groups",
+                      group=repr(unknown[0]))
     schedule = replace(schedule, recipients=recipients, active_since=int(app.clock().timestamp()))
     stored.save_schedule(app.dbs.identity, schedule)
     audit.record(app.dbs.identity, actor, "round.digest", schedule.round_id,

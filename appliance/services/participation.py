@@ -136,7 +136,7 @@ def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, v
     if outcome == ballots.ROUND_NOT_OPEN:
         raise Conflict("the round is no longer open")
     if outcome == ballots.PROPOSAL_UNAVAILABLE:
-        raise NotFound(f"no accepted proposal {proposal_id!r} in this round")
+        raise NotFound("no accepted proposal %(proposal_id)s in this round", proposal_id=repr(proposal_id))
 
 
 log = logging.getLogger("appliance")
@@ -209,17 +209,17 @@ def _hold(app: Appliance, actor: str, round_id: str, proposal_id: str) -> int:
     now = int(app.clock().timestamp())
     holder, until = locks.take(app.dbs.identity, round_id, proposal_id, actor, now, LOCK_SECONDS)
     if holder != actor:
-        raise Conflict(f"another moderator is handling this proposal for {until - now} s more")
+        raise Conflict("another moderator is handling this proposal for %(seconds)s s more", seconds=until - now)
     return until
 
 
 def _moderated_proposal(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str) -> tuple[Round, StoredProposal]:
     round_ = find_round(app, round_id, viewer)
     if round_.status != "open":
-        raise Conflict(f"the round is {round_.status}: moderation has ended")
+        raise Conflict("the round is %(status)s: moderation has ended", status=round_.status)
     current = proposals.get_proposal(app.dbs.ballots, round_id, proposal_id)
     if current is None or current.status == "queued":
-        raise NotFound(f"no proposal {proposal_id!r} to moderate in this round")
+        raise NotFound("no proposal %(proposal_id)s to moderate in this round", proposal_id=repr(proposal_id))
     return round_, current
 
 
@@ -233,7 +233,7 @@ def moderate(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal
         note = proposal_rules.check_refusal(reason or "", note)
         allowed, new = ("pending", "accepted") if round_.moderation == "post" else ("pending",), "refused"
     if current.status not in allowed:
-        raise Conflict(f"the proposal is already {current.status}")
+        raise Conflict("the proposal is already %(status)s", status=current.status)
     _hold(app, actor, round_id, proposal_id)
     try:
         if not proposals.moderate(app.dbs.ballots, round_id, proposal_id, current.status, new, reason, note):
@@ -251,7 +251,8 @@ def correct(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal_
     """
     round_, current = _moderated_proposal(app, round_id, viewer, proposal_id)
     if current.status not in ("pending", "accepted"):
-        raise Conflict(f"the proposal is {current.status}: only pending and accepted proposals are corrected")
+        raise Conflict("the proposal is %(status)s: only pending and accepted proposals are corrected",
+                       status=current.status)
     corrected = proposal_rules.check_correction(current.text, text, round_.proposal_min_chars,
                                                 round_.proposal_max_chars)
     _hold(app, actor, round_id, proposal_id)
@@ -270,11 +271,12 @@ def mark_duplicate(app: Appliance, actor: str, round_id: str, viewer: Viewer, pr
     """
     _, current = _moderated_proposal(app, round_id, viewer, proposal_id)
     if current.status != "accepted":
-        raise Conflict(f"the proposal is {current.status}: only accepted proposals are marked duplicates")
+        raise Conflict("the proposal is %(status)s: only accepted proposals are marked duplicates",
+                       status=current.status)
     if original_id is not None:
         original = proposals.get_proposal(app.dbs.ballots, round_id, original_id)
         if original is None or original.status != "accepted":
-            raise NotFound(f"no accepted proposal {original_id!r} in this round")
+            raise NotFound("no accepted proposal %(proposal_id)s in this round", proposal_id=repr(original_id))
         original_id = original.duplicate_of or original.id  # the root of its group
         if original_id == proposal_id:
             raise Invalid("a proposal cannot be a duplicate of itself")

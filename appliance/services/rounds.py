@@ -44,7 +44,7 @@ def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
     defaults = app.settings.rounds
     k = defaults.default_k if draft.k is None else draft.k
     if k < rules.MIN_K:
-        raise Invalid(f"k must be at least {rules.MIN_K}")
+        raise Invalid("k must be at least %(min)s", min=rules.MIN_K)
     if draft.moderation not in rules.MODERATION_MODES:
         raise Invalid("moderation must be 'pre' or 'post'")
     title, question = clean_text(draft.title), clean_text(draft.question)
@@ -75,20 +75,23 @@ def check_against_directory(app: Appliance, groups: tuple[str, ...], dimensions:
         known = app.directory.dimensions()
         unknown = [d for d in dimensions if d not in known]
         if unknown:
-            offered = ", ".join(known) or "none"
-            raise Invalid(f"unknown dimension {unknown[0]!r}: the directory offers {offered}")
+            offered = ", ".join(known)
+            if not offered:
+                raise Invalid("unknown dimension %(dimension)s: the directory offers none", dimension=repr(unknown[0]))
+            raise Invalid("unknown dimension %(dimension)s: the directory offers %(offered)s",
+                          dimension=repr(unknown[0]), offered=offered)
     if groups:
         names = {name.casefold() for name in app.directory.group_names()}
         missing = [g for g in groups if g.casefold() not in names]
         if missing:
-            raise Invalid(f"audience group {missing[0]!r} does not exist in the directory")
+            raise Invalid("audience group %(group)s does not exist in the directory", group=repr(missing[0]))
 
 
 def find_round(app: Appliance, round_id: str, viewer: Viewer) -> Round:
     """The round if this viewer may see it: NotFound for drafts of others, Forbidden outside the audience."""
     round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
     if round_ is None or (round_.status == "draft" and not viewer.is_admin):
-        raise NotFound(f"no round {round_id!r}")
+        raise NotFound("no round %(round_id)s", round_id=repr(round_id))
     if not _may_see(app, round_, viewer):
         raise Forbidden("you are not in this round's audience")
     return round_
@@ -113,7 +116,7 @@ def _stored_round(app: Appliance, round_id: str) -> Round:
     """Any round, for admins' lifecycle steps; NotFound when there is none."""
     round_ = stored_rounds.get_round(app.dbs.ballots, round_id)
     if round_ is None:
-        raise NotFound(f"no round {round_id!r}")
+        raise NotFound("no round %(round_id)s", round_id=repr(round_id))
     return round_
 
 
@@ -220,8 +223,12 @@ def round_results(app: Appliance, round_id: str, viewer: Viewer,
     if not rules.can_read_results(round_, viewer):
         raise Forbidden("results are shown to the audience once the round is published")
     if dimension is not None and dimension not in round_.dimensions:
-        offered = ", ".join(round_.dimensions) or "none"
-        raise Invalid(f"unknown dimension {dimension!r}: this round's dimensions are {offered}")
+        offered = ", ".join(round_.dimensions)
+        if not offered:
+            raise Invalid("unknown dimension %(dimension)s: this round's dimensions are none",
+                          dimension=repr(dimension))
+        raise Invalid("unknown dimension %(dimension)s: this round's dimensions are %(offered)s",
+                      dimension=repr(dimension), offered=offered)
     key = (round_id, dimension)
     view = app.results_cache.get(key)
     if view is None:  # a closed round's counts never change: its views are computed once per process

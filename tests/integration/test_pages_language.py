@@ -51,10 +51,15 @@ def test_every_message_of_the_pages_is_translated_into_french():
         message for _, _, message, _, _ in extract_from_dir(
             str(ROOT), method_map=[("appliance/web/pages/**.py", "python"), ("appliance/web/i18n.py", "python"),
                                    ("appliance/domain/proposals.py", "python"),
+                                   ("appliance/domain/rounds.py", "python"), ("appliance/domain/digests.py", "python"),
+                                   ("appliance/domain/votes.py", "python"),
                                    ("appliance/services/participation.py", "python"),
+                                   ("appliance/services/rounds.py", "python"),
+                                   ("appliance/services/notifications.py", "python"),
+                                   ("appliance/web/pages/admin.py", "python"),
                                    ("appliance/templates/**.html", "jinja2")],
             keywords={"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "Invalid": None,
-                      "Conflict": None, "Forbidden": None, "_within_limit": (4,)})
+                      "Conflict": None, "Forbidden": None, "NotFound": None, "_within_limit": (4,)})
     }
     with (LOCALES_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
         catalog = read_po(po, locale="fr")
@@ -103,3 +108,21 @@ def test_an_error_an_employee_meets_is_said_in_their_language(api, pages):
     assert "proposition trop courte : 10 caractères, 12 au moins" in refused.text
     api_answer = api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Trop court"})
     assert api_answer.json()["detail"] == "proposal is too short: 10 characters, at least 12 needed"  # the API: English
+
+
+def test_an_error_an_admin_meets_is_said_in_their_language(api, pages):
+    admin = pages("admin")
+    admin.submit("/language", {"lang": "fr", "next": "/admin/rounds"})
+    refused = admin.submit("/admin/rounds/new", {
+        "title": "Canteen", "question": "How could the canteen serve us better?", "audience_groups": "staff",
+        "k": "5", "moderation": "pre", "opens_at": "2099-01-10T09:00", "closes_at": "2099-01-05T18:00"})
+    assert refused.status_code == 400 and 'value="Canteen"' in refused.text
+    assert "la date de clôture doit être postérieure à la date d’ouverture" in refused.text
+    assert "closes_at must be after opens_at" not in refused.text
+    lifecycle = admin.submit("/admin/rounds/nowhere/close")
+    assert lifecycle.status_code == 404 and "aucune consultation &#39;nowhere&#39;" in lifecycle.text
+    api_answer = api("admin").post("/api/v1/rounds", json={
+        "title": "Canteen", "question": "How could the canteen serve us better?",
+        "opens_at": "2099-01-10T08:00:00Z", "closes_at": "2099-01-05T17:00:00Z"})
+    assert api_answer.json()["detail"] == "closes_at must be after opens_at"  # the API: English
+    assert api("admin").post("/api/v1/rounds/nowhere/close").json()["detail"] == "no round 'nowhere'"

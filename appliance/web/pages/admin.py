@@ -21,6 +21,7 @@ from appliance.services.context import Appliance
 from appliance.storage import proposals
 from appliance.storage.digests import DigestSchedule
 from appliance.web.auth import requires_admin
+from appliance.web.pages.errors import said
 from appliance.web.pages.labels import NOTICES
 from appliance.web.pages.render import page, see_other, speaker_for
 from appliance.web.pages.session import FORM
@@ -69,7 +70,7 @@ def parse_local_moment(value: str, name: str, zone: str) -> datetime | None:
         local = moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))  # an offset given is kept
         return local.astimezone(timezone.utc)
     except (ValueError, OverflowError):
-        raise Invalid(f"{name}: not a date and time within reach") from None
+        raise Invalid("%(name)s: not a date and time within reach", name=name) from None
 
 
 def parse_count(value: str, name: str) -> int | None:
@@ -79,7 +80,7 @@ def parse_count(value: str, name: str) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise Invalid(f"{name}: not a whole number") from None
+        raise Invalid("%(name)s: not a whole number", name=name) from None
 
 
 def draft_from(form: RoundForm, zone: str) -> service.RoundDraft:
@@ -125,7 +126,7 @@ class AdminPages(Controller):
         try:
             round_ = service.create_round(app, actor, draft_from(data, app.settings.server.time_zone))
         except DomainError as error:
-            return self._form(app, request, data, error.status, str(error))
+            return self._form(app, request, data, error.status, said(request, error))
         return see_other(f"/admin/rounds/{round_.id}?done=created")
 
     @get("/{round_id:str}", sync_to_thread=True)
@@ -160,7 +161,7 @@ class AdminPages(Controller):
                   action: FromPath[str]) -> Redirect:
         """Open, close or publish the round."""
         if action not in LIFECYCLE:
-            raise Invalid(f"unknown action {action!r}")
+            raise Invalid("unknown action %(action)s", action=repr(action))
         done, step = LIFECYCLE[action]
         step(app, actor, round_id)
         return see_other(f"/admin/rounds/{round_id}?done={done}")
