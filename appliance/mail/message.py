@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -30,7 +31,8 @@ def parse_address(text: str, setting: str = "address") -> Address:
 
 
 def build_message(to: str, subject: str, text: str, html: str | None = None, *,
-                  settings: MailSettings, to_name: str = "") -> EmailMessage:
+                  settings: MailSettings, to_name: str = "", headers: Mapping[str, str] | None = None
+                  ) -> EmailMessage:
     """A message from the configured sender to one person: text, and html as its alternative when given."""
     sender = parse_address(settings.from_address, "mail.from_address")
     message = EmailMessage()
@@ -43,6 +45,8 @@ def build_message(to: str, subject: str, text: str, html: str | None = None, *,
     message["Message-ID"] = make_msgid(domain=sender.domain)
     # RFC 3834: vacation responders and list servers do not answer an automatic message.
     message["Auto-Submitted"] = "auto-generated"
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(text)
     if html is not None:
         refuse_remote_content(html)

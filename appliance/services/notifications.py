@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -157,9 +158,20 @@ def opt_out_path(app: Appliance, person_id: str) -> str:
     return public_url(app) + UNSUBSCRIBE_PATH.format(token=opt_out_token(app.instance_secret, person_id))
 
 
-def _mail(app: Appliance, key: str, person: Person, message: content.Content) -> Outgoing:
+def _mail(app: Appliance, key: str, person: Person, message: content.Content,
+          headers: Mapping[str, str] | None = None) -> Outgoing:
     return compose(app.settings.mail, key, person.email, message.subject, message.text, message.html,
-                   to_name=person.display_name)
+                   to_name=person.display_name, headers=headers)
+
+
+def unsubscribe_headers(link: str) -> dict[str, str]:
+    """RFC 2369 and RFC 8058: mail clients offer their own "unsubscribe" button, which posts to the link.
+
+    Only for a link with a public URL: a bare path means nothing to a mail client.
+    """
+    if not link.startswith(("https://", "http://")):
+        return {}
+    return {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 def queue_weekly_digest(app: Appliance, round_: Round, schedule: DigestSchedule, now: datetime) -> int:
@@ -203,13 +215,14 @@ def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int
     zone = content.zone_named(app.settings.server.time_zone)
     closes_on = round_.closes_at.astimezone(zone).date() if round_.closes_at else None
     link = round_link(app, round_.id, results=kind == "results")
-    messages = (
-        _mail(app, f"{kind}:{round_.id}:{p.email}", p,
-              content.notice(kind, round_.title, round_.question, closes_on, link,
-                             opt_out_path(app, p.id) if kind == "reminder" else None, app.settings.mail.language))
-        for p in people if p.id not in refused
-    )
-    return enqueue(app.dbs.identity, messages, now)
+    def message(person: Person) -> Outgoing:
+        opt_out = opt_out_path(app, person.id) if kind == "reminder" else None
+        notice = content.notice(kind, round_.title, round_.question, closes_on, link, opt_out,
+                                app.settings.mail.language)
+        return _mail(app, f"{kind}:{round_.id}:{person.email}", person, notice,
+                     unsubscribe_headers(opt_out) if opt_out else None)
+
+    return enqueue(app.dbs.identity, (message(p) for p in people if p.id not in refused), now)
 
 
 def _once(app: Appliance, round_: Round, kind: str, now: datetime, queue) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,9 +72,9 @@ def _never() -> bool:
 
 
 def compose(mail: MailSettings, key: str, to: str, subject: str, text: str, html: str | None = None,
-            to_name: str = "") -> Outgoing:
+            to_name: str = "", headers: Mapping[str, str] | None = None) -> Outgoing:
     """A message from the configured sender, ready to queue under `key`."""
-    return Outgoing(key, build_message(to, subject, text, html, settings=mail, to_name=to_name))
+    return Outgoing(key, build_message(to, subject, text, html, settings=mail, to_name=to_name, headers=headers))
 
 
 def enqueue(db: Database, messages: Iterable[Outgoing], now: datetime | None = None) -> int:

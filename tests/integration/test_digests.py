@@ -180,6 +180,16 @@ def test_the_reminder_goes_to_the_whole_audience_but_not_to_who_opted_out(api, a
     text, html = parts(reminders[0])
     opt_out = "https://consultation.example.org/api/v1/unsubscribe?token="
     assert opt_out in text and opt_out in html
+    # RFC 8058: the mail client's own button posts "List-Unsubscribe=One-Click" to the link in the header
+    header = str(reminders[0].message["List-Unsubscribe"])
+    assert header.startswith(f"<{opt_out}") and header.endswith(">")
+    assert str(reminders[0].message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+    assert all("List-Unsubscribe" not in m.message for m in mails(server, "New consultation"))
+    one_click = api(None).post(header[1:-1].removeprefix("https://consultation.example.org"),
+                               content=b"List-Unsubscribe=One-Click",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert one_click.status_code == 200
+    assert len(fetch_all(appliance.dbs.identity, "SELECT * FROM mail_opt_outs")) == 2  # u07, and this one
     link = f"https://consultation.example.org/rounds/{round_id}"  # server.public_url + the round's page
     assert link in text and link in html
 
@@ -253,3 +263,10 @@ def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, 
     [invitation, *_] = mails(server, "Nouvelle consultation : Notre quotidien")
     text, html = parts(invitation) if invitation.message.is_multipart() else (invitation.message.get_content(), "")
     assert "Qu'est-ce qui faciliterait notre travail ?" in text
+
+
+def test_a_mail_client_is_offered_the_opt_out_only_with_a_public_address():
+    link = "https://consultation.example.org/api/v1/unsubscribe?token=abc.123"
+    assert notifications.unsubscribe_headers(link) == {
+        "List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    assert notifications.unsubscribe_headers("/api/v1/unsubscribe?token=abc.123") == {}  # no server.public_url
