@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import re
 from collections.abc import Mapping
 from email.errors import HeaderParseError
@@ -13,6 +14,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from appliance.settings import MailSettings
+
+# Header lines up to RFC 5322's limit: with the default 78, a header holding one long word (the signed
+# opt-out link of List-Unsubscribe) is sent as RFC 2047 encoded-words, which mail clients do not read as a URI.
+POLICY = email.policy.default.clone(max_line_length=998)
 
 # Attributes whose URL a mail client fetches by itself when the message is opened.
 _FETCHED_ATTRIBUTES = frozenset({"src", "srcset", "background", "poster", "data", "lowsrc", "dynsrc"})
@@ -35,7 +40,7 @@ def build_message(to: str, subject: str, text: str, html: str | None = None, *,
                   ) -> EmailMessage:
     """A message from the configured sender to one person: text, and html as its alternative when given."""
     sender = parse_address(settings.from_address, "mail.from_address")
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["From"] = Address(settings.from_name, sender.username, sender.domain)
     message["To"] = Address(to_name, addr_spec=parse_address(to, "to").addr_spec)
     if settings.reply_to:

@@ -141,7 +141,8 @@ def person_of_token(secret: bytes, token: str) -> str | None:
         person_id = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         return None
-    return person_id if hmac.compare_digest(signature, _signature(secret, person_id)) else None
+    expected = _signature(secret, person_id).encode()
+    return person_id if hmac.compare_digest(signature.encode(), expected) else None
 
 
 def opt_out_of_reminders(app: Appliance, token: str) -> bool:
@@ -167,11 +168,14 @@ def _mail(app: Appliance, key: str, person: Person, message: content.Content,
 def unsubscribe_headers(link: str) -> dict[str, str]:
     """RFC 2369 and RFC 8058: mail clients offer their own "unsubscribe" button, which posts to the link.
 
-    Only for a link with a public URL: a bare path means nothing to a mail client.
+    Only for a link with a public URL: a bare path means nothing to a mail client; one-click needs HTTPS.
     """
     if not link.startswith(("https://", "http://")):
         return {}
-    return {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    headers = {"List-Unsubscribe": f"<{link}>"}
+    if link.startswith("https://"):
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
 
 
 def queue_weekly_digest(app: Appliance, round_: Round, schedule: DigestSchedule, now: datetime) -> int:

@@ -7,7 +7,6 @@ and it lapses at claimed_until, so a sender that died does not hold it forever.
 
 from __future__ import annotations
 
-import email.policy
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from email.message import EmailMessage
 
 from sqlite_utils import Database
 
+from appliance.mail.message import POLICY
 from appliance.storage.connection import fetch_all, fetch_one, write
 
 _DUE = ("status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)")
@@ -39,7 +39,7 @@ class Claimed:
     content: bytes
 
     def message(self) -> EmailMessage:
-        parsed = message_from_bytes(self.content, policy=email.policy.default)
+        parsed = message_from_bytes(self.content, policy=POLICY)
         assert isinstance(parsed, EmailMessage)
         return parsed
 

@@ -171,6 +171,7 @@ def test_the_reminder_goes_to_the_whole_audience_but_not_to_who_opted_out(api, a
     assert not fetch_all(appliance.dbs.identity, "SELECT * FROM mail_opt_outs")
     assert api(None).get("/api/v1/unsubscribe?token=bogus.123").status_code == 400
     assert api(None).post("/api/v1/unsubscribe?token=bogus.123").status_code == 400
+    assert api(None).get("/api/v1/unsubscribe?token=YQ.\u00e9").status_code == 400  # not ASCII: no 500
     done = api(None).post(link)  # the button: no session, no CSRF cookie, the signed token is enough
     assert done.status_code == 200 and "no more reminders" in done.text
 
@@ -183,6 +184,7 @@ def test_the_reminder_goes_to_the_whole_audience_but_not_to_who_opted_out(api, a
     # RFC 8058: the mail client's own button posts "List-Unsubscribe=One-Click" to the link in the header
     header = str(reminders[0].message["List-Unsubscribe"])
     assert header.startswith(f"<{opt_out}") and header.endswith(">")
+    assert f"\nList-Unsubscribe: {header}\r\n".encode() in reminders[0].raw  # one plain line, not RFC 2047 words
     assert str(reminders[0].message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
     assert all("List-Unsubscribe" not in m.message for m in mails(server, "New consultation"))
     one_click = api(None).post(header[1:-1].removeprefix("https://consultation.example.org"),
@@ -270,3 +272,5 @@ def test_a_mail_client_is_offered_the_opt_out_only_with_a_public_address():
     assert notifications.unsubscribe_headers(link) == {
         "List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     assert notifications.unsubscribe_headers("/api/v1/unsubscribe?token=abc.123") == {}  # no server.public_url
+    plain = "http://consultation.example.org/api/v1/unsubscribe?token=abc.123"
+    assert notifications.unsubscribe_headers(plain) == {"List-Unsubscribe": f"<{plain}>"}  # one-click needs HTTPS

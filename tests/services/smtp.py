@@ -47,6 +47,7 @@ class Received:
     recipients: tuple[str, ...]
     message: EmailMessage
     login: str | None  # the AUTH username of the session, if it signed in
+    raw: bytes = b""  # the message as it came over the wire
 
 
 class SmtpServer:
@@ -177,7 +178,7 @@ class _Handler:
         assert isinstance(message, EmailMessage)
         self._owner.messages.append(Received(
             sender=envelope.mail_from or "", recipients=tuple(envelope.rcpt_tos), message=message,
-            login=session.auth_data if session.authenticated else None))
+            login=session.auth_data if session.authenticated else None, raw=content))
         return "250 2.0.0 message accepted"
 
 

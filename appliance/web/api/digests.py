@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from html import escape
-
 from litestar import Controller, MediaType, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -23,7 +21,7 @@ PAGE = """<!doctype html>
 DONE = "You will get no more reminders. Invitations and results still come."
 # Mail gateways open the links of every message they scan: the link only asks, the button does it.
 CONFIRM = """Stop the reminders of consultations? Invitations and results still come.</p>
-<form method="post" action="/api/v1/unsubscribe?token={token}"><button type="submit">Stop reminders</button></form><p>"""
+<form method="post"><button type="submit">Stop reminders</button></form><p>"""
 BAD_TOKEN = "This link is not valid: copy the whole link from the message."
 
 
@@ -106,7 +104,7 @@ class DigestController(Controller):
         """The opt-out link of a reminder: a page whose button stops the reminders. Opening it changes nothing."""
         if service.person_of_token(app.instance_secret, token) is None:
             return Response(PAGE.format(message=BAD_TOKEN), status_code=400, media_type=MediaType.HTML)
-        return Response(PAGE.format(message=CONFIRM.format(token=escape(token, quote=True))), media_type=MediaType.HTML)
+        return Response(PAGE.format(message=CONFIRM), media_type=MediaType.HTML)  # the form posts to this address
 
     @post("/unsubscribe", sync_to_thread=True, media_type=MediaType.HTML, status_code=200,
           opt={"exclude_from_auth": True, "exclude_from_csrf": True})
