@@ -248,6 +248,9 @@ def french(server: SmtpServer) -> dict[str, dict]:
 
 
 def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, french):
+    from litestar.testing import TestClient
+
+    from appliance.app import create_app
     from appliance.services.context import build_appliance
     from tests.conftest import seed_people
 
@@ -260,6 +263,8 @@ def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, 
         round_id = rounds.create_round(app, "admin", draft).id
         rounds.open_round(app, "admin", round_id)
         run_jobs(app, clock, T0 + timedelta(hours=1))
+        opt_out = TestClient(create_app(app.settings, app)).get(notifications.opt_out_path(app, "local:u07"))
+        assert '<html lang="fr">' in opt_out.text and "Ne plus recevoir de rappels</button>" in opt_out.text
     finally:
         app.close()
     [invitation, *_] = mails(server, "Nouvelle consultation : Notre quotidien")

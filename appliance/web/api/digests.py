@@ -15,14 +15,33 @@ from appliance.web.api.models import PROBLEMS
 from appliance.web.auth import requires_admin
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Reminders</title></head>
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title></head>
 <body><main><p>{message}</p></main></body></html>
 """
-DONE = "You will get no more reminders. Invitations and results still come."
-# Mail gateways open the links of every message they scan: the link only asks, the button does it.
-CONFIRM = """Stop the reminders of consultations? Invitations and results still come.</p>
-<form method="post"><button type="submit">Stop reminders</button></form><p>"""
-BAD_TOKEN = "This link is not valid: copy the whole link from the message."
+# In the language of the reminder that carried the link (mail.language). Mail gateways open the links of every
+# message they scan: the link only asks, the button does it.
+OPT_OUT_TEXTS = {
+    "en": {"title": "Reminders", "done": "You will get no more reminders. Invitations and results still come.",
+           "confirm": "Stop the reminders of consultations? Invitations and results still come.",
+           "button": "Stop reminders", "bad": "This link is not valid: copy the whole link from the message."},
+    "fr": {"title": "Rappels", "done": "Vous ne recevrez plus de rappels. Les invitations et les résultats"
+                                       " continuent de vous parvenir.",
+           "confirm": "Ne plus recevoir les rappels des consultations ? Les invitations et les résultats"
+                      " continuent de vous parvenir.",
+           "button": "Ne plus recevoir de rappels",
+           "bad": "Ce lien n’est pas valide : copiez le lien entier depuis le message."},
+}
+
+
+def opt_out_page(app: Appliance, what: str, status: int = 200) -> Response[str]:
+    language = app.settings.mail.language
+    words = OPT_OUT_TEXTS.get(language, OPT_OUT_TEXTS["en"])
+    message = words[what]
+    if what == "confirm":  # the form posts to the page's own address, token included
+        message += f'</p>\n<form method="post"><button type="submit">{words["button"]}</button></form><p>'
+    return Response(PAGE.format(lang=language, title=words["title"], message=message), status_code=status,
+                    media_type=MediaType.HTML)
 
 
 class DigestIn(BaseModel):
@@ -103,13 +122,13 @@ class DigestController(Controller):
     def confirm_unsubscribe(self, app: NamedDependency[Appliance], token: FromQuery[str] = "") -> Response[str]:
         """The opt-out link of a reminder: a page whose button stops the reminders. Opening it changes nothing."""
         if service.person_of_token(app.instance_secret, token) is None:
-            return Response(PAGE.format(message=BAD_TOKEN), status_code=400, media_type=MediaType.HTML)
-        return Response(PAGE.format(message=CONFIRM), media_type=MediaType.HTML)  # the form posts to this address
+            return opt_out_page(app, "bad", 400)
+        return opt_out_page(app, "confirm")
 
     @post("/unsubscribe", sync_to_thread=True, media_type=MediaType.HTML, status_code=200,
           opt={"exclude_from_auth": True, "exclude_from_csrf": True})
     def unsubscribe(self, app: NamedDependency[Appliance], token: FromQuery[str] = "") -> Response[str]:
         """No more reminders for the person the signed token names (the token stands for the CSRF check)."""
         if not service.opt_out_of_reminders(app, token):
-            return Response(PAGE.format(message=BAD_TOKEN), status_code=400, media_type=MediaType.HTML)
-        return Response(PAGE.format(message=DONE), media_type=MediaType.HTML)
+            return opt_out_page(app, "bad", 400)
+        return opt_out_page(app, "done")
