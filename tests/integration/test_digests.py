@@ -259,10 +259,13 @@ def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, 
         seed_people(app)
         clock = Clock(T0)
         app.clock = clock
-        draft = RoundDraft("Notre quotidien", "Qu'est-ce qui faciliterait notre travail ?", audience_groups=("staff",))
+        closes_at = T0 + timedelta(days=5)
+        draft = RoundDraft("Notre quotidien", "Qu'est-ce qui faciliterait notre travail ?", audience_groups=("staff",),
+                           closes_at=closes_at)
         round_id = rounds.create_round(app, "admin", draft).id
         rounds.open_round(app, "admin", round_id)
         run_jobs(app, clock, T0 + timedelta(hours=1))
+        run_jobs(app, clock, closes_at - timedelta(days=2) + timedelta(minutes=10))
         opt_out = TestClient(create_app(app.settings, app)).get(notifications.opt_out_path(app, "local:u07"))
         assert '<html lang="fr">' in opt_out.text and "Ne plus recevoir de rappels</button>" in opt_out.text
     finally:
@@ -270,6 +273,9 @@ def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, 
     [invitation, *_] = mails(server, "Nouvelle consultation : Notre quotidien")
     text, html = parts(invitation) if invitation.message.is_multipart() else (invitation.message.get_content(), "")
     assert "Qu'est-ce qui faciliterait notre travail ?" in text
+    # Without server.public_url mail carries no links, the opt-out included: a bare path opens nothing.
+    [reminder, *_] = mails(server, "Notre quotidien : bientôt terminée")
+    assert b"unsubscribe" not in reminder.raw and "List-Unsubscribe" not in reminder.message
 
 
 def test_a_mail_client_is_offered_the_opt_out_only_with_a_public_address():
