@@ -50,6 +50,7 @@ def test_every_message_of_the_pages_is_translated_into_french():
     extracted = {
         message for _, _, message, _, _ in extract_from_dir(
             str(ROOT), method_map=[("appliance/web/pages/**.py", "python"), ("appliance/web/i18n.py", "python"),
+                                   ("appliance/web/api/digests.py", "python"),
                                    ("appliance/domain/proposals.py", "python"),
                                    ("appliance/domain/rounds.py", "python"), ("appliance/domain/digests.py", "python"),
                                    ("appliance/domain/votes.py", "python"),

@@ -13,35 +13,33 @@ from appliance.services.context import Appliance
 from appliance.storage.digests import DigestSchedule
 from appliance.web.api.models import PROBLEMS
 from appliance.web.auth import requires_admin
+from appliance.web.i18n import Speaker
+from appliance.web.pages.labels import N_
 
 PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title></head>
 <body><main><p>{message}</p></main></body></html>
 """
-# In the language of the reminder that carried the link (mail.language). Mail gateways open the links of every
-# message they scan: the link only asks, the button does it.
-OPT_OUT_TEXTS = {
-    "en": {"title": "Reminders", "done": "You will get no more reminders. Invitations and results still come.",
-           "confirm": "Stop the reminders of consultations? Invitations and results still come.",
-           "button": "Stop reminders", "bad": "This link is not valid: copy the whole link from the message."},
-    "fr": {"title": "Rappels", "done": "Vous ne recevrez plus de rappels. Les invitations et les résultats"
-                                       " continuent de vous parvenir.",
-           "confirm": "Ne plus recevoir les rappels des consultations ? Les invitations et les résultats"
-                      " continuent de vous parvenir.",
-           "button": "Ne plus recevoir de rappels",
-           "bad": "Ce lien n’est pas valide : copiez le lien entier depuis le message."},
+# Mail gateways open the links of every message they scan: the link only asks, the button does it.
+OPT_OUT_WORDS = {
+    "title": N_("Reminders"),
+    "confirm": N_("Stop the reminders of consultations? Invitations and results still come."),
+    "button": N_("Stop reminders"),
+    "done": N_("You will get no more reminders. Invitations and results still come."),
+    "bad": N_("This link is not valid: copy the whole link from the message."),
 }
 
 
 def opt_out_page(app: Appliance, what: str, status: int = 200) -> Response[str]:
-    language = app.settings.mail.language
-    words = OPT_OUT_TEXTS.get(language, OPT_OUT_TEXTS["en"])
-    message = words[what]
+    """The page of the reminder's opt-out link, in the reminder's language (mail.language)."""
+    say = Speaker(app.settings.mail.language)
+    message = say.gettext(OPT_OUT_WORDS[what])
     if what == "confirm":  # the form posts to the page's own address, token included
-        message += f'</p>\n<form method="post"><button type="submit">{words["button"]}</button></form><p>'
-    return Response(PAGE.format(lang=language, title=words["title"], message=message), status_code=status,
-                    media_type=MediaType.HTML)
+        button = say.gettext(OPT_OUT_WORDS["button"])
+        message += f'</p>\n<form method="post"><button type="submit">{button}</button></form><p>'
+    return Response(PAGE.format(lang=say.language, title=say.gettext(OPT_OUT_WORDS["title"]), message=message),
+                    status_code=status, media_type=MediaType.HTML)
 
 
 class DigestIn(BaseModel):
