@@ -219,8 +219,10 @@ def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int
     zone = content.zone_named(app.settings.server.time_zone)
     closes_on = round_.closes_at.astimezone(zone).date() if round_.closes_at else None
     link = round_link(app, round_.id, results=kind == "results")
+    opt_outs = kind == "reminder" and bool(public_url(app))  # without a public address mail carries no links
+
     def message(person: Person) -> Outgoing:
-        opt_out = opt_out_path(app, person.id) if kind == "reminder" and public_url(app) else None
+        opt_out = opt_out_path(app, person.id) if opt_outs else None
         notice = content.notice(kind, round_.title, round_.question, closes_on, link, opt_out,
                                 app.settings.mail.language)
         return _mail(app, f"{kind}:{round_.id}:{person.email}", person, notice,
