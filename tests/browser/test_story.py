@@ -117,7 +117,7 @@ def test_a_round_from_proposals_to_published_results_in_a_real_browser(open_page
     expect(french.locator("#progress-text")).to_have_text("0 votées, 3 à voter")
     accessible(french, "round-vote-desktop-fr")
     french.keyboard.press("1")
-    expect(french.locator("#vote-status")).to_have_text("Vote enregistré : D’accord.")
+    expect(french.locator("#vote-status")).to_have_text("Vote enregistré\u00a0: D’accord.")
 
     # Eight more employees vote through the card, by keyboard, so that every proposal passes k = 5.
     for i in (0, 1, 2, 3, 4, 7, 8, 9):

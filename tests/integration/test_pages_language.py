@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
@@ -74,6 +75,17 @@ def test_every_message_of_the_pages_is_translated_into_french():
     assert not problems  # placeholders match in every translation
 
 
+def test_french_punctuation_never_starts_a_line_of_its_own():
+    """French puts a space before : ; ? ! and inside « »; an ordinary one lets a phone wrap the sign alone."""
+    with (LOCALES_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale="fr")
+    texts = [text for message in catalog if message.id
+             for text in (message.string if isinstance(message.string, tuple) else (message.string,))]
+    breakable = [text for text in texts if re.search(r"[ \n][:;?!»]|«[ \n]", text)]
+    assert not breakable, f"use a no-break space (U+00A0 before :, U+202F before ; ? !): {breakable}"
+    assert any("\u00a0:" in text for text in texts) and any("\u202f?" in text for text in texts)
+
+
 def test_dates_and_numbers_are_written_the_language_s_way(api, pages):
     round_id = create_open_round(api("admin"), audience_groups=["staff"], closes_at="2099-01-05T14:30:00Z")
     browser = pages("u01")  # server.time_zone: Europe/Paris, an hour ahead of UTC in January
@@ -106,7 +118,7 @@ def test_an_error_an_employee_meets_is_said_in_their_language(api, pages):
     browser.submit("/language", {"lang": "fr", "next": "/rounds"})
     refused = browser.submit(f"/rounds/{round_id}/proposals", {"text": "Trop court"})
     assert refused.status_code == 400
-    assert "proposition trop courte : 10 caractères, 12 au moins" in refused.text
+    assert "proposition trop courte\u00a0: 10 caractères, 12 au moins" in refused.text
     api_answer = api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Trop court"})
     assert api_answer.json()["detail"] == "proposal is too short: 10 characters, at least 12 needed"  # the API: English
 
