@@ -15,77 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.domain.disclosure import ResultsView
 from appliance.domain.errors import Invalid
+from appliance.i18n import Speaker
 
 TOP = 5
 BAR_WIDTH = 10  # blocks in a text bar at 100%
 BAR_COLOURS = {"agree": "#2e7d32", "disagree": "#c62828", "neutral": "#9e9e9e"}
 RATES = ("agree", "disagree", "neutral")
 _LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-# Every string of round mail, one dict per language.
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "weekly_subject": "{title}: this week's digest",
-        "weekly_intro": "Where the consultation \u201c{title}\u201d stands this week.",
-        "participation": "Participation: {band} people (as of {day})",
-        "participation_unknown": "Participation: not published yet (figures come a day late)",
-        "accepted": "Proposals accepted so far: {count}",
-        "pending": "Proposals waiting for moderation: {count}",
-        "final_subject": "{title}: the results",
-        "final_intro": "The consultation \u201c{title}\u201d is over. What came out of it:",
-        "round_voters": "Voters: {count}",
-        "voters": "{count} voters",
-        "not_enough": "not enough responses",
-        "consensus": "Widest support",
-        "controversy": "Most divided",
-        "none_shown": "None with enough responses.",
-        "agree": "agree", "disagree": "disagree", "neutral": "neutral",
-        "open_round": "Open the consultation",
-        "closes_on": " It closes on {day}.",
-        "invitation_subject": "New consultation: {title}",
-        "invitation_body": "A consultation is open: \u201c{question}\u201d Propose your ideas and vote on those of"
-                           " others; nobody can see how you voted or what you wrote.{closes}",
-        "reminder_subject": "{title}: closing soon",
-        "reminder_body": "The consultation \u201c{title}\u201d closes soon.{closes} This reminder goes to"
-                         " everyone invited: there is still time to propose and vote.",
-        "results_subject": "{title}: the results are published",
-        "results_body": "The results of the consultation \u201c{title}\u201d are published. Everyone invited can"
-                        " read them on the appliance.",
-        "opt_out": "No more reminders: open this link",
-    },
-    "fr": {
-        "weekly_subject": "{title} : le point de la semaine",
-        "weekly_intro": "O\u00f9 en est la consultation \u00ab {title} \u00bb cette semaine.",
-        "participation": "Participation : {band} personnes (au {day})",
-        "participation_unknown": "Participation : pas encore publi\u00e9e (les chiffres ont un jour de d\u00e9calage)",
-        "accepted": "Propositions accept\u00e9es \u00e0 ce jour : {count}",
-        "pending": "Propositions en attente de mod\u00e9ration : {count}",
-        "final_subject": "{title} : les r\u00e9sultats",
-        "final_intro": "La consultation \u00ab {title} \u00bb est termin\u00e9e. Ce qui en ressort :",
-        "round_voters": "Votants : {count}",
-        "voters": "{count} votants",
-        "not_enough": "pas assez de r\u00e9ponses",
-        "consensus": "Les plus soutenues",
-        "controversy": "Les plus partag\u00e9es",
-        "none_shown": "Aucune avec assez de r\u00e9ponses.",
-        "agree": "d'accord", "disagree": "pas d'accord", "neutral": "neutre",
-        "open_round": "Ouvrir la consultation",
-        "closes_on": " Elle se termine le {day}.",
-        "invitation_subject": "Nouvelle consultation : {title}",
-        "invitation_body": "Une consultation est ouverte : \u00ab {question} \u00bb Proposez vos id\u00e9es et votez"
-                           " sur celles des autres ; personne ne peut savoir ce que vous avez vot\u00e9 ou"
-                           " \u00e9crit.{closes}",
-        "reminder_subject": "{title} : bient\u00f4t termin\u00e9e",
-        "reminder_body": "La consultation \u00ab {title} \u00bb se termine bient\u00f4t.{closes} Ce rappel est"
-                         " envoy\u00e9 \u00e0 toutes les personnes invit\u00e9es : il est encore temps de proposer"
-                         " et de voter.",
-        "results_subject": "{title} : les r\u00e9sultats sont publi\u00e9s",
-        "results_body": "Les r\u00e9sultats de la consultation \u00ab {title} \u00bb sont publi\u00e9s. Toutes les"
-                        " personnes invit\u00e9es peuvent les lire sur l'appliance.",
-        "opt_out": "Ne plus recevoir de rappels : ouvrez ce lien",
-    },
-}
-
 
 @lru_cache(maxsize=64)
 def zone_named(name: str) -> ZoneInfo:
@@ -147,10 +83,10 @@ def text_bar(rate: float) -> str:
     return "\u2587" * round(percent(rate) * BAR_WIDTH / 100)
 
 
-def html_bar(name: str, rate: float, label: str) -> str:
+def html_bar(name: str, rate: float, label: str, say: Speaker) -> str:
     width = percent(rate)
     return (f'<div style="display:flex;align-items:center;margin:2px 0;font-size:13px">'
-            f'<span style="width:90px">{escape(label)} {width}%</span>'
+            f'<span style="width:110px">{escape(label)} {escape(say.percent(width / 100))}</span>'
             f'<div style="background:#eeeeee;width:200px;height:10px">'
             f'<div style="background:{BAR_COLOURS[name]};width:{width}%;height:10px"></div></div></div>')
 
@@ -160,70 +96,99 @@ def _page(title: str, body: str) -> str:
             f'<body style="font-family:sans-serif;color:#222222;max-width:640px">{body}</body></html>')
 
 
-def _link_lines(words: dict[str, str], link: str | None) -> tuple[str, str]:
+def _link_lines(say: Speaker, link: str | None) -> tuple[str, str]:
     if not link:
         return "", ""
-    return f"\n{words['open_round']}: {link}\n", f'<p><a href="{escape(link)}">{escape(words["open_round"])}</a></p>'
+    line, anchor = say.gettext("Open the consultation: %(link)s", link=link), say.gettext("Open the consultation")
+    return f"\n{line}\n", f'<p><a href="{escape(link)}">{escape(anchor)}</a></p>'
 
 
 def weekly_digest(title: str, band: str | None, as_of: str | None, accepted: int, pending: int | None,
-                  link: str | None, language: str = "en") -> Content:
+                  link: str | None, say: Speaker) -> Content:
     """The weekly digest of an open round: participation band (lagged), accepted proposals, and for admins the backlog."""
-    words = TEXTS[language]
-    participation = (words["participation"].format(band=band, day=as_of) if band and as_of
-                     else words["participation_unknown"])
-    lines = [participation, words["accepted"].format(count=accepted)]
+    participation = (say.gettext("Participation: %(band)s people (as of %(day)s)", band=band,
+                                 day=say.date(date.fromisoformat(as_of)))
+                     if band and as_of else say.gettext("Participation: not published yet (figures come a day late)"))
+    lines = [participation, say.gettext("Proposals accepted so far: %(count)s", count=say.number(accepted))]
     if pending is not None:
-        lines.append(words["pending"].format(count=pending))
-    link_text, link_html = _link_lines(words, link)
-    text = words["weekly_intro"].format(title=title) + "\n\n" + "\n".join(f"- {line}" for line in lines) + "\n" + link_text
-    body = (f"<h1 style=\"font-size:20px\">{escape(title)}</h1><p>{escape(words['weekly_intro'].format(title=title))}</p>"
+        lines.append(say.gettext("Proposals waiting for moderation: %(count)s", count=say.number(pending)))
+    link_text, link_html = _link_lines(say, link)
+    intro = say.gettext("Where the consultation \u201c%(title)s\u201d stands this week.", title=title)
+    text = intro + "\n\n" + "\n".join(f"- {line}" for line in lines) + "\n" + link_text
+    body = (f"<h1 style=\"font-size:20px\">{escape(title)}</h1><p>{escape(intro)}</p>"
             "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>" + link_html)
-    subject = words["weekly_subject"].format(title=title)
+    subject = say.gettext("%(title)s: this week's digest", title=title)
     return Content(subject, text, _page(subject, body))
 
 
-def _proposal_text(line: ProposalLine, words: dict[str, str]) -> str:
-    voters = words["voters"].format(count=line.voters) if line.voters is not None else words["not_enough"]
-    bars = "\n".join(f"    {words[name]:<9} {percent(line.rates[name]):>3}% {text_bar(line.rates[name])}" for name in RATES)
-    return f"* {line.text} ({voters})\n{bars}"
+def _answers(say: Speaker) -> dict[str, str]:
+    return {"agree": say.gettext("agree"), "disagree": say.gettext("disagree"), "neutral": say.gettext("neutral")}
 
 
-def _proposal_html(line: ProposalLine, words: dict[str, str]) -> str:
-    voters = words["voters"].format(count=line.voters) if line.voters is not None else words["not_enough"]
-    bars = "".join(html_bar(name, line.rates[name], words[name]) for name in RATES)
+def _voters(line: ProposalLine, say: Speaker) -> str:
+    if line.voters is None:
+        return say.gettext("not enough responses")
+    return say.ngettext("%(num)s voter", "%(num)s voters", line.voters)
+
+
+def _proposal_text(line: ProposalLine, say: Speaker) -> str:
+    answers = _answers(say)
+    label_width = max(9, max(map(len, answers.values())) + 1)
+    figure_width = len(say.percent(1.0))
+    bars = "\n".join(f"    {answers[name]:<{label_width}} {say.percent(percent(line.rates[name]) / 100):>{figure_width}}"
+                     f" {text_bar(line.rates[name])}" for name in RATES)
+    return f"* {line.text} ({_voters(line, say)})\n{bars}"
+
+
+def _proposal_html(line: ProposalLine, say: Speaker) -> str:
+    answers = _answers(say)
+    bars = "".join(html_bar(name, line.rates[name], answers[name], say) for name in RATES)
     return (f'<div style="margin:12px 0"><p style="margin:0 0 4px 0"><strong>{escape(line.text)}</strong>'
-            f' <span style="color:#666666">({escape(voters)})</span></p>{bars}</div>')
+            f' <span style="color:#666666">({escape(_voters(line, say))})</span></p>{bars}</div>')
 
 
 def final_digest(title: str, voters: int | None, consensus: list[ProposalLine], controversy: list[ProposalLine],
-                 link: str | None, language: str = "en") -> Content:
+                 link: str | None, say: Speaker) -> Content:
     """The final digest: the best consensus and controversy proposals of the publishable view, with bars."""
-    words = TEXTS[language]
-    total = words["round_voters"].format(count=voters) if voters is not None else words["not_enough"]
-    text_parts, html_parts = [words["final_intro"].format(title=title), total], []
-    for heading, lines in ((words["consensus"], consensus), (words["controversy"], controversy)):
-        shown = [_proposal_text(line, words) for line in lines] or [words["none_shown"]]
+    total = (say.gettext("Voters: %(count)s", count=say.number(voters)) if voters is not None
+             else say.gettext("not enough responses"))
+    intro = say.gettext("The consultation \u201c%(title)s\u201d is over. What came out of it:", title=title)
+    none_shown = say.gettext("None with enough responses.")
+    text_parts, html_parts = [intro, total], []
+    for heading, lines in ((say.gettext("Widest support"), consensus), (say.gettext("Most divided"), controversy)):
+        shown = [_proposal_text(line, say) for line in lines] or [none_shown]
         text_parts.append(f"{heading}\n" + "\n".join(shown))
-        items = "".join(_proposal_html(line, words) for line in lines) or f"<p>{escape(words['none_shown'])}</p>"
+        items = "".join(_proposal_html(line, say) for line in lines) or f"<p>{escape(none_shown)}</p>"
         html_parts.append(f'<h2 style="font-size:16px">{escape(heading)}</h2>{items}')
-    link_text, link_html = _link_lines(words, link)
-    subject = words["final_subject"].format(title=title)
-    body = (f"<h1 style=\"font-size:20px\">{escape(title)}</h1><p>{escape(words['final_intro'].format(title=title))}"
+    link_text, link_html = _link_lines(say, link)
+    subject = say.gettext("%(title)s: the results", title=title)
+    body = (f"<h1 style=\"font-size:20px\">{escape(title)}</h1><p>{escape(intro)}"
             f"</p><p>{escape(total)}</p>" + "".join(html_parts) + link_html)
     return Content(subject, "\n\n".join(text_parts) + "\n" + link_text, _page(subject, body))
 
 
 def notice(kind: str, title: str, question: str, closes_on: date | None, link: str | None,
-           opt_out: str | None = None, language: str = "en") -> Content:
+           opt_out: str | None, say: Speaker) -> Content:
     """An invitation, a reminder or a results notice to the whole audience."""
-    words = TEXTS[language]
-    closes = words["closes_on"].format(day=closes_on.isoformat()) if closes_on else ""
-    body_text = words[f"{kind}_body"].format(title=title, question=question, closes=closes).strip()
-    link_text, link_html = _link_lines(words, link)
+    closes = say.gettext("It closes on %(day)s.", day=say.date(closes_on)) if closes_on else ""
+    if kind == "invitation":
+        subject = say.gettext("New consultation: %(title)s", title=title)
+        sentences = [say.gettext("A consultation is open: \u201c%(question)s\u201d Propose your ideas and vote on those"
+                                 " of others; nobody can see how you voted or what you wrote.", question=question),
+                     closes]
+    elif kind == "reminder":
+        subject = say.gettext("%(title)s: closing soon", title=title)
+        sentences = [say.gettext("The consultation \u201c%(title)s\u201d closes soon.", title=title), closes,
+                     say.gettext("This reminder goes to everyone invited: there is still time to propose and vote.")]
+    else:
+        subject = say.gettext("%(title)s: the results are published", title=title)
+        sentences = [say.gettext("The results of the consultation \u201c%(title)s\u201d are published. Everyone"
+                                 " invited can read them on the appliance.", title=title)]
+    body_text = " ".join(sentence for sentence in sentences if sentence)
+    link_text, link_html = _link_lines(say, link)
     text, html = body_text + "\n" + link_text, f"<p>{escape(body_text)}</p>{link_html}"
     if opt_out:
-        text += f"\n{words['opt_out']}: {opt_out}\n"
-        html += f'<p style="font-size:12px;color:#666666">{escape(words["opt_out"])}: {escape(opt_out)}</p>'
-    subject = words[f"{kind}_subject"].format(title=title)
+        line, anchor = say.gettext("No more reminders: %(link)s", link=opt_out), say.gettext("No more reminders")
+        text += f"\n{line}\n"
+        html += f'<p style="font-size:12px;color:#666666"><a href="{escape(opt_out)}">{escape(anchor)}</a></p>'
     return Content(subject, text, _page(subject, html))

@@ -21,6 +21,7 @@ from appliance.directory import Person
 from appliance.domain import digests as content
 from appliance.domain.errors import Invalid, NotFound
 from appliance.domain.rounds import Round, Viewer
+from appliance.i18n import Speaker
 from appliance.services.context import Appliance
 from appliance.services.outbox import Outgoing, compose, enqueue
 from appliance.services.rounds import participation, round_results
@@ -159,6 +160,11 @@ def opt_out_path(app: Appliance, person_id: str) -> str:
     return public_url(app) + UNSUBSCRIBE_PATH.format(token=opt_out_token(app.instance_secret, person_id))
 
 
+def mail_speaker(app: Appliance) -> Speaker:
+    """Round mail speaks mail.language, its dates in server.time_zone."""
+    return Speaker(app.settings.mail.language, app.settings.server.time_zone)
+
+
 def _mail(app: Appliance, key: str, person: Person, message: content.Content,
           headers: Mapping[str, str] | None = None) -> Outgoing:
     return compose(app.settings.mail, key, person.email, message.subject, message.text, message.html,
@@ -189,11 +195,11 @@ def queue_weekly_digest(app: Appliance, round_: Round, schedule: DigestSchedule,
     accepted = len(proposals.list_by_status(app.dbs.ballots, round_.id, "accepted"))
     pending = len(proposals.list_by_status(app.dbs.ballots, round_.id, "pending"))
     recipients, _ = resolve_recipients(app, round_, schedule.recipients)
-    link = round_link(app, round_.id)
+    link, say = round_link(app, round_.id), mail_speaker(app)
     messages = (  # a generator: composed as they are written, a chunk at a time
         _mail(app, f"digest:{round_.id}:{period}:{r.person.email}", r.person,
               content.weekly_digest(round_.title, seen.band, seen.as_of, accepted,
-                                    pending if r.is_admin else None, link, app.settings.mail.language))
+                                    pending if r.is_admin else None, link, say))
         for r in recipients
     )
     queued = enqueue(app.dbs.identity, messages, now)
@@ -206,7 +212,7 @@ def queue_final_digest(app: Appliance, round_: Round, schedule: DigestSchedule, 
     _, view = round_results(app, round_.id, JOB_VIEWER)
     message = content.final_digest(round_.title, view.voters if view.shown else None,
                                    content.top_proposals(view, "consensus"), content.top_proposals(view, "controversy"),
-                                   round_link(app, round_.id, results=True), app.settings.mail.language)
+                                   round_link(app, round_.id, results=True), mail_speaker(app))
     recipients, _ = resolve_recipients(app, round_, schedule.recipients)
     return enqueue(app.dbs.identity, (_mail(app, f"final:{round_.id}:{r.person.email}", r.person, message)
                                       for r in recipients), now)
@@ -220,11 +226,11 @@ def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int
     closes_on = round_.closes_at.astimezone(zone).date() if round_.closes_at else None
     link = round_link(app, round_.id, results=kind == "results")
     opt_outs = kind == "reminder" and bool(public_url(app))  # without a public address mail carries no links
+    say = mail_speaker(app)
 
     def message(person: Person) -> Outgoing:
         opt_out = opt_out_path(app, person.id) if opt_outs else None
-        notice = content.notice(kind, round_.title, round_.question, closes_on, link, opt_out,
-                                app.settings.mail.language)
+        notice = content.notice(kind, round_.title, round_.question, closes_on, link, opt_out, say)
         return _mail(app, f"{kind}:{round_.id}:{person.email}", person, notice,
                      unsubscribe_headers(opt_out) if opt_out else None)
 

@@ -109,7 +109,7 @@ def test_a_weekly_digest_goes_once_each_monday_at_nine_paris_time_across_the_end
     admin_text, admin_html = by_recipient["admin@example.org"]
     staff_text, staff_html = by_recipient["u05@example.org"]
     for text in (admin_text, admin_html, staff_text, staff_html):
-        assert f"Participation: {band} people (as of 2030-10-27)" in text
+        assert f"Participation: {band} people (as of Oct 27, 2030)" in text
         assert "Proposals accepted so far: 1" in text
         for hidden in ("Finance", "Sales", "U00", "U01"):  # no segment, no author
             assert hidden not in text
@@ -180,7 +180,8 @@ def test_the_reminder_goes_to_the_whole_audience_but_not_to_who_opted_out(api, a
     assert sorted(m.recipients[0] for m in reminders) == sorted(f"{u}@example.org" for u in STAFF if u != "u07")
     text, html = parts(reminders[0])
     opt_out = "https://consultation.example.org/api/v1/unsubscribe?token="
-    assert opt_out in text and opt_out in html
+    assert opt_out in text and f'<a href="{opt_out}' in html
+    assert f"\nNo more reminders: {opt_out}" in text  # one colon, then the link
     # RFC 8058: the mail client's own button posts "List-Unsubscribe=One-Click" to the link in the header
     header = str(reminders[0].message["List-Unsubscribe"])
     assert header.startswith(f"<{opt_out}") and header.endswith(">")
@@ -270,11 +271,13 @@ def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, 
         assert '<html lang="fr">' in opt_out.text and "Ne plus recevoir de rappels</button>" in opt_out.text
     finally:
         app.close()
-    [invitation, *_] = mails(server, "Nouvelle consultation : Notre quotidien")
+    [invitation, *_] = mails(server, "Nouvelle consultation\u00a0: Notre quotidien")  # no-break space before ":"
     text, html = parts(invitation) if invitation.message.is_multipart() else (invitation.message.get_content(), "")
-    assert "Qu'est-ce qui faciliterait notre travail ?" in text
+    assert "Une consultation est ouverte\u00a0: «\u00a0Qu'est-ce qui faciliterait notre travail ?\u00a0»" in text
+    assert "Elle se termine le 21 oct. 2030." in text  # the day, written the French way
     # Without server.public_url mail carries no links, the opt-out included: a bare path opens nothing.
-    [reminder, *_] = mails(server, "Notre quotidien : bientôt terminée")
+    [reminder, *_] = mails(server, "Notre quotidien\u00a0: bientôt terminée")
+    assert "il est encore temps de proposer et de voter." in reminder.message.get_body(("plain",)).get_content()
     assert b"unsubscribe" not in reminder.raw and "List-Unsubscribe" not in reminder.message
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from appliance.web.i18n import LOCALES_DIR, choose_language, parse_accept_language
+from appliance.i18n import LOCALES_DIR
+from appliance.web.i18n import choose_language, parse_accept_language
 from tests.conftest import create_open_round
 
 ROOT = Path(__file__).resolve().parents[2]

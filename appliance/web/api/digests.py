@@ -13,7 +13,6 @@ from appliance.services.context import Appliance
 from appliance.storage.digests import DigestSchedule
 from appliance.web.api.models import PROBLEMS
 from appliance.web.auth import requires_admin
-from appliance.web.i18n import Speaker
 from appliance.web.pages.labels import N_
 
 PAGE = """<!doctype html>
@@ -33,7 +32,7 @@ OPT_OUT_WORDS = {
 
 def opt_out_page(app: Appliance, what: str, status: int = 200) -> Response[str]:
     """The page of the reminder's opt-out link, in the reminder's language (mail.language)."""
-    say = Speaker(app.settings.mail.language)
+    say = service.mail_speaker(app)
     message = say.gettext(OPT_OUT_WORDS[what])
     if what == "confirm":  # the form posts to the page's own address, token included
         button = say.gettext(OPT_OUT_WORDS["button"])

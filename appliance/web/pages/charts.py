@@ -5,7 +5,7 @@ from __future__ import annotations
 from markupsafe import Markup, escape
 
 from appliance.web.api.models import Figure
-from appliance.web.i18n import Speaker
+from appliance.i18n import Speaker
 
 COLOURS = {"agree": "#17773a", "neutral": "#9aa3b0", "disagree": "#b42318"}
 BAR_ORDER = ("agree", "neutral", "disagree")

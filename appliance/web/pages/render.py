@@ -13,7 +13,8 @@ from litestar.template import TemplateConfig
 
 from appliance.domain.votes import QUALIFICATIONS
 from appliance.web.pages import labels
-from appliance.web.i18n import LANGUAGE_COOKIE, LANGUAGES, NAMES, Speaker, choose_language
+from appliance.i18n import LANGUAGES, Speaker
+from appliance.web.i18n import LANGUAGE_COOKIE, NAMES, choose_language
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"

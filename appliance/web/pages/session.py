@@ -18,7 +18,8 @@ from appliance.services.context import Appliance
 from appliance.services.sign_in import sign_in
 from appliance.storage import sessions
 from appliance.web.auth import DEVICE_COOKIE, SESSION_COOKIE, hash_token, session_cookies
-from appliance.web.i18n import LANGUAGE_COOKIE, LANGUAGES
+from appliance.i18n import LANGUAGES
+from appliance.web.i18n import LANGUAGE_COOKIE
 from appliance.web.pages.render import page, safe_next, see_other, speaker_for
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
