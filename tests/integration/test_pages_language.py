@@ -135,6 +135,10 @@ def test_an_error_an_admin_meets_is_said_in_their_language(api, pages):
     assert "closes_at must be after opens_at" not in refused.text
     lifecycle = admin.submit("/admin/rounds/nowhere/close")
     assert lifecycle.status_code == 404 and "aucune consultation &#39;nowhere&#39;" in lifecycle.text
+    opened = create_open_round(api("admin"), audience_groups=["staff"])
+    again = admin.submit(f"/admin/rounds/{opened}/open")
+    assert again.status_code == 409  # the statuses it names, as the pages name them
+    assert "l’état «\u00a0Ouverte\u00a0» (il faut l’état «\u00a0Brouillon\u00a0»)" in again.text
     api_answer = api("admin").post("/api/v1/rounds", json={
         "title": "Canteen", "question": "How could the canteen serve us better?",
         "opens_at": "2099-01-10T08:00:00Z", "closes_at": "2099-01-05T17:00:00Z"})

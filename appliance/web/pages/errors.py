@@ -13,7 +13,7 @@ from appliance.directory import DirectoryUnavailable
 from appliance.domain.errors import DomainError
 from appliance.storage.ballot_writer import VoteTimeout
 from appliance.web import errors as api_errors
-from appliance.web.pages.labels import N_
+from appliance.web.pages.labels import STATUSES, N_
 from appliance.web.pages.render import current_page, page, safe_next, speaker_for
 
 TITLES = {
@@ -43,9 +43,20 @@ def signed_out(request: Request, _: NotAuthorizedException) -> Response:
     return Redirect(path=f"/sign-in?next={quote(safe_next(back), safe='/')}", status_code=303)
 
 
+STATUS_VALUES = ("status", "current", "required")  # values of an error that name a round's or proposal's status
+
+
 def said(request: Request, error: DomainError) -> str:
-    """The broken rule's message in the reader's language (as written when the catalogue lacks it)."""
-    return speaker_for(request).gettext(error.template, **error.values) if error.template else str(error)
+    """The broken rule's message in the reader's language (as written when the catalogue lacks it).
+
+    A status it names is said as the pages show it ("closed" is "Clôturée" in French).
+    """
+    if not error.template:
+        return str(error)
+    say = speaker_for(request)
+    values = {name: say.gettext(STATUSES[value]) if name in STATUS_VALUES and value in STATUSES else value
+              for name, value in error.values.items()}
+    return say.gettext(error.template, **values)
 
 
 def domain_error(request: Request, error: DomainError) -> Template:
