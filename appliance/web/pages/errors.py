@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 
 from appliance.directory import DirectoryUnavailable
 from appliance.domain.errors import DomainError
+from appliance.i18n import DEFAULT_LANGUAGE
 from appliance.storage.ballot_writer import VoteTimeout
 from appliance.web import errors as api_errors
 from appliance.web.pages.labels import STATUSES, N_
@@ -49,13 +50,16 @@ STATUS_VALUES = ("status", "current", "required")  # values of an error that nam
 def said(request: Request, error: DomainError) -> str:
     """The broken rule's message in the reader's language (as written when the catalogue lacks it).
 
-    A status it names is said as the pages show it ("closed" is "Clôturée" in French).
+    English sentences use a status's own word ("a round that is closed"); other languages name it
+    as their pages show it (« Clôturée »).
     """
     if not error.template:
         return str(error)
     say = speaker_for(request)
-    values = {name: say.gettext(STATUSES[value]) if name in STATUS_VALUES and value in STATUSES else value
-              for name, value in error.values.items()}
+    values = error.values
+    if say.language != DEFAULT_LANGUAGE:
+        values = {name: say.gettext(STATUSES[value]) if name in STATUS_VALUES and value in STATUSES else value
+                  for name, value in values.items()}
     return say.gettext(error.template, **values)
 
 
