@@ -45,7 +45,10 @@ What it measures:
      noisy can reach 8 of 10 early by luck and lose it again; "held" is
      what a round closing at that point would publish.
    The target, engine / uniform <= 40% on each conversation, is checked on
-   both. "first" is a first passage of a noisy ranking: where the true
+   both. Each ratio is followed by its 80% interval (the seeds resampled
+   with replacement, each seed's pair of replays kept together): with 30
+   seeds it spans 15 to 25 points, so two presenters whose intervals
+   overlap are not told apart by that run. "first" is a first passage of a noisy ranking: where the true
    rates around the 10th place differ by a point or two (vtaiwan.uberx),
    it is mostly luck and its median moves by tens of percent from one set
    of seeds to another; compare ratios from one run, with many seeds.
@@ -293,6 +296,15 @@ def median_votes(results: list[int | None]) -> float:
     return float(statistics.median(CAP + 1 if r is None else r for r in results))
 
 
+def ratio_interval(ours: list[int | None], baseline: list[int | None], resamples: int = 2000) -> tuple[float, float]:
+    """An 80% interval of median(ours) / median(baseline): seeds resampled with replacement, pairs kept together."""
+    x, y = (np.array([CAP + 1 if r is None else r for r in results], dtype=float) for results in (ours, baseline))
+    picks = np.random.default_rng(0).integers(0, x.size, (resamples, x.size))
+    ratios = np.median(x[picks], axis=1) / np.median(y[picks], axis=1)
+    low, high = np.quantile(ratios, [0.1, 0.9])
+    return float(low), float(high)
+
+
 def votes_text(votes: float) -> str:
     return f"> {CAP:,}" if votes > CAP else f"{votes:,.0f}"
 
@@ -316,7 +328,10 @@ def efficiency(populations: list[Population], presenters: list[str], seeds: int,
             line = f"    {name:16s} first {votes_text(first):>9s}  held {votes_text(held):>9s}"
             if name != "uniform":
                 ratios = first / base[0], held / base[1]
-                line += f"   / uniform: first {ratios[0]:.0%}, held {ratios[1]:.0%}"
+                low, high = zip(*(ratio_interval([r[k] for r in by_task[p.name, name]],
+                                                 [r[k] for r in by_task[p.name, "uniform"]]) for k in (0, 1)))
+                line += (f"   / uniform: first {ratios[0]:.0%} ({low[0]:.0%}-{high[0]:.0%}),"
+                         f" held {ratios[1]:.0%} ({low[1]:.0%}-{high[1]:.0%})")
                 if name == "engine" and not p.name.startswith("synthetic"):
                     verdicts = ("met" if ratio <= TARGET_RATIO else "MISSED" for ratio in ratios)
                     line += f"; target <= {TARGET_RATIO:.0%}: first {next(verdicts)}, held {next(verdicts)}"
