@@ -170,15 +170,16 @@ def final_digest(title: str, voters: int | None, consensus: list[ProposalLine], 
 def notice(kind: str, title: str, question: str, closes_on: date | None, link: str | None,
            opt_out: str | None, say: Speaker) -> Content:
     """An invitation, a reminder or a results notice to the whole audience."""
-    closes = say.gettext("It closes on %(day)s.", day=say.date(closes_on)) if closes_on else ""
+    day = say.date(closes_on) if closes_on else None
     if kind == "invitation":
         subject = say.gettext("New consultation: %(title)s", title=title)
         sentences = [say.gettext("A consultation is open: \u201c%(question)s\u201d Propose your ideas and vote on those"
                                  " of others; nobody can see how you voted or what you wrote.", question=question),
-                     closes]
+                     say.gettext("It closes on %(day)s.", day=day) if day else ""]
     elif kind == "reminder":
         subject = say.gettext("%(title)s: closing soon", title=title)
-        sentences = [say.gettext("The consultation \u201c%(title)s\u201d closes soon.", title=title), closes,
+        sentences = [say.gettext("The consultation \u201c%(title)s\u201d closes on %(day)s.", title=title, day=day)
+                     if day else say.gettext("The consultation \u201c%(title)s\u201d closes soon.", title=title),
                      say.gettext("This reminder goes to everyone invited: there is still time to propose and vote.")]
     else:
         subject = say.gettext("%(title)s: the results are published", title=title)

@@ -277,7 +277,9 @@ def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, 
     assert "Elle se termine le 21 oct. 2030." in text  # the day, written the French way
     # Without server.public_url mail carries no links, the opt-out included: a bare path opens nothing.
     [reminder, *_] = mails(server, "Notre quotidien\u00a0: bientôt terminée")
-    assert "il est encore temps de proposer et de voter." in reminder.message.get_body(("plain",)).get_content()
+    reminder_text = reminder.message.get_body(("plain",)).get_content()
+    assert reminder_text.startswith("La consultation «\u00a0Notre quotidien\u00a0» se termine le 21 oct. 2030. ")
+    assert "il est encore temps de proposer et de voter." in reminder_text
     assert b"unsubscribe" not in reminder.raw and "List-Unsubscribe" not in reminder.message
 
 
