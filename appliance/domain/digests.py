@@ -13,7 +13,7 @@ from functools import lru_cache
 from html import escape
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from appliance.domain.disclosure import ResultsView
+from appliance.domain.disclosure import ResultsView, band_said
 from appliance.domain.errors import Invalid
 from appliance.i18n import Speaker
 
@@ -91,8 +91,8 @@ def html_bar(name: str, rate: float, label: str, say: Speaker) -> str:
             f'<div style="background:{BAR_COLOURS[name]};width:{width}%;height:10px"></div></div></div>')
 
 
-def _page(title: str, body: str) -> str:
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
+def _page(title: str, body: str, say: Speaker) -> str:
+    return (f'<!doctype html><html lang="{say.language}"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
             f'<body style="font-family:sans-serif;color:#222222;max-width:640px">{body}</body></html>')
 
 
@@ -106,7 +106,7 @@ def _link_lines(say: Speaker, link: str | None) -> tuple[str, str]:
 def weekly_digest(title: str, band: str | None, as_of: str | None, accepted: int, pending: int | None,
                   link: str | None, say: Speaker) -> Content:
     """The weekly digest of an open round: participation band (lagged), accepted proposals, and for admins the backlog."""
-    participation = (say.gettext("Participation: %(band)s people (as of %(day)s)", band=band,
+    participation = (say.gettext("Participation: %(band)s people (as of %(day)s)", band=band_said(say, band),
                                  day=say.date(date.fromisoformat(as_of)))
                      if band and as_of else say.gettext("Participation: not published yet (figures come a day late)"))
     lines = [participation, say.gettext("Proposals accepted so far: %(count)s", count=say.number(accepted))]
@@ -118,7 +118,7 @@ def weekly_digest(title: str, band: str | None, as_of: str | None, accepted: int
     body = (f"<h1 style=\"font-size:20px\">{escape(title)}</h1><p>{escape(intro)}</p>"
             "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>" + link_html)
     subject = say.gettext("%(title)s: this week's digest", title=title)
-    return Content(subject, text, _page(subject, body))
+    return Content(subject, text, _page(subject, body, say))
 
 
 def _answers(say: Speaker) -> dict[str, str]:
@@ -164,7 +164,7 @@ def final_digest(title: str, voters: int | None, consensus: list[ProposalLine], 
     subject = say.gettext("%(title)s: the results", title=title)
     body = (f"<h1 style=\"font-size:20px\">{escape(title)}</h1><p>{escape(intro)}"
             f"</p><p>{escape(total)}</p>" + "".join(html_parts) + link_html)
-    return Content(subject, "\n\n".join(text_parts) + "\n" + link_text, _page(subject, body))
+    return Content(subject, "\n\n".join(text_parts) + "\n" + link_text, _page(subject, body, say))
 
 
 def notice(kind: str, title: str, question: str, closes_on: date | None, link: str | None,
@@ -192,4 +192,4 @@ def notice(kind: str, title: str, question: str, closes_on: date | None, link: s
         line, anchor = say.gettext("No more reminders: %(link)s", link=opt_out), say.gettext("No more reminders")
         text += f"\n{line}\n"
         html += f'<p style="font-size:12px;color:#666666"><a href="{escape(opt_out)}">{escape(anchor)}</a></p>'
-    return Content(subject, text, _page(subject, html))
+    return Content(subject, text, _page(subject, html, say))

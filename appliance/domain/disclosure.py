@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -47,6 +48,7 @@ from appliance.domain.results import NOT_ENOUGH, CountArrays, CountRow
 from appliance.domain.scoring import QUALIFICATION_PRIOR, VOTE_PRIOR, Scores, half_width, score_proposal, smoothed_rate
 from appliance.domain.segments import OTHER
 from appliance.domain.votes import OPTION_INDEX, OPTIONS, QUALIFICATIONS, VOTES
+from appliance.i18n import Speaker
 
 Combo = tuple[str, ...]
 POOL = "other"
@@ -657,3 +659,19 @@ def participation_band(voters: int, k: int) -> str:
             return f"{low} to {edge - 1}"
         low = edge
     return f"{low} or more"
+
+
+_BAND = re.compile(r"^(?:fewer than (\d+)|(\d+) to (\d+)|(\d+) or more)$")
+
+
+def band_said(say: Speaker, band: str) -> str:
+    """A band as participation_band writes it (the API's words), in the speaker's language and numbers."""
+    match = _BAND.match(band)
+    if match is None:
+        return band
+    fewer, low, high, more = (None if group is None else say.number(int(group)) for group in match.groups())
+    if fewer is not None:
+        return say.gettext("fewer than %(k)s", k=fewer)
+    if low is not None:
+        return say.gettext("%(low)s to %(high)s", low=low, high=high)
+    return say.gettext("%(low)s or more", low=more)

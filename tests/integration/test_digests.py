@@ -275,6 +275,7 @@ def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, 
     text, html = parts(invitation) if invitation.message.is_multipart() else (invitation.message.get_content(), "")
     assert "Une consultation est ouverte\u00a0: «\u00a0Qu'est-ce qui faciliterait notre travail ?\u00a0»" in text
     assert "Elle se termine le 21 oct. 2030." in text  # the day, written the French way
+    assert '<html lang="fr">' in html  # a screen reader reads it with a French voice
     # Without server.public_url mail carries no links, the opt-out included: a bare path opens nothing.
     [reminder, *_] = mails(server, "Notre quotidien\u00a0: bientôt terminée")
     reminder_text = reminder.message.get_body(("plain",)).get_content()

@@ -55,6 +55,7 @@ def test_every_message_of_the_pages_is_translated_into_french():
                                    ("appliance/web/api/digests.py", "python"),
                                    ("appliance/domain/proposals.py", "python"),
                                    ("appliance/domain/rounds.py", "python"), ("appliance/domain/digests.py", "python"),
+                                   ("appliance/domain/disclosure.py", "python"), ("appliance/i18n.py", "python"),
                                    ("appliance/domain/votes.py", "python"),
                                    ("appliance/services/participation.py", "python"),
                                    ("appliance/services/rounds.py", "python"),
@@ -138,7 +139,8 @@ def test_an_error_an_admin_meets_is_said_in_their_language(api, pages):
     opened = create_open_round(api("admin"), audience_groups=["staff"])
     again = admin.submit(f"/admin/rounds/{opened}/open")
     assert again.status_code == 409  # the statuses it names, as the pages name them
-    assert "l’état «\u00a0Ouverte\u00a0» (il faut l’état «\u00a0Brouillon\u00a0»)" in again.text
+    assert ("action «\u00a0ouvrir\u00a0» impossible\u00a0: la consultation est à l’état «\u00a0Ouverte\u00a0» (il faut"
+            " l’état «\u00a0Brouillon\u00a0»)") in again.text
     api_answer = api("admin").post("/api/v1/rounds", json={
         "title": "Canteen", "question": "How could the canteen serve us better?",
         "opens_at": "2099-01-10T08:00:00Z", "closes_at": "2099-01-05T17:00:00Z"})

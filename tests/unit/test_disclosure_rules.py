@@ -24,12 +24,14 @@ from appliance.domain.disclosure import (
     RoundCounts,
     Noise,
     Segment,
+    band_said,
     participation_band,
     publishable_view,
 )
 from appliance.domain.results import CountRow
 from appliance.domain.scoring import score_proposal
 from appliance.domain.segments import OTHER, build_coarsening, combo_key
+from appliance.i18n import Speaker
 
 SEED = b"round-noise-seed"
 POOL = "other"
@@ -495,6 +497,15 @@ def test_participation_band_holds_the_count_and_is_never_a_single_number(k: int)
         assert int(low) <= voters <= int(high), (voters, band)
         assert int(low) < int(high), band  # a one-number band would be an exact count
         assert int(low) >= k
+
+
+@pytest.mark.parametrize(("band", "english", "french"), [
+    ("fewer than 5", "fewer than 5", "moins de 5"), ("50 to 99", "50 to 99", "50 à 99"),
+    ("1000 to 2499", "1,000 to 2,499", "1\u202f000 à 2\u202f499"), ("100000 or more", "100,000 or more", "au moins 100\u202f000"),
+    ("something else", "something else", "something else"),
+])
+def test_a_band_is_said_in_the_reader_s_language_and_numbers(band: str, english: str, french: str) -> None:
+    assert band_said(Speaker("en"), band) == english and band_said(Speaker("fr"), band) == french
 
 
 # --- Over-representation -----------------------------------------------------------------------

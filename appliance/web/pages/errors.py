@@ -14,7 +14,7 @@ from appliance.domain.errors import DomainError
 from appliance.i18n import DEFAULT_LANGUAGE
 from appliance.storage.ballot_writer import VoteTimeout
 from appliance.web import errors as api_errors
-from appliance.web.pages.labels import STATUSES, N_
+from appliance.web.pages.labels import ACTIONS, STATUSES, N_
 from appliance.web.pages.render import current_page, page, safe_next, speaker_for
 
 TITLES = {
@@ -44,21 +44,22 @@ def signed_out(request: Request, _: NotAuthorizedException) -> Response:
     return Redirect(path=f"/sign-in?next={quote(safe_next(back), safe='/')}", status_code=303)
 
 
-STATUS_VALUES = ("status", "current", "required")  # values of an error that name a round's or proposal's status
+# Values of an error that name a code, with the words the pages have for it.
+CODE_WORDS = {"status": STATUSES, "current": STATUSES, "required": STATUSES, "action": ACTIONS}
 
 
 def said(request: Request, error: DomainError) -> str:
     """The broken rule's message in the reader's language (as written when the catalogue lacks it).
 
-    English sentences use a status's own word ("a round that is closed"); other languages name it
-    as their pages show it (« Clôturée »).
+    English sentences use a status's or action's own word ("cannot open a round that is closed");
+    other languages name it as their pages do (« ouvrir », « Clôturée »).
     """
     if not error.template:
         return str(error)
     say = speaker_for(request)
     values = error.values
     if say.language != DEFAULT_LANGUAGE:
-        values = {name: say.gettext(STATUSES[value]) if name in STATUS_VALUES and value in STATUSES else value
+        values = {name: say.gettext(CODE_WORDS[name][value]) if value in CODE_WORDS.get(name, ()) else value
                   for name, value in values.items()}
     return say.gettext(error.template, **values)
 

@@ -13,6 +13,7 @@ STATUSES = {
     "pending": N_("Waiting for moderation"), "accepted": N_("Published"), "refused": N_("Refused"),
     "queued": N_("Waiting for moderation"),
 }
+ACTIONS = {"open": N_("open"), "close": N_("close"), "publish": N_("publish")}  # what an admin does to a round
 VOTES = {"agree": N_("Agree"), "disagree": N_("Disagree"), "neutral": N_("Neutral")}
 VOTE_KEYS = {"agree": "1", "disagree": "2", "neutral": "3"}
 QUALIFICATIONS = {

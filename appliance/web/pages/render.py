@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,10 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template import TemplateConfig
 
+from appliance.domain.disclosure import band_said
 from appliance.domain.votes import QUALIFICATIONS
-from appliance.web.pages import labels
 from appliance.i18n import LANGUAGES, Speaker
+from appliance.web.pages import labels
 from appliance.web.i18n import LANGUAGE_COOKIE, NAMES, choose_language
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -51,7 +53,7 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> Temp
     speaker = speaker_for(request)
     viewer = request.scope.get("auth")
     values = {
-        "_": speaker.gettext, "ngettext": speaker.ngettext, "say": speaker, "lang": speaker.language, "time_zone": speaker.zone,
+        "_": speaker.gettext, "ngettext": speaker.ngettext, "say": speaker, "band": partial(band_said, speaker), "lang": speaker.language, "time_zone": speaker.zone,
         "languages": [(code, NAMES[code]) for code in LANGUAGES], "person": request.scope.get("user"),
         "viewer": viewer, "here": current_page(request),
         "notice": None, "error": None,
