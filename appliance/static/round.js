@@ -26,7 +26,9 @@
     return fetch(path, options).then(function (response) {
       if (!response.ok) {
         return response.json().catch(function () { return {}; }).then(function (problem) {
-          throw new Error(problem.detail || String(response.status));
+          var error = new Error(problem.detail || String(response.status));
+          error.wait = response.status === 429 ? response.headers.get("Retry-After") : null;
+          throw error;
         });
       }
       return response.json();
@@ -103,7 +105,9 @@
         status.textContent = fill(zone.dataset.recorded, { vote: zone.dataset["vote_" + parts[0]] || parts[0] });
         return next();
       }).catch(function (error) {
-        status.textContent = fill(zone.dataset.failed, { reason: error.message });
+        // Too fast is said in the page's language; other reasons are the API's own words.
+        status.textContent = error.wait ? fill(zone.dataset.throttled, { wait: numbers.format(error.wait) })
+          : fill(zone.dataset.failed, { reason: error.message });
       }).then(function () {
         busy = false;
         card.classList.remove("sending");
