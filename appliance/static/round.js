@@ -27,6 +27,7 @@
       if (!response.ok) {
         return response.json().catch(function () { return {}; }).then(function (problem) {
           var error = new Error(problem.detail || String(response.status));
+          error.status = response.status;
           error.wait = response.status === 429 ? response.headers.get("Retry-After") : null;
           throw error;
         });
@@ -105,9 +106,10 @@
         status.textContent = fill(zone.dataset.recorded, { vote: zone.dataset["vote_" + parts[0]] || parts[0] });
         return next();
       }).catch(function (error) {
-        // Too fast is said in the page's language; other reasons are the API's own words.
+        // The reasons a voter meets are said in the page's language; any other is the API's own words.
+        var said = zone.dataset["failed_" + error.status];
         status.textContent = error.wait ? fill(zone.dataset.throttled, { wait: numbers.format(error.wait) })
-          : fill(zone.dataset.failed, { reason: error.message });
+          : said || fill(zone.dataset.failed, { reason: error.message });
       }).then(function () {
         busy = false;
         card.classList.remove("sending");

@@ -1,4 +1,4 @@
-"""A voter who goes past the vote limit is told so in their page's language, on a phone."""
+"""A vote the appliance refuses: the voter is told why in their page's language, on a phone."""
 
 from __future__ import annotations
 
@@ -16,13 +16,22 @@ def settings_overrides() -> dict[str, dict]:
     return {"security": {"votes_per_minute": 1}}
 
 
-def test_the_vote_limit_is_said_in_french_with_the_wait(api, open_page):
+def round_with_two_proposals(api) -> str:
     round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
     for author, text in (("u01", "Hold fewer and shorter meetings"), ("u02", "Publish the cafeteria menu ahead")):
         assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    return round_id
+
+
+def french_voter(open_page, round_id: str):
     phone = open_page(PHONE, locale="fr-FR")
     sign_in(phone, "u05", PASSWORD)
     phone.goto(f"/rounds/{round_id}")
+    return phone
+
+
+def test_the_vote_limit_is_said_in_french_with_the_wait(api, open_page):
+    phone = french_voter(open_page, round_with_two_proposals(api))
     phone.keyboard.press("1")
     expect(phone.locator("#vote-status")).to_have_text("Vote enregistré\u00a0: D’accord.")
     phone.keyboard.press("1")  # the second vote in the same minute
@@ -30,3 +39,13 @@ def test_the_vote_limit_is_said_in_french_with_the_wait(api, open_page):
     expect(status).to_contain_text("Votre vote n’a pas été enregistré\u00a0: trop de votes en une minute.")
     expect(status).to_have_text(re.compile(r"Votez à nouveau dans \d+ secondes\.$"))
     assert "too many" not in status.inner_text()  # not the API's English words
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+def test_a_round_closed_while_the_card_is_open_is_said_in_french(api, open_page, settings_overrides):
+    round_id = round_with_two_proposals(api)
+    phone = french_voter(open_page, round_id)
+    assert api("admin").post(f"/api/v1/rounds/{round_id}/close").status_code == 200
+    phone.keyboard.press("1")
+    expect(phone.locator("#vote-status")).to_have_text(
+        "Votre vote n’a pas été enregistré\u00a0: cette consultation ne prend plus de votes.")
