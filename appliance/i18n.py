@@ -77,3 +77,10 @@ class Speaker:
     def date(self, value: dt.date) -> str:
         """A day as the language writes it (Oct 27, 2030 or 27 oct. 2030)."""
         return format_date(value, "medium", locale=self.language)
+
+    def day(self, iso: str) -> str:
+        """A day given as YYYY-MM-DD (as the API gives days), the language's way; as given if it is not one."""
+        try:
+            return self.date(dt.date.fromisoformat(iso))
+        except ValueError:
+            return iso

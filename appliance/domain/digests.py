@@ -107,7 +107,7 @@ def weekly_digest(title: str, band: str | None, as_of: str | None, accepted: int
                   link: str | None, say: Speaker) -> Content:
     """The weekly digest of an open round: participation band (lagged), accepted proposals, and for admins the backlog."""
     participation = (say.gettext("Participation: %(band)s people (as of %(day)s)", band=band_said(say, band),
-                                 day=say.date(date.fromisoformat(as_of)))
+                                 day=say.day(as_of))
                      if band and as_of else say.gettext("Participation: not published yet (figures come a day late)"))
     lines = [participation, say.gettext("Proposals accepted so far: %(count)s", count=say.number(accepted))]
     if pending is not None:

@@ -139,6 +139,8 @@ def test_a_moderator_marks_and_unmarks_a_duplicate(api, pages):
 def test_the_dashboard_shows_participation_a_day_late_and_in_bands(api, pages, appliance):
     from datetime import datetime, timedelta, timezone
 
+    from appliance.i18n import Speaker
+
     round_id = create_open_round(api("admin"), audience_groups=["staff"])
     admin = pages("admin")
     first = admin.get(f"/admin/rounds/{round_id}").text
@@ -146,7 +148,12 @@ def test_the_dashboard_shows_participation_a_day_late_and_in_bands(api, pages, a
     today = datetime.now(timezone.utc)
     appliance.clock = lambda: today + timedelta(days=1)
     later = pages("admin").get(f"/admin/rounds/{round_id}").text  # a new session: the first one expired
-    assert "Participation by day" in later and f"<td>{today.date().isoformat()}</td>" in later
+    assert "Participation by day" in later and f"<td>{Speaker('en').date(today.date())}</td>" in later  # Nov 28, 2026
+    assert "<td class=\"num\">fewer than 5</td>" in later
+    french = pages("admin")
+    french.submit("/language", {"lang": "fr", "next": f"/admin/rounds/{round_id}"})
+    shown = french.get(f"/admin/rounds/{round_id}").text
+    assert f"<td>{Speaker('fr').date(today.date())}</td>" in shown and "<td class=\"num\">moins de 5</td>" in shown
 
 
 def test_an_admin_sets_the_weekly_digest_from_the_dashboard(api, pages):
