@@ -5,10 +5,10 @@ Pages choose a language per request (appliance.web.i18n); mail speaks mail.langu
 
 from __future__ import annotations
 
+import datetime as dt
 import gettext
 import io
 from dataclasses import dataclass
-import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo

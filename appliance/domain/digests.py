@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from html import escape
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.domain.disclosure import ResultsView, band_said
 from appliance.domain.errors import Invalid
-from appliance.i18n import Speaker
+
+if TYPE_CHECKING:  # the language is given by the caller, with its catalogue
+    from appliance.i18n import Speaker
 
 TOP = 5
 BAR_WIDTH = 10  # blocks in a text bar at 100%
@@ -79,6 +82,11 @@ def percent(rate: float) -> int:
     return round(min(max(rate, 0.0), 1.0) * 100)
 
 
+def percent_said(say: Speaker, rate: float) -> str:
+    """A rate as a whole percentage, the language's way."""
+    return say.percent(percent(rate) / 100)
+
+
 def text_bar(rate: float) -> str:
     return "\u2587" * round(percent(rate) * BAR_WIDTH / 100)
 
@@ -86,13 +94,14 @@ def text_bar(rate: float) -> str:
 def html_bar(name: str, rate: float, label: str, say: Speaker) -> str:
     width = percent(rate)
     return (f'<div style="display:flex;align-items:center;margin:2px 0;font-size:13px">'
-            f'<span style="width:110px">{escape(label)} {escape(say.percent(width / 100))}</span>'
+            f'<span style="width:110px">{escape(label)} {escape(percent_said(say, rate))}</span>'
             f'<div style="background:#eeeeee;width:200px;height:10px">'
             f'<div style="background:{BAR_COLOURS[name]};width:{width}%;height:10px"></div></div></div>')
 
 
 def _page(title: str, body: str, say: Speaker) -> str:
-    return (f'<!doctype html><html lang="{say.language}"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
+    return (f'<!doctype html><html lang="{say.language}"><head><meta charset="utf-8">'
+            f'<title>{escape(title)}</title></head>'
             f'<body style="font-family:sans-serif;color:#222222;max-width:640px">{body}</body></html>')
 
 
@@ -135,7 +144,7 @@ def _proposal_text(line: ProposalLine, say: Speaker) -> str:
     answers = _answers(say)
     label_width = max(9, max(map(len, answers.values())) + 1)
     figure_width = len(say.percent(1.0))
-    bars = "\n".join(f"    {answers[name]:<{label_width}} {say.percent(percent(line.rates[name]) / 100):>{figure_width}}"
+    bars = "\n".join(f"    {answers[name]:<{label_width}} {percent_said(say, line.rates[name]):>{figure_width}}"
                      f" {text_bar(line.rates[name])}" for name in RATES)
     return f"* {line.text} ({_voters(line, say)})\n{bars}"
 

@@ -40,7 +40,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -48,7 +48,9 @@ from appliance.domain.results import NOT_ENOUGH, CountArrays, CountRow
 from appliance.domain.scoring import QUALIFICATION_PRIOR, VOTE_PRIOR, Scores, half_width, score_proposal, smoothed_rate
 from appliance.domain.segments import OTHER
 from appliance.domain.votes import OPTION_INDEX, OPTIONS, QUALIFICATIONS, VOTES
-from appliance.i18n import Speaker
+
+if TYPE_CHECKING:  # the language is given by the caller, with its catalogue
+    from appliance.i18n import Speaker
 
 Combo = tuple[str, ...]
 POOL = "other"

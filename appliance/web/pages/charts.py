@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from appliance.web.api.models import Figure
 from appliance.i18n import Speaker
+from appliance.web.api.models import Figure
 
 COLOURS = {"agree": "#17773a", "neutral": "#9aa3b0", "disagree": "#b42318"}
 BAR_ORDER = ("agree", "neutral", "disagree")

@@ -53,7 +53,8 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> Temp
     speaker = speaker_for(request)
     viewer = request.scope.get("auth")
     values = {
-        "_": speaker.gettext, "ngettext": speaker.ngettext, "say": speaker, "band": partial(band_said, speaker), "lang": speaker.language, "time_zone": speaker.zone,
+        "_": speaker.gettext, "ngettext": speaker.ngettext, "say": speaker, "band": partial(band_said, speaker),
+        "lang": speaker.language, "time_zone": speaker.zone,
         "languages": [(code, NAMES[code]) for code in LANGUAGES], "person": request.scope.get("user"),
         "viewer": viewer, "here": current_page(request),
         "notice": None, "error": None,

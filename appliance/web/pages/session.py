@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field
 from appliance.directory import DirectoryUnavailable
 from appliance.domain.errors import Throttled, Unauthorized
 from appliance.services.context import Appliance
+from appliance.i18n import LANGUAGES
 from appliance.services.sign_in import sign_in
 from appliance.storage import sessions
 from appliance.web.auth import DEVICE_COOKIE, SESSION_COOKIE, hash_token, session_cookies
-from appliance.i18n import LANGUAGES
 from appliance.web.i18n import LANGUAGE_COOKIE
 from appliance.web.pages.render import page, safe_next, see_other, speaker_for
 
