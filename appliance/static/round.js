@@ -107,7 +107,8 @@
         return next();
       }).catch(function (error) {
         // The reasons a voter meets are said in the page's language; any other is the API's own words.
-        var said = zone.dataset["failed_" + error.status];
+        // A request that got no answer at all (no network) has no status.
+        var said = zone.dataset["failed_" + (error.status || "offline")];
         status.textContent = error.wait ? fill(zone.dataset.throttled, { wait: numbers.format(error.wait) })
           : said || fill(zone.dataset.failed, { reason: error.message });
       }).then(function () {

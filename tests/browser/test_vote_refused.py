@@ -49,3 +49,34 @@ def test_a_round_closed_while_the_card_is_open_is_said_in_french(api, open_page,
     phone.keyboard.press("1")
     expect(phone.locator("#vote-status")).to_have_text(
         "Votre vote n’a pas été enregistré\u00a0: cette consultation ne prend plus de votes.")
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+def test_a_vote_without_network_is_said_in_french(api, open_page, settings_overrides):
+    phone = french_voter(open_page, round_with_two_proposals(api))
+    phone.context.set_offline(True)
+    phone.keyboard.press("1")
+    status = phone.locator("#vote-status")
+    expect(status).to_have_text("Votre vote n’a pas été enregistré\u00a0: le service est injoignable."
+                                " Vérifiez votre connexion et votez à nouveau.")
+    phone.context.set_offline(False)
+    phone.keyboard.press("1")  # the same card is still there: the vote goes through once the network is back
+    expect(status).to_have_text("Vote enregistré\u00a0: D’accord.")
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+def test_an_ended_session_and_a_stale_page_are_said_in_french(api, open_page, settings_overrides):
+    phone = french_voter(open_page, round_with_two_proposals(api))
+    context = phone.context
+    kept = context.cookies()
+    context.clear_cookies()
+    context.add_cookies([c for c in kept if c["name"] != "session"])  # signed out elsewhere, say
+    phone.keyboard.press("1")
+    status = phone.locator("#vote-status")
+    expect(status).to_have_text("Votre vote n’a pas été enregistré\u00a0: votre session a pris fin."
+                                " Reconnectez-vous.")
+    context.clear_cookies()
+    context.add_cookies([c | {"value": "x" * len(c["value"])} if c["name"] == "csrftoken" else c for c in kept])
+    phone.keyboard.press("1")
+    expect(status).to_have_text("Votre vote n’a pas été enregistré\u00a0: cette page n’est plus à jour."
+                                " Rechargez-la et votez à nouveau.")
