@@ -1,4 +1,4 @@
-"""Digest and round-mail content (subject, text, html) and weekly schedule arithmetic; no I/O.
+"""Digest and round-mail content (subject, text, html); no I/O.
 
 Every figure a message shows is given to it: participation bands and the
 publishable view's rates. Nothing here counts or computes a figure of its own.
@@ -6,16 +6,12 @@ publishable view's rates. Nothing here counts or computes a figure of its own.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import date
 from html import escape
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.domain.disclosure import ResultsView, band_said
-from appliance.domain.errors import Invalid
 
 if TYPE_CHECKING:  # the language is given by the caller, with its catalogue
     from appliance.i18n import Speaker
@@ -24,34 +20,6 @@ TOP = 5
 BAR_WIDTH = 10  # blocks in a text bar at 100%
 BAR_COLOURS = {"agree": "#2e7d32", "disagree": "#c62828", "neutral": "#9e9e9e"}
 RATES = ("agree", "disagree", "neutral")
-_LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-@lru_cache(maxsize=64)
-def zone_named(name: str) -> ZoneInfo:
-    """The IANA time zone, or Invalid naming it."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid("unknown time zone %(name)s: give an IANA name such as 'Europe/Paris'", name=repr(name)) from None
-
-
-def parse_local_time(text: str) -> time:
-    """"HH:MM" (24-hour clock), or Invalid."""
-    match = _LOCAL_TIME.match(text)
-    if match is None:
-        raise Invalid("bad time %(text)s: give the local time as HH:MM, from 00:00 to 23:59", text=repr(text))
-    return time(int(match[1]), int(match[2]))
-
-
-def latest_occurrence(weekday: int, local_time: str, zone_name: str, now: datetime) -> datetime:
-    """The last weekday-at-local-time at or before `now`, as an aware time in that zone (wall clock, DST-aware)."""
-    zone, at = zone_named(zone_name), parse_local_time(local_time)
-    local_now = now.astimezone(zone)
-    day = local_now.date() - timedelta(days=(local_now.weekday() - weekday) % 7)
-    occurrence = datetime.combine(day, at, tzinfo=zone)
-    if occurrence > now:
-        occurrence = datetime.combine(day - timedelta(days=7), at, tzinfo=zone)
-    return occurrence
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,16 @@
-"""Schedule arithmetic: when to retry a message, what a round's dates call for now."""
+"""Schedule arithmetic: time zones, weekly local times, when to retry a message, what a round's dates call for now."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import re
+from datetime import datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from appliance.domain.errors import Invalid
 from appliance.domain.rounds import Round
+
+_LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 def retry_delay(attempts: int, first: int, cap: int) -> int:
@@ -37,3 +43,31 @@ def due_step(round_: Round, now: datetime) -> str | None:
 def missed_window(round_: Round, now: datetime) -> bool:
     """A draft whose whole scheduled window passed before anyone opened it: an admin has to give new dates."""
     return round_.status == "draft" and _passed(round_.opens_at, now) and _passed(round_.closes_at, now)
+
+
+@lru_cache(maxsize=64)
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone, or Invalid naming it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid("unknown time zone %(name)s: give an IANA name such as 'Europe/Paris'", name=repr(name)) from None
+
+
+def parse_local_time(text: str) -> time:
+    """"HH:MM" (24-hour clock), or Invalid."""
+    match = _LOCAL_TIME.match(text)
+    if match is None:
+        raise Invalid("bad time %(text)s: give the local time as HH:MM, from 00:00 to 23:59", text=repr(text))
+    return time(int(match[1]), int(match[2]))
+
+
+def latest_occurrence(weekday: int, local_time: str, zone_name: str, now: datetime) -> datetime:
+    """The last weekday-at-local-time at or before `now`, as an aware time in that zone (wall clock, DST-aware)."""
+    zone, at = zone_named(zone_name), parse_local_time(local_time)
+    local_now = now.astimezone(zone)
+    day = local_now.date() - timedelta(days=(local_now.weekday() - weekday) % 7)
+    occurrence = datetime.combine(day, at, tzinfo=zone)
+    if occurrence > now:
+        occurrence = datetime.combine(day - timedelta(days=7), at, tzinfo=zone)
+    return occurrence

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from appliance.directory import Person
 from appliance.domain import digests as content
+from appliance.domain import schedules
 from appliance.domain.errors import Invalid, NotFound
 from appliance.domain.rounds import Round, Viewer
 from appliance.i18n import Speaker
@@ -63,8 +64,8 @@ def digest_schedule(app: Appliance, round_id: str) -> DigestSchedule:
 def set_digest_schedule(app: Appliance, actor: str, schedule: DigestSchedule) -> DigestSchedule:
     """Check and store a round's digest settings; digests fall due only from now on."""
     get_round(app, schedule.round_id)
-    content.zone_named(schedule.time_zone)
-    content.parse_local_time(schedule.local_time)
+    schedules.zone_named(schedule.time_zone)
+    schedules.parse_local_time(schedule.local_time)
     if not 0 <= schedule.weekday <= 6:
         raise Invalid("weekday must be 0 (Monday) to 6 (Sunday)")
     recipients = tuple(dict.fromkeys(r.strip() for r in schedule.recipients if r.strip()))
@@ -186,7 +187,7 @@ def unsubscribe_headers(link: str) -> dict[str, str]:
 
 def queue_weekly_digest(app: Appliance, round_: Round, schedule: DigestSchedule, now: datetime) -> int:
     """Queue the latest due weekly digest, if not queued yet: one per week and recipient, none of missed weeks."""
-    occurrence = content.latest_occurrence(schedule.weekday, schedule.local_time, schedule.time_zone, now)
+    occurrence = schedules.latest_occurrence(schedule.weekday, schedule.local_time, schedule.time_zone, now)
     seen_open = stored.notice_queued_at(app.dbs.identity, round_.id, "invitation") or 0
     period = occurrence.date().isoformat()
     if occurrence.timestamp() < max(schedule.active_since, seen_open) or period == schedule.last_period:
@@ -222,7 +223,7 @@ def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int
     """An invitation, reminder or results notice to the whole audience (reminders skip those who opted out)."""
     people, _ = whole_audience(app, round_)
     refused = stored.opted_out(app.dbs.identity, REMINDERS) if kind == "reminder" else set()
-    zone = content.zone_named(app.settings.server.time_zone)
+    zone = schedules.zone_named(app.settings.server.time_zone)
     closes_on = round_.closes_at.astimezone(zone).date() if round_.closes_at else None
     link = round_link(app, round_.id, results=kind == "results")
     opt_outs = kind == "reminder" and bool(public_url(app))  # without a public address mail carries no links

@@ -10,11 +10,11 @@ from datetime import datetime
 
 from appliance.domain import rounds as rules
 from appliance.domain import segments
-from appliance.domain.digests import zone_named
+from appliance.domain.disclosure import ResultsView, RoundCounts, participation_band, publishable_view
 from appliance.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from appliance.domain.proposals import clean_text
-from appliance.domain.disclosure import ResultsView, RoundCounts, participation_band, publishable_view
 from appliance.domain.rounds import Round, Viewer
+from appliance.domain.schedules import zone_named
 from appliance.services.context import Appliance, log, secret_fingerprint
 from appliance.storage import audit, ballots, instance, keys, locks, proposals, snapshots
 from appliance.storage import participation as participation_store
