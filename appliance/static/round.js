@@ -102,9 +102,15 @@
         voted += 1;
         remaining = Math.max(0, remaining - 1);
         showProgress();
+        var recorded = fill(zone.dataset.recorded, { vote: zone.dataset["vote_" + parts[0]] || parts[0] });
         status.textContent = "";
-        status.textContent = fill(zone.dataset.recorded, { vote: zone.dataset["vote_" + parts[0]] || parts[0] });
-        return next();
+        status.textContent = recorded;
+        return next().catch(function () {
+          // The vote is in; only the next proposal is missing. No card is left whose buttons would change it.
+          proposalField.value = "";
+          card.classList.add("hidden");
+          status.textContent = recorded + " " + zone.dataset.stalled;
+        });
       }).catch(function (error) {
         // The reasons a voter meets are said in the page's language; any other is the API's own words.
         // A request that got no answer at all (no network) has no status.

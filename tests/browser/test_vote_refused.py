@@ -80,3 +80,19 @@ def test_an_ended_session_and_a_stale_page_are_said_in_french(api, open_page, se
     phone.keyboard.press("1")
     expect(status).to_have_text("Votre vote n’a pas été enregistré\u00a0: cette page n’est plus à jour."
                                 " Rechargez-la et votez à nouveau.")
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+def test_a_vote_recorded_when_the_next_proposal_cannot_be_fetched_is_said_recorded(api, open_page, settings_overrides):
+    round_id = round_with_two_proposals(api)
+    phone = french_voter(open_page, round_id)
+    status = phone.locator("#vote-status")
+    phone.keyboard.press("1")
+    expect(status).to_have_text("Vote enregistré\u00a0: D’accord.")
+    # The second vote goes through; the network fails when the page then asks for the next proposals.
+    phone.route("**/sequence", lambda route: route.abort())
+    phone.keyboard.press("2")
+    expect(status).to_have_text("Vote enregistré\u00a0: Pas d’accord. La proposition suivante n’a pas pu être chargée\u00a0:"
+                                " rechargez la page.")
+    expect(phone.locator("#card")).to_be_hidden()  # no card left whose buttons would change the vote just cast
+    assert api("u05").get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 2
