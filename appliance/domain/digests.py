@@ -11,7 +11,8 @@ from datetime import date
 from html import escape
 from typing import TYPE_CHECKING
 
-from appliance.domain.disclosure import ResultsView, band_said
+from appliance.domain.disclosure import ResultsView, band_said, percent_said
+from appliance.domain.scoring import shown_percent
 
 if TYPE_CHECKING:  # the language is given by the caller, with its catalogue
     from appliance.i18n import Speaker
@@ -39,28 +40,23 @@ class ProposalLine:
 
 
 def top_proposals(view: ResultsView, zone: str, count: int = TOP) -> list[ProposalLine]:
-    """The best-ranked shown proposals of one zone (consensus, controversy), at most `count`."""
+    """The first shown proposals of one zone, in the results page's order: consensus by rank, another zone by
+    its own score (the most divided first), at most `count`."""
     shown = [p for p in view.proposals if p.scores is not None and p.rank is not None and p.scores.zone == zone]
-    shown.sort(key=lambda p: p.rank)
+    if zone == "consensus":
+        shown.sort(key=lambda p: p.rank)
+    else:
+        shown.sort(key=lambda p: -getattr(p.scores, zone).value)
     return [ProposalLine(p.text, p.voters, {name: p.scores.rates[name].value for name in RATES})
             for p in shown[:count]]
 
 
-def percent(rate: float) -> int:
-    return round(min(max(rate, 0.0), 1.0) * 100)
-
-
-def percent_said(say: Speaker, rate: float) -> str:
-    """A rate as a whole percentage, the language's way."""
-    return say.percent(percent(rate) / 100)
-
-
 def text_bar(rate: float) -> str:
-    return "\u2587" * round(percent(rate) * BAR_WIDTH / 100)
+    return "\u2587" * round(shown_percent(rate) * BAR_WIDTH / 100)
 
 
 def html_bar(name: str, rate: float, label: str, say: Speaker) -> str:
-    width = percent(rate)
+    width = shown_percent(rate)
     return (f'<div style="display:flex;align-items:center;margin:2px 0;font-size:13px">'
             f'<span style="width:110px">{escape(label)} {escape(percent_said(say, rate))}</span>'
             f'<div style="background:#eeeeee;width:200px;height:10px">'

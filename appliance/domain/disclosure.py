@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from appliance.domain.results import NOT_ENOUGH, CountArrays, CountRow
-from appliance.domain.scoring import QUALIFICATION_PRIOR, VOTE_PRIOR, Scores, half_width, score_proposal, smoothed_rate
+from appliance.domain.scoring import (QUALIFICATION_PRIOR, VOTE_PRIOR, Scores, half_width, score_proposal,
+                                      shown_percent, smoothed_rate)
 from appliance.domain.segments import OTHER
 from appliance.domain.votes import OPTION_INDEX, OPTIONS, QUALIFICATIONS, VOTES
 
@@ -634,13 +635,14 @@ class _Breakdown:
             if audience <= 0:
                 out.append(Segment(name, pooled_group, True, None, False, None))
                 continue
-            rate, at_least = perturbed / audience, False
+            # the largest 5-point step at or below 1 - k / audience, in integers (no float rounding down a step)
+            ceiling = max(0, (audience - k) * STEPS // audience) / STEPS
             if audience - voters < k:  # fewer than k did not vote: never say how many
-                # the largest 5-point step below 1 - k / audience, in integers (no float rounding down a step)
-                rate, at_least = max(0, (audience - k) * 20 // audience) / 20, True
+                rate, at_least = ceiling, True
+            else:  # at least k did not vote: never rounded up to "everyone" or past what the ceiling says
+                rate, at_least = min(to_step(perturbed / audience), ceiling), False
             over = (perturbed / total) > OVER_REPRESENTED * (audience / audience_total)
-            out.append(Segment(name, pooled_group, True, round(min(1.0, to_step(rate) if not at_least else rate), 2),
-                               at_least, over))
+            out.append(Segment(name, pooled_group, True, round(rate, 2), at_least, over))
         order = {name: i for i, name in enumerate(names + [POOL])}
         out.sort(key=lambda s: (s.pooled, order.get(s.name, 0)))
         return out
@@ -664,6 +666,11 @@ def participation_band(voters: int, k: int) -> str:
 
 
 _BAND = re.compile(r"^(?:fewer than (\d+)|(\d+) to (\d+)|(\d+) or more)$")
+
+
+def percent_said(say: Speaker, rate: float) -> str:
+    """A proposal's rate as every page and message shows it (scoring.shown_percent), the language's way."""
+    return say.percent(shown_percent(rate) / 100)
 
 
 def band_said(say: Speaker, band: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
@@ -17,6 +18,8 @@ from appliance.domain.votes import QUALIFICATIONS
 
 VOTE_PRIOR = 0.33
 QUALIFICATION_PRIOR = 0.01
+PUBLISHED_DECIMALS = 4  # a rate as the API and exports publish it: 0.8250
+ZONE_EDGES = (15, 40, 60)  # whole percents at which zone() changes its answer
 
 
 @dataclass(frozen=True)
@@ -99,13 +102,29 @@ def score_proposal(votes: Mapping[str, int], qualifications: Mapping[str, int]) 
         controversy=controversy,
         rejection=combine(REJECTION, rates),
         engagement=combine(ENGAGEMENT, rates),
-        zone=zone(rates["agree"].value, rates["disagree"].value, rates["neutral"].value),
+        zone=zone(*(round(rates[name].value, PUBLISHED_DECIMALS) for name in ("agree", "disagree", "neutral"))),
     )
 
 
 def _estimate(count: int, total: int, prior: float) -> Estimate:
     rate = smoothed_rate(count, total, prior)
     return Estimate(rate, agresti_coull(rate, total).half_width)
+
+
+def shown_percent(rate: float) -> int:
+    """A proposal's rate (0 to 1) as the whole percentage every page and message shows.
+
+    The published figure (PUBLISHED_DECIMALS, as the API and the exports give
+    it) rounded to the nearest, halves up, so that a reader who rounds the
+    export's 0.8250 finds the page's 83%. A rate below one of the zones' edges
+    is never shown at it: 59.7% agree is shown 59%, since "60%" beside
+    "controversy" would contradict the rule that makes 60% a consensus. Zones
+    are decided on the published figures too (score_proposal), so that the
+    export's 0.6000 is a consensus however its fifth decimal fell.
+    """
+    published = Decimal(repr(round(min(max(rate, 0.0), 1.0), PUBLISHED_DECIMALS))) * 100
+    shown = int(published.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return next((edge - 1 for edge in ZONE_EDGES if published < edge <= shown), shown)
 
 
 def zone(agree: float, disagree: float, neutral: float) -> str:

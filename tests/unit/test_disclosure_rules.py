@@ -472,6 +472,18 @@ def test_participation_top_coding_is_the_largest_5_point_step_below_1_minus_k_ov
     assert finance.participation == expected
 
 
+@pytest.mark.parametrize("seed", [b"s1", b"s2", b"s3", b"s4", SEED])
+def test_participation_with_k_non_voters_is_never_rounded_up_to_everyone(seed: bytes) -> None:
+    people = (crowd(195, "Finance", p1=MIXED) + crowd(5, "Finance")    # exactly k of 200 did not vote: 97.5%
+              + crowd(199, "IT", p1=MIXED) + crowd(1, "IT")            # 1 of 200: top-coded
+              + crowd(100, "Sales", p1=MIXED) + crowd(100, "Sales") + crowd(5, OTHER))
+    view = publishable_view(round_of(people), "department", seed)
+    finance, it = segments(view)["Finance"], segments(view)["IT"]
+    assert (it.participation, it.participation_at_least) == (0.95, True)
+    assert finance.participation_at_least is False
+    assert finance.participation <= 0.95  # never "100%" while 5 people did not vote, never above IT's figure
+
+
 @pytest.mark.parametrize(("voters", "k", "band"), [
     (0, 5, "fewer than 5"), (4, 5, "fewer than 5"), (5, 5, "5 to 9"), (9, 5, "5 to 9"),
     (10, 5, "10 to 24"), (24, 5, "10 to 24"), (25, 5, "25 to 49"), (50, 5, "50 to 99"), (99, 5, "50 to 99"),

@@ -13,6 +13,7 @@ from appliance.domain.scoring import (
     agresti_coull,
     combine,
     score_proposal,
+    shown_percent,
     smoothed_rate,
     zone,
 )
@@ -220,3 +221,31 @@ def test_it_counts_qualified_ballots_as_votes_of_their_vote() -> None:
     assert scores.votes == 5
     assert scores.rates["agree"].value == pytest.approx(5.33 / 6, abs=EXACT)
     assert scores.rates["like_it"].value == pytest.approx(3.01 / 6, abs=EXACT)
+
+
+@pytest.mark.parametrize(("rate", "shown"), [
+    (0.825049504950495, 83),  # 83 agree of 100 (+0.33 over 101): 0.8250 published, 82.5 rounds up
+    (20.33 / 38, 54),         # 0.5350
+    (0.124, 12), (0.9951, 100), (0.0, 0), (1.0, 100), (-0.01, 0),
+    (0.5967, 59),             # 119 agree of 199: below 60%, so never shown at the consensus edge
+    (0.6, 60), (0.6049, 60),
+    (0.395, 39), (0.4, 40),   # neutral: limbo from 40%
+    (0.1467, 14), (0.15, 15), # disagree or agree: consensus and rejection edges at 15%
+])
+def test_a_rate_is_shown_as_its_published_figure_rounded_without_crossing_a_zone_edge(rate: float,
+                                                                                       shown: int) -> None:
+    assert shown_percent(rate) == shown
+
+
+def test_a_shown_percentage_never_contradicts_the_zone() -> None:
+    for total in range(1, 400):
+        for agree in range(total + 1):
+            for disagree in (0, (total - agree) // 2, total - agree):
+                neutral = total - agree - disagree
+                scores = score_proposal({"agree": agree, "disagree": disagree, "neutral": neutral}, {})
+                agree_shown, disagree_shown, neutral_shown = (shown_percent(scores.rates[name].value)
+                                                              for name in ("agree", "disagree", "neutral"))
+                if scores.zone == "consensus":
+                    assert agree_shown >= 60 or (neutral_shown < 40 and disagree_shown < 15)
+                else:
+                    assert agree_shown < 60 and not (neutral_shown < 40 and disagree_shown < 15), scores

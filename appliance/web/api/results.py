@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery
 from appliance.domain import disclosure
 from appliance.domain.disclosure import NOT_ENOUGH, ProposalView, ResultsView
 from appliance.domain.rounds import Round, Viewer
-from appliance.domain.scoring import Estimate
+from appliance.domain.scoring import PUBLISHED_DECIMALS, Estimate
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
 from appliance.web.api.models import (
@@ -36,7 +36,8 @@ SCORE_NAMES = ("top", "controversy", "rejection", "engagement")
 def figure(estimate: Estimate, bounded: bool = False) -> Figure:
     """Rounded figure; a rate's interval is clipped to [0, 1]."""
     low, high = (max(0.0, estimate.low), min(1.0, estimate.high)) if bounded else (estimate.low, estimate.high)
-    return Figure(value=round(estimate.value, 4), low=round(low, 4), high=round(high, 4))
+    return Figure(value=round(estimate.value, PUBLISHED_DECIMALS), low=round(low, PUBLISHED_DECIMALS),
+                  high=round(high, PUBLISHED_DECIMALS))
 
 
 def published(figures: dict[str, disclosure.Figure] | None) -> dict[str, Figure] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from appliance.domain.disclosure import percent_said
 from appliance.i18n import Speaker
 from appliance.web.api.models import Figure
 
@@ -15,7 +16,7 @@ def stacked_bar(rates: dict[str, Figure], say: Speaker, names: dict[str, str]) -
     """Agree, neutral and disagree side by side, widths proportional to their published rates."""
     values = [max(0.0, rates[name].value) for name in BAR_ORDER]
     total = sum(values) or 1.0
-    label = ", ".join(f"{say.gettext(names[name])} {say.percent(rates[name].value)}" for name in BAR_ORDER)
+    label = ", ".join(f"{say.gettext(names[name])} {percent_said(say, rates[name].value)}" for name in BAR_ORDER)
     parts, x = [], 0.0
     for name, value in zip(BAR_ORDER, values):
         width = 100 * value / total

@@ -12,7 +12,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template import TemplateConfig
 
-from appliance.domain.disclosure import band_said
+from appliance.domain.disclosure import band_said, percent_said
 from appliance.domain.votes import QUALIFICATIONS
 from appliance.i18n import LANGUAGES, Speaker
 from appliance.web.pages import labels
@@ -54,6 +54,7 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> Temp
     viewer = request.scope.get("auth")
     values = {
         "_": speaker.gettext, "ngettext": speaker.ngettext, "say": speaker, "band": partial(band_said, speaker),
+        "rate": partial(percent_said, speaker),
         "lang": speaker.language, "time_zone": speaker.zone,
         "languages": [(code, NAMES[code]) for code in LANGUAGES], "person": request.scope.get("user"),
         "viewer": viewer, "here": current_page(request),
