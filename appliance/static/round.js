@@ -47,13 +47,24 @@
     var progressText = document.getElementById("progress-text");
     var voted = parseInt(zone.dataset.voted, 10) || 0;
     var remaining = parseInt(zone.dataset.remaining, 10) || 0;
-    var queue = [];
     var busy = false;
+    // The rest of the sequence the page was drawn with: asking for another on load could draw another proposal
+    // of a group of near-duplicates than the one on the card, and ask the same question twice.
+    var given = document.getElementById("sequence-rest");
+    var queue = given ? JSON.parse(given.textContent) : [];
 
     var showProgress = function () {
       progress.max = Math.max(1, voted + remaining);
       progress.value = voted;
       progressText.textContent = fill(zone.dataset.progress, { voted: numbers.format(voted), left: numbers.format(remaining) });
+    };
+
+    var leaveCard = function () {
+      // Hiding the card takes the focus with it: give it to the status line, which says why.
+      var focused = card.contains(document.activeElement);
+      proposalField.value = "";
+      card.classList.add("hidden");
+      if (focused) { status.focus(); }
     };
 
     var show = function (proposal) {
@@ -65,10 +76,12 @@
         if (card.contains(document.activeElement)) { done.focus(); }  // the focused button is gone
         return;
       }
+      var focused = card.contains(document.activeElement);
       proposalField.value = proposal.id;
       text.textContent = proposal.text;
       card.classList.remove("hidden");
       done.classList.add("hidden");
+      if (focused) { text.focus(); }  // a screen reader reads the new proposal before the next vote
     };
 
     var refill = function () {
@@ -107,16 +120,20 @@
         status.textContent = recorded;
         return next().catch(function () {
           // The vote is in; only the next proposal is missing. No card is left whose buttons would change it.
-          proposalField.value = "";
-          card.classList.add("hidden");
+          leaveCard();
           status.textContent = recorded + " " + zone.dataset.stalled;
         });
       }).catch(function (error) {
-        // The reasons a voter meets are said in the page's language; any other is the API's own words.
-        // A request that got no answer at all (no network) has no status.
-        var said = zone.dataset["failed_" + (error.status || "offline")];
-        status.textContent = error.wait ? fill(zone.dataset.throttled, { wait: numbers.format(error.wait) })
-          : said || fill(zone.dataset.failed, { reason: error.message });
+        // Every refusal is said in the page's language, never in the API's words. A request that got no
+        // answer at all (no network) has no status.
+        var said = zone.dataset["failed_" + (error.status || "offline")] || zone.dataset.failed_other;
+        status.textContent = error.wait ? fill(zone.dataset.throttled, { wait: numbers.format(error.wait) }) : said;
+        if (error.status === 404) {  // withdrawn: go on with the next proposal
+          return next().catch(leaveCard);
+        }
+        if (error.status === 409) {  // the round takes no more votes: no card to press in vain
+          leaveCard();
+        }
       }).then(function () {
         busy = false;
         card.classList.remove("sending");
@@ -133,6 +150,7 @@
     document.addEventListener("keydown", function (event) {
       var target = event.target;
       if (event.ctrlKey || event.metaKey || event.altKey || card.classList.contains("hidden")) { return; }
+      if (event.repeat || event.isComposing) { return; }  // a held key must not vote on cards nobody read
       if (target && /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) { return; }
       var button = form.querySelector("button.vote[data-key='" + event.key + "']");
       if (button) {
@@ -141,7 +159,6 @@
       }
     });
 
-    refill().catch(function () { /* the server-rendered card still works */ });
   }
 
   var propose = document.getElementById("propose-form");
@@ -163,12 +180,16 @@
     var lookUp = function () {
       var draft = area.value.trim();
       if (draft.length < 12 || draft === asked) {
-        if (draft.length < 12) { hints.classList.add("hidden"); }
+        if (draft.length < 12) {
+          hints.classList.add("hidden");
+          asked = "";
+        }
         return;
       }
       asked = draft;
       api("POST", "/api/v1/rounds/" + propose.dataset.round + "/proposals/similar", { text: draft }, csrfToken(propose))
         .then(function (found) {
+          if (asked !== draft) { return; }  // an older answer, arrived after a newer question
           hintsList.replaceChildren();
           found.slice(0, 3).forEach(function (hint) {
             var item = document.createElement("li");
@@ -176,7 +197,9 @@
             hintsList.appendChild(item);
           });
           hints.classList.toggle("hidden", found.length === 0);
-        }).catch(function () { hints.classList.add("hidden"); });
+        }).catch(function () {
+          if (asked === draft) { hints.classList.add("hidden"); }
+        });
     };
 
     area.addEventListener("input", function () {

@@ -57,8 +57,9 @@ def test_a_vote_without_network_is_said_in_french(api, open_page, settings_overr
     phone.context.set_offline(True)
     phone.keyboard.press("1")
     status = phone.locator("#vote-status")
-    expect(status).to_have_text("Votre vote n’a pas été enregistré\u00a0: le service est injoignable."
-                                " Vérifiez votre connexion et votez à nouveau.")
+    expect(status).to_have_text("Votre vote n’a peut-être pas été enregistré\u00a0: le service est injoignable."
+                                " Vérifiez votre connexion et votez à nouveau\u202f; un vote donné deux fois"
+                                " compte une fois.")
     phone.context.set_offline(False)
     phone.keyboard.press("1")  # the same card is still there: the vote goes through once the network is back
     expect(status).to_have_text("Vote enregistré\u00a0: D’accord.")
@@ -91,8 +92,44 @@ def test_a_vote_recorded_when_the_next_proposal_cannot_be_fetched_is_said_record
     expect(status).to_have_text("Vote enregistré\u00a0: D’accord.")
     # The second vote goes through; the network fails when the page then asks for the next proposals.
     phone.route("**/sequence", lambda route: route.abort())
-    phone.keyboard.press("2")
+    phone.locator("button.vote[data-key='2']").focus()  # as a keyboard or screen-reader user votes
+    phone.keyboard.press("Enter")
     expect(status).to_have_text("Vote enregistré\u00a0: Pas d’accord. La proposition suivante n’a pas pu être chargée\u00a0:"
                                 " rechargez la page.")
     expect(phone.locator("#card")).to_be_hidden()  # no card left whose buttons would change the vote just cast
+    assert phone.evaluate("document.activeElement.id") == "vote-status"  # the focus went with the card: given back
     assert api("u05").get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 2
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+def test_a_proposal_withdrawn_under_the_card_gives_way_to_the_next(api, open_page, settings_overrides):
+    round_id = round_with_two_proposals(api)
+    phone = french_voter(open_page, round_id)
+    text = phone.locator("#card-text")
+    expect(text).not_to_be_empty()
+    shown = text.inner_text()
+    proposals = api("mod").get(f"/api/v1/rounds/{round_id}/proposals").json()
+    withdrawn = next(p["id"] for p in proposals if p["text"] == shown)
+    assert api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{withdrawn}/refuse",
+                           json={"reason": "off_topic"}).status_code == 200
+    phone.keyboard.press("1")
+    status = phone.locator("#vote-status")
+    expect(status).to_have_text("Votre vote n’a pas été enregistré\u00a0: cette proposition n’est plus publiée.")
+    expect(text).not_to_have_text(shown)  # not stuck on a card every press would fail on
+    phone.keyboard.press("1")
+    expect(status).to_have_text("Vote enregistré\u00a0: D’accord.")
+    assert api("u05").get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+def test_a_held_key_votes_once_and_the_next_proposal_is_given_the_focus(api, open_page, settings_overrides):
+    round_id = round_with_two_proposals(api)
+    phone = french_voter(open_page, round_id)
+    phone.locator("button.vote[data-key='1']").focus()
+    phone.keyboard.down("1")
+    expect(phone.locator("#vote-status")).to_have_text("Vote enregistré\u00a0: D’accord.")
+    phone.keyboard.down("1")  # the key still held: the browser repeats it
+    phone.keyboard.up("1")
+    phone.wait_for_timeout(300)
+    assert api("u05").get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 1
+    assert phone.evaluate("document.activeElement.id") == "card-text"  # read out before the next vote

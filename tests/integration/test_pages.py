@@ -86,6 +86,26 @@ def test_a_wrong_vote_is_a_clear_page_not_a_server_error(api, pages):
     assert "vote must be one of" in response.text
 
 
+def test_a_vote_refused_without_javascript_brings_the_voter_back_to_the_round_told_why(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    for text in ("Publish the meeting notes within a day", "Hold fewer and shorter meetings"):
+        assert api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    voter = pages("u02")
+    withdrawn = card_proposal(voter.get(f"/rounds/{round_id}").text)
+    assert api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{withdrawn}/refuse",
+                           json={"reason": "off_topic"}).status_code == 200
+    refused = voter.submit(f"/rounds/{round_id}/ballots", {"proposal": withdrawn, "choice": "agree"})
+    assert refused.status_code == 303 and refused.headers["location"] == f"/rounds/{round_id}?done=vote_withdrawn#vote"
+    after = voter.get(refused.headers["location"])
+    assert "this proposal is no longer published" in after.text
+    assert card_proposal(after.text) not in ("", withdrawn)  # the next proposal is on the card
+
+    assert api("admin").post(f"/api/v1/rounds/{round_id}/close").status_code == 200
+    closed = voter.submit(f"/rounds/{round_id}/ballots", {"proposal": card_proposal(after.text), "choice": "agree"})
+    assert closed.status_code == 303 and closed.headers["location"] == f"/rounds/{round_id}?done=vote_closed#vote"
+    assert "this round no longer takes votes" in voter.get(closed.headers["location"]).text  # no card: at the top
+
+
 def test_a_round_past_its_closing_time_shows_no_card_and_no_error(api, pages, appliance):
     from datetime import datetime, timedelta, timezone
 

@@ -33,6 +33,8 @@ NOTICES = {
     "proposed": N_("Thank you: your proposal is sent. It appears after moderation."),
     "proposed_post": N_("Thank you: your proposal is sent. It appears with the next batch of proposals."),
     "voted": N_("Vote recorded."),
+    "vote_withdrawn": N_("Your vote was not recorded: this proposal is no longer published."),
+    "vote_closed": N_("Your vote was not recorded: this round no longer takes votes."),
     "created": N_("Round created as a draft."),
     "opened": N_("The round is open."),
     "closed": N_("The round is closed: its ballots are now counts."),

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, Field
 
-from appliance.domain.errors import Conflict, DomainError
+from appliance.domain.errors import Conflict, DomainError, NotFound
 from appliance.domain.rounds import Round, Viewer, can_read_results
 from appliance.services import participation, sequences
 from appliance.services import rounds as service
@@ -20,6 +20,7 @@ from appliance.web.pages.labels import NOTICES, N_
 from appliance.web.pages.render import page, see_other, speaker_for
 from appliance.web.pages.session import FORM
 
+VOTE_NOTICES = ("voted", "vote_withdrawn", "vote_closed")
 GROUPS = (("open", N_("Open now")), ("published", N_("Results published")), ("closed", N_("Closed")),
           ("draft", N_("Drafts")))
 
@@ -46,6 +47,7 @@ def round_context(app: Appliance, viewer: Viewer, round_: Round) -> dict:
     proposals_open = not (round_.proposals_close_at and app.clock() >= round_.proposals_close_at)
     return context | {
         "member": True, "sequence": chosen, "card": chosen.proposals[0] if chosen.proposals else None,
+        "rest": [{"id": p.id, "text": p.text} for p in chosen.proposals[1:]],  # the card's script goes on with these
         "quota_left": max(0, round_.proposal_quota - len(mine)), "mine": len(mine), "proposals_open": proposals_open,
     }
 
@@ -67,9 +69,11 @@ class RoundPages(Controller):
         """A round: its question, the proposal form and the voting card."""
         round_ = service.find_round(app, round_id, viewer)
         notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
-        voted = done == "voted"  # said in the card's live region, not at the top of the page
+        context = round_context(app, viewer, round_)
+        # said in the card's live region, not at the top of the page; at the top when there is no card any more
+        voted = done in VOTE_NOTICES and context["member"]
         return page(request, "round.html", notice=None if voted else notice, vote_notice=notice if voted else "",
-                    draft="", **round_context(app, viewer, round_))
+                    draft="", **context)
 
     @post("/rounds/{round_id:str}/proposals", sync_to_thread=True, status_code=303)
     def propose(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], request: Request,
@@ -90,7 +94,11 @@ class RoundPages(Controller):
              data: Annotated[BallotForm, FORM]) -> Redirect:
         """Cast a vote from the card (the no-script path; scripts post to the API)."""
         vote, _, qualification = data.choice.partition(":")
-        participation.cast_vote(app, round_id, viewer, data.proposal, vote, qualification or None)
+        try:
+            participation.cast_vote(app, round_id, viewer, data.proposal, vote, qualification or None)
+        except (NotFound, Conflict) as refused:  # withdrawn, or the round closed: back to the round, told why
+            done = "vote_withdrawn" if isinstance(refused, NotFound) else "vote_closed"
+            return see_other(f"/rounds/{round_id}?done={done}#vote")
         return see_other(f"/rounds/{round_id}?done=voted#vote")
 
     @get("/rounds/{round_id:str}/mine", sync_to_thread=True)

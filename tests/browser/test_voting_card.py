@@ -1,0 +1,38 @@
+"""The voting card on a phone: a group of near-duplicates is asked once, whatever the page's script does."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PHONE, sign_in
+from tests.conftest import PASSWORD, create_open_round
+
+TEXTS = ("Hold fewer and shorter meetings", "Hold shorter meetings, and fewer of them",
+         "Publish the cafeteria menu ahead")
+
+
+def test_near_duplicates_are_asked_once_between_the_page_and_its_script(api, open_page):
+    round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
+    ids = []
+    for author, text in zip(("u01", "u02", "u03"), TEXTS):
+        created = api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text})
+        assert created.status_code == 201
+        ids.append(created.json()["id"])
+    marked = api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{ids[1]}/duplicate", json={"of": ids[0]})
+    assert marked.status_code == 200
+    # The page draws one of the pair for its card; its script must go on with that same draw, not a second one.
+    for voter in ("u05", "u06", "u07"):
+        phone = open_page(PHONE)
+        sign_in(phone, voter, PASSWORD)
+        phone.goto(f"/rounds/{round_id}")
+        seen = []
+        while phone.locator("#card").is_visible():
+            text = phone.locator("#card-text").inner_text()
+            seen.append(text)
+            phone.keyboard.press("1")
+            phone.wait_for_function("shown => document.getElementById('card').classList.contains('hidden')"
+                                    " || document.getElementById('card-text').textContent !== shown", arg=text)
+            assert len(seen) <= 3
+        expect(phone.locator("#done-all")).to_be_visible()
+        assert len(seen) == 2 and TEXTS[2] in seen, seen
+        assert api(voter).get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 2
