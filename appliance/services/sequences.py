@@ -47,6 +47,7 @@ def merged_groups(ids: list[str], *links: Mapping[str, str]) -> dict[str, str]:
     """Groups of duplicates from several sources (a moderator's marks, near-duplicate text): id -> group.
 
     Two proposals linked by any source are in one group (union-find); the group is named by its smallest id.
+    Proposals linked to one that is no longer among `ids` (refused since the hourly snapshot) stay together.
     """
     parent = {pid: pid for pid in ids}
 
@@ -58,7 +59,9 @@ def merged_groups(ids: list[str], *links: Mapping[str, str]) -> dict[str, str]:
 
     for mapping in links:
         for pid, other in mapping.items():
-            if pid in parent and other in parent:
+            if pid in parent or other in parent:
+                parent.setdefault(pid, pid)
+                parent.setdefault(other, other)
                 a, b = root(pid), root(other)
                 if a != b:
                     parent[max(a, b)] = min(a, b)

@@ -116,7 +116,18 @@ def moderate(db: Database, round_id: str, proposal_id: str, current: str, new: s
                                                            (proposal_id,)))
         elif cursor.rowcount == 1 and current == "accepted":
             similar.remove(db, round_id, proposal_id)
+            _reroot(db, round_id, proposal_id)
     return cursor.rowcount == 1
+
+
+def _reroot(db: Database, round_id: str, gone: str) -> None:
+    """The proposals marked duplicates of one no longer published stay one group, under the first of them."""
+    members = [row[0] for row in fetch_all(db, "SELECT id FROM proposals WHERE round_id = ? AND duplicate_of = ?"
+                                               " AND status = 'accepted' ORDER BY id", (round_id, gone))]
+    if members:
+        db.conn.execute("UPDATE proposals SET duplicate_of = NULL WHERE id = ?", (members[0],))
+        db.conn.execute("UPDATE proposals SET duplicate_of = ? WHERE round_id = ? AND duplicate_of = ?",
+                        (members[0], round_id, gone))
 
 
 def correct(db: Database, round_id: str, proposal_id: str, before: str, text: str) -> bool:
@@ -139,10 +150,14 @@ def mark_duplicate(db: Database, round_id: str, proposal_id: str, original: str 
     Proposals marked duplicates of this one follow it to `original`, so every group has one root.
     """
     with write(db):
+        # The original is checked again here, where no other write can come in between: still published,
+        # the root of its group, and not the proposal itself (two moderators marking each other's at once).
         cursor = db.conn.execute(
             "UPDATE proposals SET duplicate_of = ? WHERE id = ? AND round_id = ? AND status = 'accepted'"
-            " AND EXISTS (SELECT 1 FROM rounds WHERE id = ? AND status = 'open')",
-            (original, proposal_id, round_id, round_id),
+            " AND EXISTS (SELECT 1 FROM rounds WHERE id = ? AND status = 'open')"
+            " AND (? IS NULL OR EXISTS (SELECT 1 FROM proposals AS o WHERE o.id = ? AND o.round_id = ?"
+            " AND o.status = 'accepted' AND o.duplicate_of IS NULL AND o.id != ?))",
+            (original, proposal_id, round_id, round_id, original, original, round_id, proposal_id),
         )
         if cursor.rowcount == 1 and original is not None:
             db.conn.execute("UPDATE proposals SET duplicate_of = ? WHERE round_id = ? AND duplicate_of = ?",

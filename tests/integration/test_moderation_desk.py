@@ -206,3 +206,40 @@ def test_a_pending_proposal_shows_the_published_ones_it_resembles_and_moderators
     assert found.status_code == 200 and [h["text"] for h in found.json()] == ["A quiet room on every floor"]
     assert api("u01").post(url(round_id, "moderation/similar"), json={"text": "room"}).status_code == 403
     assert mod.post(url(round_id, "moderation/similar"), json={}).status_code == 400
+
+
+def test_refusing_the_original_of_duplicates_keeps_them_one_group(api, appliance):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    texts = ("Flexible hours for everyone", "Flexible hours for all of us", "Flexible working hours, please",
+             "A quiet room on every floor")
+    for author, text in zip(("u01", "u02", "u03", "u04"), texts):
+        assert api(author).post(url(round_id, "proposals"), json={"text": text}).status_code == 201
+    mod = api("mod")
+    ids = {p["text"]: p["id"] for p in mod.get(url(round_id, "proposals")).json()}
+    original, *copies = (ids[text] for text in texts[:3])
+    for copy in copies:
+        assert mod.post(url(round_id, f"proposals/{copy}/duplicate"), json={"of": original}).status_code == 200
+    voter = api("u05")
+    assert len(voter.get(url(round_id, "sequence")).json()["proposals"]) == 2
+
+    assert mod.post(url(round_id, f"proposals/{original}/refuse"), json={"reason": "insulting"}).status_code == 200
+    duplicate_of = dict(appliance.dbs.ballots.execute("SELECT id, duplicate_of FROM proposals").fetchall())
+    root = min(copies)
+    assert duplicate_of[root] is None and duplicate_of[max(copies)] == root  # a published root, not the refused one
+    sequence = voter.get(url(round_id, "sequence")).json()
+    assert len(sequence["proposals"]) == 2 and sequence["remaining"] == 2  # one of the pair, and the other
+
+
+def test_two_moderators_marking_each_other_s_proposal_leave_no_loop(api, appliance):
+    from appliance.storage import proposals
+
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    for author, text in (("u01", "Flexible hours for everyone"), ("u02", "Flexible hours for all of us")):
+        assert api(author).post(url(round_id, "proposals"), json={"text": text}).status_code == 201
+    x, y = (p["id"] for p in api("mod").get(url(round_id, "proposals")).json())
+    # Each moderator found the other proposal a root before either wrote: the second write must not land.
+    assert proposals.mark_duplicate(appliance.dbs.ballots, round_id, x, y) is True
+    assert proposals.mark_duplicate(appliance.dbs.ballots, round_id, y, x) is False
+    assert proposals.mark_duplicate(appliance.dbs.ballots, round_id, x, x) is False
+    duplicate_of = dict(appliance.dbs.ballots.execute("SELECT id, duplicate_of FROM proposals").fetchall())
+    assert duplicate_of == {x: y, y: None}

@@ -240,3 +240,15 @@ def test_without_groups_or_votes_a_sequence_is_min_of_size_and_pool(counts: list
     pool = [Tally(f"p{i}", *c) for i, c in enumerate(counts)]
     chosen = next_sequence(pool, set(), np.random.default_rng(seed))
     assert len(chosen) == len(set(chosen)) == min(SEQUENCE_SIZE, len(pool))
+
+
+def test_groups_of_duplicates_merge_their_sources_and_survive_a_refused_link() -> None:
+    from appliance.services.sequences import merged_groups
+
+    ids = ["a", "b", "c", "d", "e"]
+    groups = merged_groups(ids, {"b": "a"}, {"c": "b", "d": "d"})
+    assert groups == {"a": "a", "b": "a", "c": "a", "d": "d", "e": "e"}
+    # "z" was refused after the hourly snapshot linked "d" and "e" to it: they stay one group.
+    groups = merged_groups(ids, {}, {"d": "z", "e": "z"})
+    assert groups["d"] == groups["e"]
+    assert len({groups[pid] for pid in ids}) == 4
