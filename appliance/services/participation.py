@@ -145,6 +145,7 @@ LOCK_SECONDS = 120  # a moderator holds a proposal this long (ARCHITECTURE.md: t
 
 
 DUPLICATE_HINTS = 3  # published proposals shown beside a pending one it resembles
+DESK_BATCH = 10  # waiting proposals a moderator's desk holds for them at once
 
 
 @dataclass(frozen=True)
@@ -162,11 +163,36 @@ def moderation_queue(app: Appliance, actor: str, round_id: str, viewer: Viewer) 
     round_ = find_round(app, round_id, viewer)
     if round_.status == "open":
         release(app, round_)
-    held = locks.held_by_others(app.dbs.identity, round_id, actor, int(app.clock().timestamp()))
+    held = held_by_others(app, actor, round_id)
     pending = proposals.list_by_status(app.dbs.ballots, round_id, "pending")
     flags = personal_data_flags(app, [p.text for p in pending])
     return [QueueItem(p, held.get(p.id), found, _hints(app, round_id, p.text, DUPLICATE_HINTS))
             for p, found in zip(pending, flags)]
+
+
+def desk_batch(app: Appliance, actor: str, round_id: str, items: list[QueueItem],
+               size: int = DESK_BATCH) -> dict[str, int]:
+    """Hold up to `size` waiting proposals for this moderator, those already theirs first: id -> expiry.
+
+    The desk offers decisions on these alone, so two moderators never handle the same proposal; each
+    decision makes room for the next one, and each visit renews the holds.
+    """
+    now = int(app.clock().timestamp())
+    theirs = locks.held_by(app.dbs.identity, round_id, actor, now)
+    free = [item.proposal.id for item in items if item.held_until is None]
+    mine: dict[str, int] = {}
+    for pid in [pid for pid in free if pid in theirs] + [pid for pid in free if pid not in theirs]:
+        if len(mine) >= size:
+            break
+        holder, until = locks.take(app.dbs.identity, round_id, pid, actor, now, LOCK_SECONDS)
+        if holder == actor:
+            mine[pid] = until
+    return mine
+
+
+def held_by_others(app: Appliance, actor: str, round_id: str) -> dict[str, int]:
+    """Proposals of the round another moderator holds now: id -> expiry."""
+    return locks.held_by_others(app.dbs.identity, round_id, actor, int(app.clock().timestamp()))
 
 
 def duplicate_search(app: Appliance, round_id: str, viewer: Viewer, text: str) -> list[Hint]:

@@ -28,6 +28,12 @@ def held_by_others(db: Database, round_id: str, holder: str, now: int) -> dict[s
                               " WHERE round_id = ? AND holder != ? AND expires_at > ?", (round_id, holder, now)))
 
 
+def held_by(db: Database, round_id: str, holder: str, now: int) -> dict[str, int]:
+    """Proposals of the round this holder holds now, with the expiry of each hold."""
+    return dict(fetch_all(db, "SELECT proposal_id, expires_at FROM moderation_locks"
+                              " WHERE round_id = ? AND holder = ? AND expires_at > ?", (round_id, holder, now)))
+
+
 def release(db: Database, round_id: str, proposal_id: str, holder: str) -> None:
     with write(db):
         db.conn.execute("DELETE FROM moderation_locks WHERE round_id = ? AND proposal_id = ? AND holder = ?",

@@ -186,3 +186,49 @@ def test_the_round_form_explains_an_unreachable_date_and_keeps_a_typed_offset(ap
     created = admin.submit("/admin/rounds/new", form | {"closes_at": "2099-01-02T00:00+05:00"})
     round_id = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
     assert api("admin").get(f"/api/v1/rounds/{round_id}").json()["closes_at"] == "2099-01-01T19:00:00Z"
+
+
+def accept_forms(html: str) -> set[str]:
+    return set(re.findall(r'/moderation/([0-9a-f]+)/accept"', html))
+
+
+def test_two_moderators_desks_never_offer_the_same_proposal(api, pages, appliance):
+    from tests.conftest import add_person
+
+    add_person(appliance, "mod2", {"moderators"})
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    for n in range(12):
+        text = f"Proposal number {n} about our daily work"
+        assert api(f"u{n % 4:02d}").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    first, second = pages("mod"), pages("mod2")
+    mine = accept_forms(first.get(f"/rounds/{round_id}/moderation").text)
+    html = second.get(f"/rounds/{round_id}/moderation").text
+    theirs = accept_forms(html)
+    assert len(mine) == 10 and len(theirs) == 2 and not mine & theirs
+    assert html.count("Another moderator is handling this proposal.") == 10
+    assert accept_forms(first.get(f"/rounds/{round_id}/moderation").text) == mine  # a visit keeps the same ones
+    # A decision makes room: the first moderator's desk takes the next waiting one, none of the second's.
+    decided = next(iter(mine))
+    assert first.submit(f"/rounds/{round_id}/moderation/{decided}/accept").status_code == 303
+    assert accept_forms(first.get(f"/rounds/{round_id}/moderation").text) == mine - {decided}
+
+
+def test_in_post_moderation_the_desk_refuses_and_corrects_what_is_published(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    for author, text in (("u01", "Hold fewer and shorter meetings"), ("u02", "The boss is an idiot, fire him")):
+        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    mod = pages("mod")
+    html = mod.get(f"/rounds/{round_id}/moderation").text
+    assert "Review what is published" in html
+    ids = dict(re.findall(r'<p class="item-text">([^<]+)</p>\s*<details.*?/moderation/([0-9a-f]+)/refuse', html, re.S))
+    assert set(ids) == {"Hold fewer and shorter meetings", "The boss is an idiot, fire him"}
+    insult = ids["The boss is an idiot, fire him"]
+    refused = mod.submit(f"/rounds/{round_id}/moderation/{insult}/refuse", {"reason": "insulting"})
+    assert refused.status_code == 303
+    shown = [p["id"] for p in api("u05").get(f"/api/v1/rounds/{round_id}/sequence").json()["proposals"]]
+    assert insult not in shown and len(shown) == 1  # hidden from voters
+    meetings = ids["Hold fewer and shorter meetings"]
+    corrected = mod.submit(f"/rounds/{round_id}/moderation/{meetings}/correct",
+                           {"text": "Hold fewer and shorter meetings."})
+    assert corrected.status_code == 303
+    assert "Hold fewer and shorter meetings." in mod.get(f"/rounds/{round_id}/moderation").text

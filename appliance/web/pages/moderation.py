@@ -66,11 +66,13 @@ class ModerationPages(Controller):
         """The proposals waiting for a decision, in random order: their text and flags, nothing else."""
         round_ = service.find_round(app, round_id, viewer)
         items = participation.moderation_queue(app, actor, round_id, viewer)
+        mine = participation.desk_batch(app, actor, round_id, items)
+        items.sort(key=lambda item: (item.proposal.id not in mine, item.held_until is not None))  # mine first
         published = sorted(participation.accepted_proposals(app, round_id, viewer), key=lambda p: p.text.casefold())
         notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
         return page(request, "moderation.html", round=round_, notice=notice, reason_codes=REFUSAL_REASONS,
-                    flag_kinds=FLAG_KINDS, now=int(app.clock().timestamp()), published=published,
-                    texts={p.id: p.text for p in published},
+                    flag_kinds=FLAG_KINDS, published=published, mine=mine, batch=participation.DESK_BATCH,
+                    others=participation.held_by_others(app, actor, round_id), texts={p.id: p.text for p in published},
                     items=[(item, marked_text(item.proposal.text, item.flags)) for item in items])
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/accept", sync_to_thread=True, status_code=303)
@@ -91,7 +93,7 @@ class ModerationPages(Controller):
     def correct(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
                 round_id: FromPath[str], proposal_id: FromPath[str],
                 data: Annotated[CorrectionForm, FORM]) -> Redirect:
-        """Fix the spelling of a pending proposal (not a rewrite); the audit log keeps both texts."""
+        """Fix the spelling of a pending or published proposal (not a rewrite); the audit log keeps both texts."""
         participation.correct(app, actor, round_id, viewer, proposal_id, data.text)
         return see_other(f"/rounds/{round_id}/moderation?done=corrected")
 
