@@ -146,6 +146,7 @@ LOCK_SECONDS = 120  # a moderator holds a proposal this long (ARCHITECTURE.md: t
 
 DUPLICATE_HINTS = 3  # published proposals shown beside a pending one it resembles
 DESK_BATCH = 10  # waiting proposals a moderator's desk holds for them at once
+NAME_QUERIES = 8  # directory searches at most for the colleagues' names in one queue (MAX_SURNAMES words each)
 
 
 @dataclass(frozen=True)
@@ -205,19 +206,33 @@ _WORDS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
 
 def personal_data_flags(app: Appliance, texts: list[str]) -> list[list[Flag]]:
-    """Each text's personal-data flags; colleagues' names come from the directory, asked once for all texts.
+    """Each text's personal-data flags; colleagues' names come from the directory, asked for all texts at once.
 
-    Without the directory (unreachable), e-mail addresses and phone numbers are still flagged.
+    The directory is asked MAX_SURNAMES words at a time, at most NAME_QUERIES times: every text's capitalised
+    words first, then the others, taking each text's words in turn so that a long queue cannot crowd out the
+    words of the texts that sort last. Without the directory (unreachable), e-mail addresses and phone numbers
+    are still flagged.
     """
-    words = [word for text in texts for word in _WORDS.findall(text) if len(word) > 1]
-    candidates = sorted(set(words), key=lambda word: (not word[:1].isupper(), word))  # capitalised words first
+    candidates = surname_candidates(texts)[:MAX_SURNAMES * NAME_QUERIES]
+    names: list[str] = []
     try:
-        names = app.directory.names_for(candidates[:MAX_SURNAMES]) if candidates else []
+        for start in range(0, len(candidates), MAX_SURNAMES):
+            names += app.directory.names_for(candidates[start:start + MAX_SURNAMES])
     except DirectoryUnavailable as error:
         log.warning("names are not flagged in proposals: the directory is unavailable (%s)", error)
-        names = []
     index = _name_index(tuple(sorted(set(names))))
     return [find_personal_data(text, index) for text in texts]
+
+
+def surname_candidates(texts: list[str]) -> list[str]:
+    """The words of the texts that may be surnames, once each: capitalised words first, the texts in turn."""
+    words = [sorted({word for word in _WORDS.findall(text) if len(word) > 1}) for text in texts]
+    order: dict[str, None] = {}
+    for capitalised in (True, False):
+        kept = [[word for word in text if word[:1].isupper() == capitalised] for text in words]
+        for rank in range(max(map(len, kept), default=0)):
+            order.update((text[rank], None) for text in kept if rank < len(text))
+    return list(order)
 
 
 @lru_cache(maxsize=4)

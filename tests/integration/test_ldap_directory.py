@@ -340,3 +340,13 @@ def test_moderators_see_flags_on_a_colleague_named_in_a_proposal(person, applian
 
     [flags] = personal_data_flags(appliance, ["Ask elodie durand or John Smith, not Mr Durand alone"])
     assert [(f.kind, f.text) for f in flags] == [("name", "elodie durand"), ("name", "John Smith")]
+
+
+def test_a_colleague_named_in_a_long_queue_is_still_flagged(person, appliance) -> None:
+    from appliance.services.participation import personal_data_flags
+
+    # 300 proposals full of capitalised words that sort before "Smith": the directory is asked 80 words at a time.
+    crowd = [f"Aaron{n} Abbott{n} Adams{n} and Allen{n} Archer{n} suggest Baker{n} Barnes{n} Bell{n}" for n in range(300)]
+    flags = personal_data_flags(appliance, crowd + ["Ask John Smith about the new canteen menu"])
+    assert [(f.kind, f.text) for f in flags[-1]] == [("name", "John Smith")]
+    assert not any(flags[:-1])
