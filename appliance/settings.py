@@ -7,8 +7,10 @@ environment): the file's content, stripped, becomes the value.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +27,15 @@ from pydantic_settings import (
 
 DEFAULT_CONFIG = Path("config/appliance.toml")
 ENV_PREFIX = "APPLIANCE_"
+# APPLIANCE_* variables read outside the Settings model: not typing mistakes.
+OTHER_VARIABLES = frozenset({
+    f"{ENV_PREFIX}CONFIG",  # config_path(); set by the Docker image
+    f"{ENV_PREFIX}ADMIN_PASSWORD_FILE",  # `appliance bootstrap` (cli_ops.py, first_admin.py)
+    f"{ENV_PREFIX}ADMIN_USERNAME",  # the same
+    f"{ENV_PREFIX}TEST_DOCKER_DIR",  # the Docker tests (tests/services/docker.py)
+})
+# "key: what is wrong" from a section validator, as opposed to a field validator's bare message.
+_KEY_PREFIX = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 
 
 class SettingsError(Exception):
@@ -93,7 +104,8 @@ class ServerSettings(Section):
         value = value.strip().rstrip("/")
         scheme, _, rest = value.partition("://")
         if value and (scheme not in ("http", "https") or not rest or "?" in rest or "#" in rest):
-            raise ValueError(f"{value!r} is not an http:// or https:// address (like https://consultation.example.org)")
+            raise ValueError(f"{value!r} is not an http:// or https:// address"
+                             " (like https://consultation.example.org)")
         return value
 
 
@@ -345,6 +357,7 @@ def config_path() -> Path:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate all settings, or raise SettingsError naming the bad one."""
+    check_environment_names()
     path = config_path()
     if f"{ENV_PREFIX}CONFIG" in os.environ and not path.is_file():
         raise SettingsError(f"{ENV_PREFIX}CONFIG: no such file: {path}")
@@ -361,6 +374,40 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(describe_json_error(str(error))) from None
 
 
+def setting_variables() -> dict[str, Any]:
+    """Every APPLIANCE_SECTION__KEY variable of a setting (and of its _FILE form), with its field."""
+    names: dict[str, Any] = {}
+    for section, model in Settings.model_fields.items():
+        for key, field in model.annotation.model_fields.items():  # type: ignore[union-attr]
+            name = f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+            names[name] = names[f"{name}_FILE"] = field  # _FILE of a plain setting: refused by the section
+    return names
+
+
+def check_environment_names() -> None:
+    """Refuse an APPLIANCE_* variable that no setting reads: a typing mistake would silently be ignored."""
+    known = setting_variables()
+    tables = tuple(f"{name}__" for name, field in known.items()
+                   if getattr(field.annotation, "__origin__", None) is dict)  # ..._ATTRIBUTES__NAME: one entry
+    for name in sorted(os.environ):
+        upper = name.upper()
+        if (not upper.startswith(ENV_PREFIX) or upper in known or upper in OTHER_VARIABLES
+                or upper.startswith(tables)):
+            continue
+        raise SettingsError(describe_unknown_variable(name, [*known, *OTHER_VARIABLES]))
+
+
+def describe_unknown_variable(name: str, known: list[str]) -> str:
+    """The unknown variable, as a setting when it looks like one, and the known variable it is close to."""
+    close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    parts = name.upper().removeprefix(ENV_PREFIX).lower().split("__")
+    if len(parts) == 2 and all(_KEY_PREFIX.fullmatch(part) for part in parts):
+        return f"setting {'.'.join(parts)} ({name}): unknown setting{hint}"
+    return (f"{name}: no setting has this environment variable (they are named"
+            f" {ENV_PREFIX}<SECTION>__<KEY>, with two underscores){hint}")
+
+
 def describe_json_error(message: str) -> str:
     """Name the environment variable whose list or table value is not JSON."""
     for name, value in os.environ.items():
@@ -373,7 +420,8 @@ def describe_json_error(message: str) -> str:
         try:
             json.loads(value)
         except ValueError:
-            example = '["admins", "hr"]' if field.annotation.__origin__ is list else '{"department": "departmentNumber"}'
+            example = ('["admins", "hr"]' if field.annotation.__origin__ is list
+                       else '{"department": "departmentNumber"}')
             return f"setting {'.'.join(parts)} ({name}): not valid JSON; write it as JSON, for example '{example}'"
     return f"{message}; lists and tables are written as JSON, for example '[\"admins\", \"hr\"]'"
 
@@ -386,9 +434,13 @@ def describe_error(error: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         message = "unknown setting"
     elif message.startswith("Value error, "):
-        # Section validators say "key: what is wrong"; name the key itself.
-        key, _, message = message.removeprefix("Value error, ").partition(": ")
-        location.extend(key.split("."))
+        # Section validators say "key: what is wrong"; name the key itself. Field validators
+        # say only what is wrong: their location already ends with the key.
+        message = message.removeprefix("Value error, ")
+        key, _, rest = message.partition(": ")
+        if rest and _KEY_PREFIX.fullmatch(key):
+            location.extend(key.split("."))
+            message = rest
     name = ".".join(location)
     env_name = ENV_PREFIX + "__".join(part.upper() for part in location)
     count = error.error_count()

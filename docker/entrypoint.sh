@@ -1,11 +1,9 @@
 #!/bin/sh
 # The container's entry point: `appliance COMMAND ...` (serve by default); another program runs as it is.
-# Before serving: a mounted /etc/appliance/appliance.toml is read, the databases are
-# migrated, and an empty volume gets its first admin (or the log says how to make one).
+# Before serving: the databases are migrated, and an empty volume gets its first admin
+# (or the log says how to make one). The settings file is APPLIANCE_CONFIG, set by the
+# image for every process (`docker exec` too): /etc/appliance/appliance.toml, mounted or not.
 set -eu
-if [ -z "${APPLIANCE_CONFIG:-}" ] && [ -f /etc/appliance/appliance.toml ]; then
-  export APPLIANCE_CONFIG=/etc/appliance/appliance.toml
-fi
 if [ "${1:-}" = "appliance" ]; then
   shift
 fi

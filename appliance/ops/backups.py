@@ -8,6 +8,7 @@ Without keys, a restored open round cannot take votes: it is closed at start.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -47,16 +48,26 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _copy_private(source: Path, target: Path) -> None:
-    """Copy a file so that only its owner can read the copy, replacing the target at once."""
+def _partial(target: Path) -> Path:
+    """The name a copy has beside its target until it is complete."""
+    return target.with_name(f".{target.name}.partial")
+
+
+def _write_partial(source: Path, target: Path) -> Path:
+    """Copy a file beside its target under its partial name, readable by its owner only and synced; that name."""
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = target.with_name(f".{target.name}.partial")
+    partial = _partial(target)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle, open(source, "rb") as original:
         shutil.copyfileobj(original, handle)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(partial, target)
+    return partial
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    """Copy a file so that only its owner can read the copy, replacing the target at once."""
+    os.replace(_write_partial(source, target), target)
 
 
 def _databases(settings: Settings) -> list[Path]:
@@ -120,8 +131,85 @@ def read_manifest(source: Path) -> dict:
     return manifest
 
 
+def _restore_plan(settings: Settings, source: Path, manifest: dict) -> list[tuple[Path, Path]]:
+    """Every file a restore writes, as (file in the backup, file it replaces): databases, secret, keys."""
+    storage = settings.storage
+    plan = [(source / db.name, db) for db in _databases(settings)]
+    if (source / INSTANCE_SECRET_FILE).is_file():
+        plan.append((source / INSTANCE_SECRET_FILE, storage.data_dir / INSTANCE_SECRET_FILE))
+    for name in manifest["files"]:
+        if Path(name).parts[0] == KEYS:
+            plan.append((source / name, storage.round_keys_dir / Path(name).name))
+    return plan
+
+
+def _discard(partials: list[Path]) -> None:
+    """Remove partial copies, whatever else goes wrong (the error that made them useless is the one to report)."""
+    for partial in partials:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+
+
+def _stage(plan: list[tuple[Path, Path]]) -> None:
+    """Copy every file of a restore beside its target, synced; on failure remove the copies: nothing live changed."""
+    staged: list[Path] = []
+    try:
+        for source, target in plan:
+            staged.append(_partial(target))
+            _write_partial(source, target)
+    except OSError as error:
+        _discard(staged)
+        raise BackupError(f"restore not applied: cannot copy {source} to {target}: {error.strerror or error};"
+                          " the live data is unchanged") from None
+    except BaseException:
+        _discard(staged)
+        raise
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the renames in a directory durable, where the file system allows it."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _swap(plan: list[tuple[Path, Path]]) -> None:
+    """Move every staged copy into place, one os.replace each (atomic per file)."""
+    moved = 0
+    try:
+        for _, target in plan:
+            os.replace(_partial(target), target)
+            moved += 1
+    except OSError as error:
+        _discard([_partial(later) for _, later in plan[moved:]])
+        done = ", ".join(str(replaced) for _, replaced in plan[:moved]) or "nothing"
+        raise BackupError(f"restore only partly applied: cannot move a copy to {target}: {error.strerror or error}"
+                          f" ({done} replaced): restore again with --force before starting") from None
+    for directory in {target.parent for _, target in plan}:
+        _sync_directory(directory)
+
+
+def _remove_logs(databases: list[Path]) -> None:
+    """Delete the write-ahead log and shared-memory files the replaced databases left: they belong to the old data."""
+    for db in databases:
+        for suffix in stored.SQLITE_SIDECARS:
+            log = Path(f"{db}{suffix}")
+            try:
+                log.unlink(missing_ok=True)
+            except OSError as error:
+                raise BackupError(f"restored, but cannot remove {log}: {error.strerror or error}:"
+                                  " delete it before starting the appliance") from None
+
+
 def restore_backup(settings: Settings, source: Path, replace: bool = False) -> BackupReport:
-    """Put a backup's databases (and secret and keys, when it has them) into the data directory."""
+    """Put a backup's databases (and secret and keys, when it has them) into the data directory, all or nothing.
+
+    Every file is first copied beside the one it replaces and synced; only when all copies are complete are they
+    moved into place, and the old databases' logs removed. A failed copy leaves the live data as it was.
+    """
     storage = settings.storage
     manifest = read_manifest(source)
     present = [db for db in _databases(settings) if db.is_file()]
@@ -129,16 +217,10 @@ def restore_backup(settings: Settings, source: Path, replace: bool = False) -> B
         raise BackupError(f"{storage.data_dir} already holds databases ({', '.join(p.name for p in present)}):"
                           " add --force to replace them with the backup")
     storage.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for db in _databases(settings):
-        stored.remove_database(db)
-        _copy_private(source / db.name, db)
-    if (source / INSTANCE_SECRET_FILE).is_file():
-        _copy_private(source / INSTANCE_SECRET_FILE, storage.data_dir / INSTANCE_SECRET_FILE)
-    restored_keys = []
-    for name in manifest["files"]:
-        if Path(name).parts[0] == KEYS:
-            _copy_private(source / name, storage.round_keys_dir / Path(name).name)
-            restored_keys.append(Path(name).name)
+    plan = _restore_plan(settings, source, manifest)
+    _stage(plan)
+    _swap(plan)
+    _remove_logs(_databases(settings))
     open_rounds = stored.open_round_ids(storage.ballots_db)
     with_key = [r for r in open_rounds if key_path(storage.round_keys_dir, r).is_file()]
     return BackupReport(storage.data_dir, sorted(manifest["files"]), open_rounds, with_key)

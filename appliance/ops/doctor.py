@@ -87,20 +87,46 @@ def _inside(path: Path, parent: Path) -> bool:
     return path.resolve().is_relative_to(parent.resolve())
 
 
+def _keys_dir_problem(keys_dir: Path) -> str | None:
+    """Why round keys cannot be written in keys_dir (or in the directory made for it), if they cannot."""
+    uid = os.getuid()
+    if keys_dir.exists():
+        if not keys_dir.is_dir():
+            return f"{keys_dir} is not a directory: set storage.keys_dir to a directory"
+        if not os.access(keys_dir, os.W_OK | os.X_OK):
+            return (f"{keys_dir} cannot be written by this user (uid {uid}): opening a round fails;"
+                    f" chown it to uid {uid} (chmod 700), or set storage.keys_dir to a directory it can write")
+        return None
+    parent = next(p for p in keys_dir.absolute().parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return (f"{keys_dir} does not exist and cannot be made: {parent} cannot be written by this user"
+                f" (uid {uid}); create it (mkdir -m 700, owned by uid {uid}), or set storage.keys_dir elsewhere")
+    return None
+
+
+def _shares_the_data_filesystem(keys_dir: Path, data_dir: Path) -> bool:
+    """keys_dir is on the data's device and not mounted there of its own (as a volume or tmpfs is)."""
+    return (keys_dir.is_dir() and data_dir.is_dir() and keys_dir.stat().st_dev == data_dir.stat().st_dev
+            and not os.path.ismount(keys_dir))
+
+
 def check_keys_dir(settings: Settings) -> Iterator[Finding]:
-    """Round keys live apart from the data, privately, and every open round has its key."""
+    """Round keys live apart from the data, privately, writably, and every open round has its key."""
     storage = settings.storage
     keys_dir = storage.round_keys_dir
     if keys_dir.is_dir() and keys_dir.stat().st_mode & 0o077:
         yield Finding(FAIL, "storage.keys_dir", f"{keys_dir} can be read by others than its owner: chmod 700 it")
+    problem = _keys_dir_problem(keys_dir)
+    if problem:
+        yield Finding(FAIL, "storage.keys_dir", problem)
     if _inside(keys_dir, storage.data_dir):
         yield Finding(WARN, "storage.keys_dir", f"{keys_dir} is inside the data directory: a snapshot or copy of"
                       " the data holds the keys of open rounds; set storage.keys_dir to a tmpfs or a volume"
                       " left out of snapshots")
-    elif keys_dir.is_dir() and storage.data_dir.is_dir() and keys_dir.stat().st_dev == storage.data_dir.stat().st_dev:
+    elif _shares_the_data_filesystem(keys_dir, storage.data_dir):
         yield Finding(WARN, "storage.keys_dir", f"{keys_dir} is on the same filesystem as the data: a snapshot of"
                       " that filesystem holds the keys of open rounds; use a tmpfs or a volume of its own")
-    else:
+    elif not problem:
         yield Finding(OK, "storage.keys_dir", f"{keys_dir} is apart from the data")
     if not storage.ballots_db.is_file():
         return

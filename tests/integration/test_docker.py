@@ -29,6 +29,7 @@ ADDED_SIZE_LIMIT = 130 * 10**6  # over the base: python:3.12-slim (about 120 MB)
 STOP_LIMIT_SECONDS = 10.0
 
 METRICS_TOKEN = "scrape-token-0123456789"
+PROPOSAL_QUOTA = 7  # in the configuration file mounted at /etc/appliance/appliance.toml (the default is 5)
 
 
 def free_port() -> int:
@@ -81,6 +82,7 @@ class Appliance:
         self.docker.docker(
             "run", "-d", "--name", self.name, "--label", LABEL, "--network", "host", "-v", f"{self.volume}:/data",
             "-v", f"{self.secrets}:/run/secrets:ro",
+            "-v", f"{self.secrets / 'appliance.toml'}:/etc/appliance/appliance.toml:ro",
             "-e", "APPLIANCE_ADMIN_PASSWORD_FILE=/run/secrets/admin_password",
             "-e", "APPLIANCE_SERVER__HOST=127.0.0.1", "-e", f"APPLIANCE_SERVER__PORT={self.port}",
             "-e", "APPLIANCE_ROUNDS__RELEASE_INTERVAL_SECONDS=0",
@@ -133,6 +135,8 @@ def appliance(docker: DockerDaemon, image: str, tmp_path_factory: pytest.TempPat
     (secrets / "admin_password").write_text(ADMIN_PASSWORD + "\n")
     secrets.chmod(0o755)
     (secrets / "admin_password").chmod(0o644)  # the container's user is not this machine's
+    (secrets / "appliance.toml").write_text(f"[rounds]\nproposal_quota = {PROPOSAL_QUOTA}\n")
+    (secrets / "appliance.toml").chmod(0o644)
     container = Appliance(docker, image, secrets)
     container.run()
     yield container
@@ -211,12 +215,20 @@ def test_a_new_container_on_the_same_volume_finds_the_open_round_and_its_key(app
 def test_doctor_and_backup_work_inside_the_running_container(appliance: Appliance) -> None:
     doctor = appliance.exec("appliance", "doctor", check=False)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "ok    configuration: /etc/appliance/appliance.toml" in doctor.stdout
     assert "ok    identity.db: integrity ok" in doctor.stdout
     assert "warn  storage.keys_dir: /data/keys is inside the data directory" in doctor.stdout
     backup = appliance.exec("appliance", "backup", "/data/backups/first")
     assert "backup written to /data/backups/first" in backup.stdout
     listed = appliance.exec("ls", "/data/backups/first").stdout.split()
     assert sorted(listed) == ["backup.json", "ballots.db", "identity.db", "instance_secret"]
+
+
+
+def test_docker_exec_reads_the_mounted_configuration_file(appliance: Appliance) -> None:
+    read = appliance.exec("python", "-c", "from appliance.settings import load_settings as s;"
+                          " print(s().rounds.proposal_quota)")
+    assert read.stdout.strip() == str(PROPOSAL_QUOTA)
 
 
 def test_the_image_carries_its_software_bill_of_materials(appliance: Appliance) -> None:

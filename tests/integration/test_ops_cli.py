@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from appliance.cli import main
+from appliance.ops.backups import file_digest
 from appliance.services.context import build_appliance
 from appliance.services.scheduler import SchedulerLock, lock_path
 from appliance.settings import load_settings
@@ -89,12 +95,96 @@ def test_a_restore_with_keys_puts_the_keys_back(voting, appliance, tmp_path, mon
     assert keys.read_round_key(tmp_path / "keys", voting) is not None
 
 
-def test_a_restore_refuses_to_replace_data_without_force(voting, appliance, monkeypatch, capsys):
+def test_a_restore_refuses_to_replace_data_without_force(voting, appliance, tmp_path, monkeypatch, capsys):
     assert run(["backup", "b"], monkeypatch) == 0
     appliance.close()
     assert run(["restore", "b"], monkeypatch) == 1
     assert "add --force" in capsys.readouterr().err
+    (tmp_path / DATA / "ballots.db-wal").write_bytes(b"a log of the replaced database")
     assert run(["restore", "b", "--force"], monkeypatch) == 0
+    data = tmp_path / DATA
+    for name in ("identity.db", "ballots.db", "instance_secret"):
+        assert file_digest(data / name) == file_digest(tmp_path / "b" / name)
+    assert not (data / "ballots.db-wal").exists()
+    assert not list(data.rglob("*.partial"))
+
+
+def tree_digests(directory: Path) -> dict[str, str]:
+    """Every file under a directory, by relative name, with its SHA-256."""
+    return {str(p.relative_to(directory)): file_digest(p) for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def fill(directory: Path) -> int:
+    """Bytes used on the file system of a directory."""
+    stat = os.statvfs(directory)
+    return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of its own (the tests run as root), resized with remount; skipped where it cannot be mounted."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(mount_point)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def resize(mount_point: Path, size: int) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(mount_point)], check=True, capture_output=True)
+
+
+def test_a_restore_that_runs_out_of_disk_changes_nothing(voting, appliance, small_disk, tmp_path, monkeypatch,
+                                                         capsys):
+    assert run(["backup", "b"], monkeypatch) == 0
+    appliance.close()
+    live = small_disk / DATA
+    shutil.copytree(tmp_path / DATA, live)
+    monkeypatch.setenv("APPLIANCE_STORAGE__DATA_DIR", str(live))
+    before = tree_digests(live)
+    assert before["ballots.db"] != file_digest(tmp_path / "b" / "ballots.db")
+    page = os.statvfs(small_disk).f_frsize
+    identity_pages = -(-(tmp_path / "b" / "identity.db").stat().st_size // page)
+    assert (tmp_path / "b" / "ballots.db").stat().st_size > 2 * page
+    resize(small_disk, fill(small_disk) + (identity_pages + 1) * page)  # room for identity.db, not ballots.db
+    assert run(["restore", "b", "--force"], monkeypatch) == 1
+    err = capsys.readouterr().err
+    assert "restore not applied" in err and "the live data is unchanged" in err
+    assert f"to {live / 'ballots.db'}: No space left on device" in err
+    assert tree_digests(live) == before  # both databases, the secret, the keys; and no partial copy left
+    resize(small_disk, 64 << 20)
+    assert run(["restore", "b", "--force"], monkeypatch) == 0
+    assert file_digest(live / "ballots.db") == file_digest(tmp_path / "b" / "ballots.db")
+    assert not list(live.rglob("*.partial"))
+
+
+def test_a_restore_that_fails_on_its_last_file_changes_nothing(voting, appliance, tmp_path, monkeypatch, capsys):
+    assert run(["backup", "b", "--with-keys"], monkeypatch) == 0
+    appliance.close()
+    live = tmp_path / DATA
+    before = tree_digests(live)
+    copy = shutil.copyfileobj
+    calls = []
+
+    def failing_on_the_key(source, target, *args):  # an I/O error cannot be produced for real in a test
+        calls.append(Path(source.name).name)
+        if source.name.endswith(".key"):
+            target.write(b"half a key")
+            raise OSError(errno.EIO, "Input/output error")
+        copy(source, target, *args)
+
+    monkeypatch.setattr(shutil, "copyfileobj", failing_on_the_key)
+    assert run(["restore", "b", "--force"], monkeypatch) == 1
+    assert calls == ["identity.db", "ballots.db", "instance_secret", f"round-{voting}.key"]  # the last file fails
+    err = capsys.readouterr().err
+    assert "restore not applied" in err and "the live data is unchanged" in err
+    assert f"to {Path(DATA) / 'keys' / f'round-{voting}.key'}: Input/output error" in err
+    assert tree_digests(live) == before
 
 
 def test_a_restore_refuses_while_the_appliance_runs(voting, appliance, monkeypatch, capsys):
@@ -157,6 +247,66 @@ def test_doctor_is_content_with_keys_on_a_filesystem_of_their_own(monkeypatch, c
         assert f"ok    storage.keys_dir: {keys_dir} is apart from the data" in capsys.readouterr().out
     finally:
         keys_dir.rmdir()
+
+
+def deny_writing(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """os.access says path cannot be written (the tests may run as root, whom modes do not stop)."""
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (Path(p).absolute() != path.absolute()
+                                                             or not mode & os.W_OK) and access(p, mode, **kw))
+
+
+def test_doctor_fails_when_the_keys_dir_cannot_be_written(tmp_path, monkeypatch, capsys):
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir(mode=0o700)
+    monkeypatch.setenv("APPLIANCE_STORAGE__KEYS_DIR", str(keys_dir))
+    assert run(["init"], monkeypatch) == 0
+    capsys.readouterr()
+    deny_writing(monkeypatch, keys_dir)
+    assert run(["doctor"], monkeypatch) == 1
+    out = capsys.readouterr().out
+    assert f"fail  storage.keys_dir: {keys_dir} cannot be written by this user (uid {os.getuid()})" in out
+    assert "is apart from the data" not in out
+
+
+def test_doctor_fails_when_the_keys_dir_is_missing_and_cannot_be_made(tmp_path, monkeypatch, capsys):
+    (tmp_path / "locked").mkdir()
+    keys_dir = tmp_path / "locked" / "appliance" / "keys"
+    monkeypatch.setenv("APPLIANCE_STORAGE__KEYS_DIR", str(keys_dir))
+    assert run(["init"], monkeypatch) == 0
+    shutil.rmtree(keys_dir.parent, ignore_errors=True)  # in case init made it
+    capsys.readouterr()
+    deny_writing(monkeypatch, tmp_path / "locked")
+    assert run(["doctor"], monkeypatch) == 1
+    out = capsys.readouterr().out
+    assert (f"fail  storage.keys_dir: {keys_dir} does not exist and cannot be made: {tmp_path / 'locked'} cannot"
+            " be written by this user") in out
+
+
+def test_doctor_accepts_a_missing_keys_dir_it_can_make(tmp_path, monkeypatch, capsys):
+    keys_dir = tmp_path / "elsewhere" / "keys"
+    monkeypatch.setenv("APPLIANCE_STORAGE__KEYS_DIR", str(keys_dir))
+    assert run(["init"], monkeypatch) == 0
+    capsys.readouterr()
+    if keys_dir.is_dir():
+        keys_dir.rmdir()
+    assert run(["doctor"], monkeypatch) == 0
+    assert f"ok    storage.keys_dir: {keys_dir} is apart from the data" in capsys.readouterr().out
+
+
+def test_doctor_warns_of_keys_on_the_data_filesystem_unless_mounted_of_their_own(tmp_path, monkeypatch, capsys):
+    keys_dir = tmp_path / "keys"  # beside ./data, on the same filesystem
+    keys_dir.mkdir(mode=0o700)
+    monkeypatch.setenv("APPLIANCE_STORAGE__KEYS_DIR", str(keys_dir))
+    assert run(["init"], monkeypatch) == 0
+    capsys.readouterr()
+    assert run(["doctor"], monkeypatch) == 0
+    assert f"warn  storage.keys_dir: {keys_dir} is on the same filesystem as the data" in capsys.readouterr().out
+    # Two Docker volumes on one disk: the same device, but keys_dir is a mount point of its own.
+    ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == keys_dir or ismount(p))
+    assert run(["doctor"], monkeypatch) == 0
+    assert f"ok    storage.keys_dir: {keys_dir} is apart from the data" in capsys.readouterr().out
 
 
 def test_doctor_fails_on_a_damaged_database(tmp_path, monkeypatch, capsys):

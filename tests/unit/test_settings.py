@@ -287,3 +287,66 @@ def test_the_public_url_is_an_http_address_without_a_trailing_slash(monkeypatch:
     assert load_settings().server.public_url == "https://consultation.example.org"
     message = settings_error(APPLIANCE_SERVER__PUBLIC_URL="consultation.example.org")
     assert "server.public_url" in message and "is not an http:// or https:// address" in message
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("APPLIANCE_SERVER__TIME_ZONE", "Nowhere/X",
+     "setting server.time_zone (APPLIANCE_SERVER__TIME_ZONE): 'Nowhere/X' is not a time zone of the IANA database"
+     " (like Europe/Paris or UTC)"),
+    ("APPLIANCE_SERVER__PUBLIC_URL", "consultation.example.org",
+     "setting server.public_url (APPLIANCE_SERVER__PUBLIC_URL): 'consultation.example.org' is not an http:// or"
+     " https:// address (like https://consultation.example.org)"),
+    ("APPLIANCE_SERVER__PUBLIC_URL", "ftp://host: 21",
+     "setting server.public_url (APPLIANCE_SERVER__PUBLIC_URL): 'ftp://host: 21' is not an http:// or https://"),
+    ("APPLIANCE_MAIL__FROM_ADDRESS", "nobody",
+     "setting mail.from_address (APPLIANCE_MAIL__FROM_ADDRESS): 'nobody' is not an email address"),
+    ("APPLIANCE_MAIL__HOST", "smtp.example.org:25",
+     "setting mail.host (APPLIANCE_MAIL__HOST): 'smtp.example.org:25' is not a host name or address"),
+])
+def test_a_field_validator_names_the_setting_and_its_variable_once(variable: str, value: str, expected: str) -> None:
+    message = settings_error(**{variable: value})
+    assert message.startswith(expected)
+    assert message.count(variable) == 1 and "\n" not in message
+
+
+@pytest.mark.parametrize(("variable", "expected"), [
+    ("APPLIANCE_SECURITY_COOKIE_SECURE",
+     "APPLIANCE_SECURITY_COOKIE_SECURE: no setting has this environment variable (they are named"
+     " APPLIANCE_<SECTION>__<KEY>, with two underscores); did you mean APPLIANCE_SECURITY__COOKIE_SECURE?"),
+    ("APPLIANCE_SERVERX__PORT",
+     "setting serverx.port (APPLIANCE_SERVERX__PORT): unknown setting; did you mean APPLIANCE_SERVER__PORT?"),
+    ("APPLIANCE_SECURITY__COOKIE_SECUR",
+     "setting security.cookie_secur (APPLIANCE_SECURITY__COOKIE_SECUR): unknown setting;"
+     " did you mean APPLIANCE_SECURITY__COOKIE_SECURE?"),
+    ("appliance_serverx__port",
+     "setting serverx.port (appliance_serverx__port): unknown setting; did you mean APPLIANCE_SERVER__PORT?"),
+    ("APPLIANCE_ADMIN_PASWORD_FILE",
+     "APPLIANCE_ADMIN_PASWORD_FILE: no setting has this environment variable (they are named"
+     " APPLIANCE_<SECTION>__<KEY>, with two underscores); did you mean APPLIANCE_ADMIN_PASSWORD_FILE?"),
+    ("APPLIANCE_NOTHING_LIKE_IT",
+     "APPLIANCE_NOTHING_LIKE_IT: no setting has this environment variable (they are named"
+     " APPLIANCE_<SECTION>__<KEY>, with two underscores)"),
+])
+def test_a_misspelt_environment_variable_is_an_error_naming_it(variable: str, expected: str) -> None:
+    assert settings_error(**{variable: "true"}) == expected
+
+
+def test_the_cli_exits_with_status_2_on_a_misspelt_environment_variable(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("APPLIANCE_SECURITY_COOKIE_SECURE", "true")
+    assert main(["init"]) == 2
+    assert capsys.readouterr().err.startswith("appliance: APPLIANCE_SECURITY_COOKIE_SECURE: no setting has this")
+    assert not Path("data").exists()
+
+
+def test_the_variables_read_outside_the_settings_are_not_misspelt(monkeypatch: pytest.MonkeyPatch) -> None:
+    write("config/other.toml", "")
+    for name, value in {"APPLIANCE_CONFIG": "config/other.toml", "APPLIANCE_ADMIN_PASSWORD_FILE": "pw",
+                        "APPLIANCE_ADMIN_USERNAME": "root", "APPLIANCE_TEST_DOCKER_DIR": "/var/tmp/x",
+                        "APPLIANCE_SECURITY__INSTANCE_SECRET_FILE": str(write("secret", SECRET)),
+                        "APPLIANCE_LDAP__SEGMENT_ATTRIBUTES__department": "departmentNumber",
+                        "appliance_server__port": "9000"}.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.ldap.segment_attributes == {"department": "departmentNumber"}
+    assert settings.server.port == 9000
