@@ -116,17 +116,20 @@
         remaining = Math.max(0, remaining - 1);
         showProgress();
         var recorded = fill(zone.dataset.recorded, { vote: zone.dataset["vote_" + parts[0]] || parts[0] });
+        status.classList.remove("failed");
         status.textContent = "";
         status.textContent = recorded;
         return next().catch(function () {
           // The vote is in; only the next proposal is missing. No card is left whose buttons would change it.
           leaveCard();
+          status.classList.add("failed");
           status.textContent = recorded + " " + zone.dataset.stalled;
         });
       }).catch(function (error) {
         // Every refusal is said in the page's language, never in the API's words. A request that got no
         // answer at all (no network) has no status.
         var said = zone.dataset["failed_" + (error.status || "offline")] || zone.dataset.failed_other;
+        status.classList.add("failed");
         status.textContent = error.wait ? fill(zone.dataset.throttled, { wait: numbers.format(error.wait) }) : said;
         if (error.status === 404) {  // withdrawn: go on with the next proposal
           return next().catch(leaveCard);

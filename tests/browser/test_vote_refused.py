@@ -60,9 +60,11 @@ def test_a_vote_without_network_is_said_in_french(api, open_page, settings_overr
     expect(status).to_have_text("Votre vote n’a peut-être pas été enregistré\u00a0: le service est injoignable."
                                 " Vérifiez votre connexion et votez à nouveau\u202f; un vote donné deux fois"
                                 " compte une fois.")
+    expect(status).to_have_class("live failed")  # not the colour of a recorded vote
     phone.context.set_offline(False)
     phone.keyboard.press("1")  # the same card is still there: the vote goes through once the network is back
     expect(status).to_have_text("Vote enregistré\u00a0: D’accord.")
+    expect(status).to_have_class("live")
 
 
 @pytest.mark.parametrize("settings_overrides", [{}])
