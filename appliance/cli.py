@@ -104,6 +104,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from appliance.services.rounds import StartupRefused, reconcile_keys
 
     settings = load_settings()
+    check_address(settings.server.host, settings.server.port)  # before migrations, key checks and the scheduler
     configure_logging(settings.logging, force=True)
     log = logging.getLogger("appliance")
     with open_appliance() as app:  # once, before the workers start: migrations and round keys
@@ -138,6 +139,33 @@ def run_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=4,
     )
     return 0
+
+
+def check_address(host: str, port: int) -> None:
+    """Bind host:port as the server will (SO_REUSEADDR on, as uvicorn does), then let go; SettingsError if refused."""
+    import errno
+    import socket
+
+    setting = f"server.port {port} (APPLIANCE_SERVER__PORT)"
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise SettingsError(f"server.host {host} (APPLIANCE_SERVER__HOST): cannot be resolved: {error.strerror}"
+                            " (give an address of this machine, or 0.0.0.0 for all)") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise SettingsError(f"{setting}: address already in use on {address[0]};"
+                                        " stop what uses it or choose another port") from None
+                if error.errno == errno.EACCES:
+                    raise SettingsError(f"{setting}: permission denied on {address[0]}; ports below 1024 need"
+                                        " privileges: choose a port above 1023") from None
+                raise SettingsError(f"server.host {host} (APPLIANCE_SERVER__HOST): cannot listen on"
+                                    f" {address[0]}: {error.strerror or error}") from None
 
 
 def run_init(_: argparse.Namespace) -> int:

@@ -87,6 +87,8 @@ class ServerSettings(Section):
             path = getattr(self, key)
             if path is not None and not path.is_file():
                 raise ValueError(f"{key}: no such file: {path}")
+        if self.tls_certificate_file is not None and self.tls_key_file is not None:
+            check_tls_pair(self.tls_certificate_file, self.tls_key_file)
         return self
 
     @field_validator("time_zone")
@@ -107,6 +109,37 @@ class ServerSettings(Section):
             raise ValueError(f"{value!r} is not an http:// or https:// address"
                              " (like https://consultation.example.org)")
         return value
+
+
+class _Passphrase(Exception):
+    """The private key asks for a passphrase: the server cannot type one."""
+
+
+def _no_passphrase() -> bytes:
+    raise _Passphrase
+
+
+def check_tls_pair(certificate: Path, key: Path) -> None:
+    """Load the certificate and key as the server will, or say which file is wrong and why ("key: what")."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_verify_locations(cafile=certificate)
+    except (ssl.SSLError, OSError) as error:
+        reason = "no PEM certificate in it" if isinstance(error, ssl.SSLError) else error.strerror or str(error)
+        raise ValueError(f"tls_certificate_file: {certificate}: {reason}") from None
+    try:
+        context.load_cert_chain(certificate, key, password=_no_passphrase)
+    except _Passphrase:
+        raise ValueError(f"tls_key_file: {key}: the key is protected by a passphrase, which the server"
+                         " cannot type; give it without one (openssl pkey -in KEY -out KEY.plain)") from None
+    except ssl.SSLError as error:
+        reason = ("does not match the certificate of server.tls_certificate_file" if "MISMATCH" in str(error)
+                  else "not a PEM private key")
+        raise ValueError(f"tls_key_file: {key}: {reason}") from None
+    except OSError as error:
+        raise ValueError(f"tls_key_file: {key}: {error.strerror or error}") from None
 
 
 class StorageSettings(Section):

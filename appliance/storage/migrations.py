@@ -7,6 +7,9 @@ fixed-length ids, and WITHOUT ROWID tables whose keys do not follow insertion or
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -313,8 +316,33 @@ def identity_0006(db: Database) -> None:
     )
 
 
+class NewerDatabase(sqlite3.DatabaseError):
+    """A database migrated by a newer version of the appliance: this one must not use it."""
+
+
+def unknown_to(known: Migrations, applied: list[str]) -> list[str]:
+    """The applied migrations that this version does not know: a newer version applied them."""
+    names = {m.name for m in known.pending(Database(memory=True))}  # every migration of the set
+    return [name for name in applied if name not in names]
+
+
+def newer_database_message(path: Path, unknown: list[str]) -> str:
+    """What to say of a database a newer version migrated (unknown: its migrations unknown to this version)."""
+    return (f"{path.name} was last used by a newer version of the appliance (migration {unknown[0]!r} is unknown"
+            f" to this one): run that version or newer, or restore a backup made with this one ({path})")
+
+
+def refuse_newer(db: Database, known: Migrations) -> None:
+    """Raise NewerDatabase, naming the file, when a newer version of the appliance migrated the database."""
+    unknown = unknown_to(known, [m.name for m in known.applied(db)])
+    if unknown:
+        raise NewerDatabase(newer_database_message(Path(db.execute("PRAGMA database_list").fetchone()[2]), unknown))
+
+
 def apply_migrations(identity_db: Database, ballots_db: Database) -> list[str]:
-    """Apply pending migrations to both databases; return the names applied."""
+    """Apply pending migrations to both databases; return the names applied. Refuse databases of a newer version."""
+    refuse_newer(identity_db, identity)
+    refuse_newer(ballots_db, ballots)
     pending = [m.name for m in identity.pending(identity_db)]
     pending += [m.name for m in ballots.pending(ballots_db)]
     identity.apply(identity_db)

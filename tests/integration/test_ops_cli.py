@@ -7,7 +7,10 @@ import io
 import json
 import os
 import shutil
+import socket
+import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,7 +80,7 @@ def test_a_restore_without_keys_says_the_open_rounds_will_be_closed(voting, appl
     monkeypatch.setenv("APPLIANCE_STORAGE__DATA_DIR", str(tmp_path / "new"))
     assert run(["restore", "b"], monkeypatch) == 0
     out = capsys.readouterr().out
-    assert "1 open round(s) have no key file" in out and "--close-keyless-rounds" in out
+    assert "1 open round(s) have no key file" in out and "`appliance close-keyless-rounds`" in out
     restored = build_appliance(load_settings())
     assert [r.id for r in list_rounds(restored.dbs.ballots)] == [voting]
     assert restored.directory.authenticate("u01", PASSWORD) is not None
@@ -394,3 +397,106 @@ def test_doctor_warns_of_pending_migrations(tmp_path, monkeypatch, capsys):
         db.close()
     assert run(["doctor"], monkeypatch) == 0
     assert "warn  ballots.db: integrity ok, " in capsys.readouterr().out
+
+
+def test_close_keyless_rounds_closes_the_open_rounds_without_a_key_and_only_them(voting, api, appliance, monkeypatch,
+                                                                                  capsys):
+    kept = create_open_round(api("admin"), title="Canteen", audience_groups=["staff"])
+    appliance.close()
+    keys_dir = Path(DATA) / "keys"
+    keys.key_path(keys_dir, voting).unlink()  # a backup restored without this key
+    assert run(["close-keyless-rounds"], monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert f"closed round {voting} (Day-to-day work): no key file in {keys_dir}" in out and kept not in out
+    app = build_appliance(load_settings())
+    assert {r.id: r.status for r in list_rounds(app.dbs.ballots)} == {voting: "closed", kept: "open"}
+    app.close()
+    assert keys.read_round_key(keys_dir, kept) is not None
+    assert run(["close-keyless-rounds"], monkeypatch) == 0
+    assert "nothing closed" in capsys.readouterr().out
+
+
+def test_close_keyless_rounds_closes_them_all_when_every_key_is_gone(voting, appliance, monkeypatch, capsys):
+    appliance.close()
+    shutil.rmtree(Path(DATA) / "keys")  # what `serve` refuses without --close-keyless-rounds
+    assert run(["close-keyless-rounds"], monkeypatch) == 0
+    assert f"closed round {voting}" in capsys.readouterr().out
+
+
+def test_close_keyless_rounds_refuses_while_the_appliance_runs(voting, appliance, monkeypatch, capsys):
+    keys.key_path(appliance.keys_dir, voting).unlink()
+    lock = SchedulerLock(lock_path(appliance.settings))
+    assert lock.acquire()
+    try:
+        assert run(["close-keyless-rounds"], monkeypatch) == 1
+        assert "stop it, then close the rounds" in capsys.readouterr().err
+    finally:
+        lock.release()
+    assert [r.status for r in list_rounds(appliance.dbs.ballots)] == ["open"]
+
+
+def record_newer_migration(database: Path, migration_set: str) -> None:
+    """What a newer version leaves in a database it migrated: a migration this version does not know."""
+    db = sqlite3.connect(database)
+    db.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES (?, ?, ?)",
+               (migration_set, "9999_from_the_future", "2031-01-01 00:00:00.000000+00:00"))
+    db.commit()
+    db.close()
+
+
+NEWER = ("ballots.db was last used by a newer version of the appliance (migration '9999_from_the_future' is"
+         " unknown to this one): run that version or newer, or restore a backup made with this one")
+
+
+def test_a_database_migrated_by_a_newer_version_is_refused(monkeypatch, capsys):
+    assert run(["init"], monkeypatch) == 0
+    record_newer_migration(Path(DATA) / "ballots.db", "appliance.ballots")
+    capsys.readouterr()
+    for command in ("init", "migrate", "bootstrap", "close-keyless-rounds"):
+        assert run([command], monkeypatch) == 1, command
+        err = capsys.readouterr().err
+        assert err.startswith("appliance: database error: " + NEWER) and err.count("\n") == 1, (command, err)
+    assert run(["doctor"], monkeypatch) == 1
+    assert f"fail  ballots.db: {NEWER}" in capsys.readouterr().out
+
+
+def test_serve_refuses_a_database_of_a_newer_version_in_one_line(tmp_path):
+    data = tmp_path / "data"
+    assert subprocess.run([sys.executable, "-m", "appliance", "init"], env=serve_env(data, free_port()),
+                          capture_output=True).returncode == 0
+    record_newer_migration(data / "ballots.db", "appliance.ballots")
+    served = subprocess.run([sys.executable, "-m", "appliance", "serve"], env=serve_env(data, port=free_port()),
+                            capture_output=True, text=True, timeout=60)
+    assert served.returncode == 1 and served.stderr == f"appliance: database error: {NEWER} ({data / 'ballots.db'})\n"
+
+
+def serve_env(data: Path, port: int) -> dict[str, str]:
+    return dict(os.environ, APPLIANCE_STORAGE__DATA_DIR=str(data), APPLIANCE_SERVER__PORT=str(port))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_restore_refuses_a_backup_made_by_a_newer_appliance(voting, appliance, tmp_path, monkeypatch, capsys):
+    assert run(["backup", "b"], monkeypatch) == 0
+    appliance.close()
+    manifest = json.loads((tmp_path / "b" / "backup.json").read_text())
+    (tmp_path / "b" / "backup.json").write_text(json.dumps(manifest | {"appliance": "99.0.0"}))
+    before = tree_digests(tmp_path / DATA)
+    assert run(["restore", "b", "--force"], monkeypatch) == 1
+    assert "b was made by appliance 99.0.0, newer than this one (0.1.0)" in capsys.readouterr().err
+    assert tree_digests(tmp_path / DATA) == before
+
+
+def test_a_restore_refuses_a_backup_whose_database_a_newer_version_migrated(voting, appliance, tmp_path, monkeypatch,
+                                                                              capsys):
+    assert run(["backup", "b"], monkeypatch) == 0
+    appliance.close()
+    record_newer_migration(tmp_path / "b" / "ballots.db", "appliance.ballots")  # a manifest without the version
+    before = tree_digests(tmp_path / DATA)
+    assert run(["restore", "b", "--force"], monkeypatch) == 1
+    assert NEWER in capsys.readouterr().err
+    assert tree_digests(tmp_path / DATA) == before

@@ -87,3 +87,18 @@ def test_sigterm_lets_a_request_in_flight_finish_then_the_server_exits(tmp_path)
         # uvicorn raises the signal again once it has shut down cleanly: the parent sees "terminated by SIGTERM".
         assert server.wait(timeout=10) in (0, -signal.SIGTERM) and time.monotonic() - started < 10
         server.communicate(timeout=10)
+
+
+def test_a_port_in_use_stops_serve_with_status_2_naming_the_setting_before_anything_starts(tmp_path):
+    """Another process listens there: one line naming server.port, exit 2, no database, lock or job started."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = dict(os.environ, APPLIANCE_STORAGE__DATA_DIR=str(tmp_path / "data"), APPLIANCE_SERVER__PORT=str(port))
+        served = subprocess.run([sys.executable, "-m", "appliance", "serve"], env=env, capture_output=True, text=True,
+                                timeout=60)
+    assert served.returncode == 2, served
+    assert served.stderr == (f"appliance: server.port {port} (APPLIANCE_SERVER__PORT): address already in use on"
+                             " 127.0.0.1; stop what uses it or choose another port\n")
+    assert not (tmp_path / "data").exists()  # no migration, key check or scheduler lock before the bind

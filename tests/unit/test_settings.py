@@ -7,6 +7,7 @@ with no APPLIANCE_* variable, so relative paths below live in that directory.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -350,3 +351,56 @@ def test_the_variables_read_outside_the_settings_are_not_misspelt(monkeypatch: p
     settings = load_settings()
     assert settings.ldap.segment_attributes == {"department": "departmentNumber"}
     assert settings.server.port == 9000
+
+
+def self_signed(name: str) -> tuple[Path, Path]:
+    """A real self-signed certificate and its unencrypted key, made by openssl: (certificate, key)."""
+    cert, key = Path(f"{name}.crt"), Path(f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", "/CN=consultation.example.org", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def tls_error(cert: Path, key: Path) -> str:
+    return settings_error(APPLIANCE_SERVER__TLS_CERTIFICATE_FILE=str(cert), APPLIANCE_SERVER__TLS_KEY_FILE=str(key))
+
+
+def test_a_real_tls_certificate_and_key_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = self_signed("server")
+    monkeypatch.setenv("APPLIANCE_SERVER__TLS_CERTIFICATE_FILE", str(cert))
+    monkeypatch.setenv("APPLIANCE_SERVER__TLS_KEY_FILE", str(key))
+    assert load_settings().server.tls_key_file == key
+
+
+def test_a_tls_file_that_is_not_pem_is_named_with_its_setting_when_settings_load() -> None:
+    cert, key = self_signed("server")
+    garbage = write("garbage.pem", "not a certificate\n")
+    assert tls_error(garbage, key) == ("setting server.tls_certificate_file (APPLIANCE_SERVER__TLS_CERTIFICATE_FILE):"
+                                       " garbage.pem: no PEM certificate in it")
+    assert tls_error(key, key).endswith("tls_certificate_file (APPLIANCE_SERVER__TLS_CERTIFICATE_FILE):"
+                                        " server.key: no PEM certificate in it")
+    assert tls_error(cert, garbage) == ("setting server.tls_key_file (APPLIANCE_SERVER__TLS_KEY_FILE):"
+                                        " garbage.pem: not a PEM private key")
+
+
+def test_a_tls_key_of_another_certificate_or_with_a_passphrase_is_refused() -> None:
+    cert, _ = self_signed("server")
+    _, other_key = self_signed("other")
+    assert tls_error(cert, other_key) == ("setting server.tls_key_file (APPLIANCE_SERVER__TLS_KEY_FILE): other.key:"
+                                          " does not match the certificate of server.tls_certificate_file")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-days", "2",
+                    "-subj", "/CN=x", "-passout", "pass:secret", "-keyout", "locked.key", "-out", "locked.crt"],
+                   check=True, capture_output=True)
+    assert "locked.key: the key is protected by a passphrase" in tls_error(Path("locked.crt"), Path("locked.key"))
+
+
+def test_the_cli_exits_2_on_a_garbage_tls_key_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    cert, _ = self_signed("server")
+    write("garbage.pem", "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("APPLIANCE_SERVER__TLS_CERTIFICATE_FILE", str(cert))
+        patch.setenv("APPLIANCE_SERVER__TLS_KEY_FILE", "garbage.pem")
+        assert main(["serve", "--port", "9"]) == 2
+    assert capsys.readouterr().err == ("appliance: setting server.tls_key_file (APPLIANCE_SERVER__TLS_KEY_FILE):"
+                                       " garbage.pem: not a PEM private key\n")
