@@ -32,6 +32,10 @@ class Directory(Protocol):
     def authenticate(self, username: str, password: str) -> Person | None:
         """The person if the password is right, else None."""
 
+    def find(self, username: str) -> Person | None:
+        """The person as the directory has them now (groups included), without a password; None when gone or
+        disabled. Raises DirectoryUnavailable when it cannot answer."""
+
     def audience(self, groups: Iterable[str]) -> list[Person]:
         """Everyone in any of these groups; everyone when groups is empty."""
 

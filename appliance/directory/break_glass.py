@@ -23,7 +23,11 @@ class WithLocalAccounts:
     def authenticate(self, username: str, password: str) -> Person | None:
         if self.local.has_username(username):
             return self.local.authenticate(username, password)
+        self.local.spend_a_check(password)  # a local account must not answer slower than a directory one
         return self.primary.authenticate(username, password)
+
+    def find(self, username: str) -> Person | None:
+        return self.local.find(username) if self.local.has_username(username) else self.primary.find(username)
 
     def audience(self, groups: Iterable[str]) -> list[Person]:
         return self.primary.audience(groups)

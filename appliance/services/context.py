@@ -90,6 +90,7 @@ class Appliance:
     tally_snapshots: Snapshots = field(default_factory=lambda: Snapshots(TALLY_SNAPSHOT_SECONDS))
     vote_limiter: RateLimiter = field(init=False)
     proposal_limiter: RateLimiter = field(init=False)
+    session_checks: dict[str, int] = field(default_factory=dict)  # session -> when its person was last found
 
     def __post_init__(self) -> None:
         self.ballot_writer = BallotWriter(self.settings.storage.ballots_db)

@@ -93,6 +93,21 @@ def sign_in(app: Appliance, username: str, password: str, address: str, device_t
     return SignedIn(person, new_device_token(app, person.username))
 
 
+def still_signed_in(app: Appliance, person: Person) -> bool:
+    """Whether the directory still has this person, enabled, with the roles they signed in with.
+
+    True when the directory cannot answer now: a directory down must not sign everyone out.
+    """
+    try:
+        current = app.directory.find(person.username)
+    except DirectoryUnavailable:
+        return True
+    if current is None or current.id != person.id:
+        return False
+    before, after = app.viewer(person), app.viewer(current)
+    return (before.is_admin, before.is_moderator) == (after.is_admin, after.is_moderator)
+
+
 def normal_username(username: str) -> str:
     """The username as directories compare it: NFKC, spaces trimmed and collapsed, case folded.
 

@@ -40,10 +40,13 @@ def list_people(db: Database) -> list[Person]:
     return [person_from_row(r) for r in fetch_all(db, f"SELECT {COLUMNS} FROM people ORDER BY username")]
 
 
-def set_password_hash(db: Database, username: str, password_hash: str) -> bool:
-    """Replace a password hash; False when no such person."""
+def set_password_hash(db: Database, username: str, password_hash: str, sign_out: bool = False) -> bool:
+    """Replace a password hash, and with `sign_out` end the person's sessions; False when no such person."""
     with write(db):
         cursor = db.conn.execute("UPDATE people SET password_hash = ? WHERE username = ?", (password_hash, username))
+        if sign_out:
+            db.conn.execute("DELETE FROM sessions WHERE person_id IN (SELECT id FROM people WHERE username = ?)",
+                            (username,))
     return cursor.rowcount == 1
 
 

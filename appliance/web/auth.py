@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -12,12 +13,13 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from appliance.services.context import Appliance
-from appliance.services.sign_in import SignedIn
+from appliance.services.sign_in import SignedIn, still_signed_in
 from appliance.storage import sessions
 
 SESSION_COOKIE = "session"
 DEVICE_COOKIE = "known_device"  # a device that signed in before: others' failures do not lock it out
 DEVICE_COOKIE_DAYS = 180
+RECHECK_SECONDS = 600  # a session's person is looked up in the directory again after this long
 
 
 def hash_token(token: str) -> str:
@@ -35,6 +37,7 @@ def session_cookies(app: Appliance, signed_in: SignedIn, device_path: str) -> li
     token = new_session_token()
     now = int(app.clock().timestamp())
     sessions.create_session(app.dbs.identity, hash_token(token), signed_in.person, sessions.expiry(now, lifetime), now)
+    _checked(app, hash_token(token), now)
     secure = app.settings.security.cookie_secure
     return [
         Cookie(key=SESSION_COOKIE, value=token, max_age=lifetime, httponly=True, samesite="lax", secure=secure,
@@ -52,10 +55,28 @@ class SessionAuthentication(AbstractAuthenticationMiddleware):
         if not token:
             raise NotAuthorizedException("sign in first")
         app: Appliance = connection.app.state.appliance
-        person = sessions.find_session(app.dbs.identity, hash_token(token), int(app.clock().timestamp()))
+        token_hash, now = hash_token(token), int(app.clock().timestamp())
+        person = sessions.find_session(app.dbs.identity, token_hash, now)
         if person is None:
             raise NotAuthorizedException("your session has expired; sign in again")
+        if now - app.session_checks.get(token_hash, 0) >= RECHECK_SECONDS:
+            # Someone removed from the directory, disabled, or who lost or gained a role, is signed out.
+            # What was checked when is kept in memory only: identity.db never learns when someone was active.
+            if not await sync_to_thread(still_signed_in, app, person):
+                sessions.delete_session(app.dbs.identity, token_hash)
+                app.session_checks.pop(token_hash, None)
+                raise NotAuthorizedException("your account changed in the directory; sign in again")
+            _checked(app, token_hash, now)
         return AuthenticationResult(user=person, auth=app.viewer(person))
+
+
+def _checked(app: Appliance, token_hash: str, now: int) -> None:
+    """Remember that this session's person was found unchanged now; forget checks too old to matter."""
+    checks = app.session_checks
+    if len(checks) > 10_000:
+        for stale in [key for key, when in checks.items() if now - when >= RECHECK_SECONDS]:
+            del checks[stale]
+    checks[token_hash] = now
 
 
 def requires_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:

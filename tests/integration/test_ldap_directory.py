@@ -350,3 +350,39 @@ def test_a_colleague_named_in_a_long_queue_is_still_flagged(person, appliance) -
     flags = personal_data_flags(appliance, crowd + ["Ask John Smith about the new canteen menu"])
     assert [(f.kind, f.text) for f in flags[-1]] == [("name", "John Smith")]
     assert not any(flags[:-1])
+
+
+def test_a_session_ends_when_the_directory_takes_its_role_away(person, appliance, slapd) -> None:
+    from datetime import timedelta
+
+    bob = person("bob")
+    assert bob.get("/api/v1/me").json()["roles"] == ["moderator"]
+    moderators = member_groups()["appliance-moderators"]
+    started = appliance.clock()
+    try:
+        slapd.modify(f"cn=appliance-moderators,{GROUPS_DN}", {"member": [PEOPLE["u00"].dn]})
+        assert bob.get("/api/v1/me").status_code == 200  # looked up again only after ten minutes
+        appliance.clock = lambda: started + timedelta(minutes=11)
+        gone = bob.get("/api/v1/me")
+        assert gone.status_code == 401 and "sign in again" in gone.json()["detail"]
+        assert bob.get("/api/v1/me").status_code == 401  # the session itself is gone
+        assert person("bob").get("/api/v1/me").json()["roles"] == []  # signing in again gives the roles of now
+    finally:
+        slapd.modify(f"cn=appliance-moderators,{GROUPS_DN}", {"member": moderators})
+
+
+def test_a_session_outlives_ten_minutes_when_nothing_changed(person, appliance) -> None:
+    from datetime import timedelta
+
+    u12 = person("u12")
+    started = appliance.clock()
+    appliance.clock = lambda: started + timedelta(minutes=25)
+    assert u12.get("/api/v1/me").status_code == 200
+
+
+def test_a_local_account_name_costs_a_password_check_like_a_directory_one(appliance, monkeypatch) -> None:
+    checks = []
+    local = appliance.directory.local
+    monkeypatch.setattr(local, "spend_a_check", lambda password: checks.append(password))
+    assert appliance.directory.authenticate("u12", "wrong password") is None
+    assert checks == ["wrong password"]  # an argon2 check, as for the local break-glass account

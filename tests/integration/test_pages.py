@@ -192,3 +192,12 @@ def test_an_unknown_address_is_a_page_for_a_browser_and_problem_json_for_program
     program = api("u01").get("/api/v1/no-such-thing", headers={"accept": "text/html"})
     assert program.status_code == 404 and program.headers["content-type"].startswith("application/problem+json")
     assert api("u01").get("/no/such/page").headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_new_password_signs_out_the_sessions_of_the_old_one(api, appliance):
+    from appliance.directory.local import LocalDirectory
+
+    stolen = api("u03")
+    assert stolen.get("/api/v1/me").status_code == 200
+    assert LocalDirectory(appliance.dbs.identity).set_password("u03", "a-brand-new-password-2030")
+    assert stolen.get("/api/v1/me").status_code == 401

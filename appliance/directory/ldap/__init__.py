@@ -197,6 +197,14 @@ class LdapDirectory:
                       entry["dn"], self.settings.id_attribute)
         return person
 
+    def find(self, username: str) -> Person | None:
+        """The person matched by user_filter for this username, with their groups; None if not one, or disabled."""
+        entries = self._search(self.settings.user_search_base, self._user_filter(escape_filter_chars(username)),
+                               self._person_attributes(), size_limit=2)
+        if len(entries) != 1 or self._disabled(entries[0]):
+            return None
+        return self.person_from_entry(entries[0], self.groups_of(entries[0]))
+
     def audience(self, groups: Iterable[str]) -> list[Person]:
         """Everyone in any of these groups (everyone matched by user_filter when none are given).
 
