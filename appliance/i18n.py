@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, get_day_names
+from babel.dates import format_date, format_time, get_datetime_format, get_day_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -72,7 +72,11 @@ class Speaker:
         if value is None:
             return ""
         local = value.astimezone(ZoneInfo(self.zone))
-        return format_datetime(local, "medium", tzinfo=local.tzinfo, locale=self.language) + f" {local.tzname()}"
+        # The day as in date(), the time to the minute: "Oct 15, 2030, 12:00 AM CEST", "15 oct. 2030, 00:00 CEST".
+        day = format_date(local, "medium", locale=self.language)
+        time = format_time(local, "short", tzinfo=local.tzinfo, locale=self.language)
+        return get_datetime_format("medium", locale=self.language).replace("{1}", day).replace("{0}", time) \
+            + f" {local.tzname()}"
 
     def date(self, value: dt.date) -> str:
         """A day as the language writes it (Oct 27, 2030 or 27 oct. 2030)."""

@@ -7,7 +7,7 @@ publishable view's rates. Nothing here counts or computes a figure of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -140,19 +140,20 @@ def final_digest(title: str, voters: int | None, consensus: list[ProposalLine], 
     return Content(subject, "\n\n".join(text_parts) + "\n" + link_text, _page(subject, body, say))
 
 
-def notice(kind: str, title: str, question: str, closes_on: date | None, link: str | None,
+def notice(kind: str, title: str, question: str, closes_at: datetime | None, link: str | None,
            opt_out: str | None, say: Speaker) -> Content:
-    """An invitation, a reminder or a results notice to the whole audience."""
-    day = say.date(closes_on) if closes_on else None
+    """An invitation, a reminder or a results notice to the whole audience; it closes on a day and at a time,
+    in the speaker's language and time zone (a round closing at 00:00 is closed all that day)."""
+    when = say.datetime(closes_at) if closes_at else None
     if kind == "invitation":
         subject = say.gettext("New consultation: %(title)s", title=title)
         sentences = [say.gettext("A consultation is open: \u201c%(question)s\u201d Propose your ideas and vote on those"
                                  " of others; nobody can see how you voted or what you wrote.", question=question),
-                     say.gettext("It closes on %(day)s.", day=day) if day else ""]
+                     say.gettext("It closes on %(when)s.", when=when) if when else ""]
     elif kind == "reminder":
         subject = say.gettext("%(title)s: closing soon", title=title)
-        sentences = [say.gettext("The consultation \u201c%(title)s\u201d closes on %(day)s.", title=title, day=day)
-                     if day else say.gettext("The consultation \u201c%(title)s\u201d closes soon.", title=title),
+        sentences = [say.gettext("The consultation \u201c%(title)s\u201d closes on %(when)s.", title=title, when=when)
+                     if when else say.gettext("The consultation \u201c%(title)s\u201d closes soon.", title=title),
                      say.gettext("This reminder goes to everyone invited: there is still time to propose and vote.")]
     else:
         subject = say.gettext("%(title)s: the results are published", title=title)

@@ -42,7 +42,8 @@ def build_message(to: str, subject: str, text: str, html: str | None = None, *,
     sender = parse_address(settings.from_address, "mail.from_address")
     message = EmailMessage(policy=POLICY)
     message["From"] = Address(settings.from_name, sender.username, sender.domain)
-    message["To"] = Address(to_name, addr_spec=parse_address(to, "to").addr_spec)
+    # A name on one line: a line break in a directory's display name must not refuse the message.
+    message["To"] = Address(" ".join(to_name.split()), addr_spec=parse_address(to, "to").addr_spec)
     if settings.reply_to:
         message["Reply-To"] = parse_address(settings.reply_to, "mail.reply_to")
     message["Subject"] = subject

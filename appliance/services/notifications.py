@@ -13,9 +13,10 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from typing import TypeVar
 
 from appliance.directory import Person
 from appliance.domain import digests as content
@@ -23,6 +24,7 @@ from appliance.domain import schedules
 from appliance.domain.errors import Invalid, NotFound
 from appliance.domain.rounds import Round, Viewer
 from appliance.i18n import Speaker
+from appliance.mail.message import parse_address
 from appliance.services.context import Appliance
 from appliance.services.outbox import Outgoing, compose, enqueue
 from appliance.services.rounds import participation, round_results
@@ -33,8 +35,11 @@ from appliance.storage import rounds as stored_rounds
 from appliance.storage.digests import DigestSchedule
 
 log = logging.getLogger("appliance.mail")
+T = TypeVar("T")
 
 REMINDER_DAYS = 2  # the reminder goes this many days before the round closes
+INVITED_FOR = timedelta(days=1)  # a reminder never goes sooner than this after the invitation
+FINAL_GRACE = timedelta(days=1)  # without stored settings, a final digest follows a results notice this recent
 ROUND_PATH = "/rounds/{round_id}"  # the round's web page
 RESULTS_PATH = "/rounds/{round_id}/results"
 UNSUBSCRIBE_PATH = "/api/v1/unsubscribe?token={token}"
@@ -92,6 +97,33 @@ class Recipient:
 def _is_admin(app: Appliance, person: Person) -> bool:
     admin_groups = {g.casefold() for g in app.settings.directory.admin_groups}
     return any(g.casefold() in admin_groups for g in person.groups)
+
+
+def has_address(person: Person) -> bool:
+    """Whether the person's email parses as an address a message can go to."""
+    try:
+        parse_address(person.email)
+    except ValueError:
+        return False
+    return True
+
+
+def addressable(round_: Round, what: str, people: list[T], person: Callable[[T], Person]) -> list[T]:
+    """Those whose address parses; the others skipped (one bad entry must not stop the mailing), with one log
+    line that names nobody: logs never name people."""
+    kept = [p for p in people if has_address(person(p))]
+    if len(kept) < len(people):
+        log.warning("round %s: %d recipient(s) of the %s skipped, their email address does not parse;"
+                    " run `appliance doctor` or check the directory", round_.id, len(people) - len(kept), what)
+    return kept
+
+
+def _person(recipient: Recipient) -> Person:
+    return recipient.person
+
+
+def _itself(person: Person) -> Person:
+    return person
 
 
 def resolve_recipients(app: Appliance, round_: Round, names: tuple[str, ...]) -> tuple[list[Recipient], int]:
@@ -195,7 +227,7 @@ def queue_weekly_digest(app: Appliance, round_: Round, schedule: DigestSchedule,
     seen = participation(app, round_.id)
     accepted = len(proposals.list_by_status(app.dbs.ballots, round_.id, "accepted"))
     pending = len(proposals.list_by_status(app.dbs.ballots, round_.id, "pending"))
-    recipients, _ = resolve_recipients(app, round_, schedule.recipients)
+    recipients = addressable(round_, "weekly digest", resolve_recipients(app, round_, schedule.recipients)[0], _person)
     link, say = round_link(app, round_.id), mail_speaker(app)
     messages = (  # a generator: composed as they are written, a chunk at a time
         _mail(app, f"digest:{round_.id}:{period}:{r.person.email}", r.person,
@@ -214,28 +246,26 @@ def queue_final_digest(app: Appliance, round_: Round, schedule: DigestSchedule, 
     message = content.final_digest(round_.title, view.voters if view.shown else None,
                                    content.top_proposals(view, "consensus"), content.top_proposals(view, "controversy"),
                                    round_link(app, round_.id, results=True), mail_speaker(app))
-    recipients, _ = resolve_recipients(app, round_, schedule.recipients)
+    recipients = addressable(round_, "final digest", resolve_recipients(app, round_, schedule.recipients)[0], _person)
     return enqueue(app.dbs.identity, (_mail(app, f"final:{round_.id}:{r.person.email}", r.person, message)
                                       for r in recipients), now)
 
 
 def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int:
     """An invitation, reminder or results notice to the whole audience (reminders skip those who opted out)."""
-    people, _ = whole_audience(app, round_)
     refused = stored.opted_out(app.dbs.identity, REMINDERS) if kind == "reminder" else set()
-    zone = schedules.zone_named(app.settings.server.time_zone)
-    closes_on = round_.closes_at.astimezone(zone).date() if round_.closes_at else None
+    people = addressable(round_, kind, [p for p in whole_audience(app, round_)[0] if p.id not in refused], _itself)
     link = round_link(app, round_.id, results=kind == "results")
     opt_outs = kind == "reminder" and bool(public_url(app))  # without a public address mail carries no links
     say = mail_speaker(app)
 
     def message(person: Person) -> Outgoing:
         opt_out = opt_out_path(app, person.id) if opt_outs else None
-        notice = content.notice(kind, round_.title, round_.question, closes_on, link, opt_out, say)
+        notice = content.notice(kind, round_.title, round_.question, round_.closes_at, link, opt_out, say)
         return _mail(app, f"{kind}:{round_.id}:{person.email}", person, notice,
                      unsubscribe_headers(opt_out) if opt_out else None)
 
-    return enqueue(app.dbs.identity, (message(p) for p in people if p.id not in refused), now)
+    return enqueue(app.dbs.identity, (message(p) for p in people), now)
 
 
 def _once(app: Appliance, round_: Round, kind: str, now: datetime, queue) -> None:
@@ -245,19 +275,43 @@ def _once(app: Appliance, round_: Round, kind: str, now: datetime, queue) -> Non
         stored.record_notice(app.dbs.identity, round_.id, kind, int(now.timestamp()))
 
 
+def _queued_at(app: Appliance, round_: Round, kind: str) -> datetime | None:
+    at = stored.notice_queued_at(app.dbs.identity, round_.id, kind)
+    return None if at is None else datetime.fromtimestamp(at, timezone.utc)
+
+
+def reminder_due(app: Appliance, round_: Round, now: datetime) -> bool:
+    """In the last REMINDER_DAYS before closing, not after, and at least INVITED_FOR after the invitation."""
+    closes_at = round_.closes_at
+    if closes_at is None or not closes_at - timedelta(days=REMINDER_DAYS) <= now < closes_at:
+        return False
+    invited = _queued_at(app, round_, "invitation") or round_.opens_at
+    return invited is not None and now - invited >= INVITED_FOR
+
+
+def final_due(app: Appliance, round_: Round, schedule: DigestSchedule | None, now: datetime) -> bool:
+    """Per the stored settings; without them per the default (on), for a round whose results notice is recent:
+    a round published before this rule gets no surprise digest."""
+    if schedule is not None:
+        return schedule.final_at_publication
+    results = _queued_at(app, round_, "results")
+    return results is not None and now - results <= FINAL_GRACE
+
+
 def mail_round(app: Appliance, round_: Round, now: datetime) -> None:
     """Whatever mail this round owes now."""
-    schedule = stored.get_schedule(app.dbs.identity, round_.id)
+    saved = stored.get_schedule(app.dbs.identity, round_.id)
+    schedule = saved or default_schedule(round_.id, app.settings.server.time_zone)  # what the dashboard shows
     if round_.status == "open":
         _once(app, round_, "invitation", now, lambda: queue_notice(app, round_, "invitation", now))
-        if round_.closes_at is not None and now >= round_.closes_at - timedelta(days=REMINDER_DAYS):
+        if reminder_due(app, round_, now):
             _once(app, round_, "reminder", now, lambda: queue_notice(app, round_, "reminder", now))
-        if schedule is not None and schedule.enabled:
+        if schedule.enabled:
             participation(app, round_.id)  # records today's band once a day: digests show it a day late
             queue_weekly_digest(app, round_, schedule, now)
     elif round_.status == "published":
         _once(app, round_, "results", now, lambda: queue_notice(app, round_, "results", now))
-        if schedule is not None and schedule.final_at_publication:
+        if final_due(app, round_, saved, now):
             _once(app, round_, "final", now, lambda: queue_final_digest(app, round_, schedule, now))
 
 

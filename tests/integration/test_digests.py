@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from appliance.directory import Person
 from appliance.domain.disclosure import participation_band
 from appliance.services import notifications, rounds
 from appliance.services.outbox import send_mail
 from appliance.services.rounds import RoundDraft, round_results
+from appliance.storage import digests as stored
+from appliance.storage import people
 from appliance.storage.connection import fetch_all
-from tests.conftest import create_open_round
+from tests.conftest import PASSWORD_HASH, create_open_round
 from tests.services.smtp import SmtpServer
 
 SENDER = "consultation@example.org"
@@ -274,12 +278,13 @@ def test_mail_is_written_in_the_language_of_the_settings(make_settings, server, 
     [invitation, *_] = mails(server, "Nouvelle consultation\u00a0: Notre quotidien")  # no-break space before ":"
     text, html = parts(invitation) if invitation.message.is_multipart() else (invitation.message.get_content(), "")
     assert "Une consultation est ouverte\u00a0: «\u00a0Qu'est-ce qui faciliterait notre travail ?\u00a0»" in text
-    assert "Elle se termine le 21 oct. 2030." in text  # the day, written the French way
+    assert "Elle se termine le 21 oct. 2030, 12:00 CEST." in text  # day and time, the French way, in Paris
     assert '<html lang="fr">' in html  # a screen reader reads it with a French voice
     # Without server.public_url mail carries no links, the opt-out included: a bare path opens nothing.
     [reminder, *_] = mails(server, "Notre quotidien\u00a0: bientôt terminée")
     reminder_text = reminder.message.get_body(("plain",)).get_content()
-    assert reminder_text.startswith("La consultation «\u00a0Notre quotidien\u00a0» se termine le 21 oct. 2030. ")
+    assert reminder_text.startswith("La consultation «\u00a0Notre quotidien\u00a0» se termine le 21 oct. 2030,"
+                                    " 12:00 CEST. ")
     assert "il est encore temps de proposer et de voter." in reminder_text
     assert b"unsubscribe" not in reminder.raw and "List-Unsubscribe" not in reminder.message
 
@@ -291,3 +296,88 @@ def test_a_mail_client_is_offered_the_opt_out_only_with_a_public_address():
     assert notifications.unsubscribe_headers("/api/v1/unsubscribe?token=abc.123") == {}  # no server.public_url
     plain = "http://consultation.example.org/api/v1/unsubscribe?token=abc.123"
     assert notifications.unsubscribe_headers(plain) == {"List-Unsubscribe": f"<{plain}>"}  # one-click needs HTTPS
+
+
+def test_one_malformed_address_skips_that_person_only_and_the_log_names_nobody(api, appliance, server, clock, caplog):
+    broken = Person("local:zed", "zed", "Zed Broken", "aaa-at-example.org", frozenset({"staff"}))
+    people.insert_person(appliance.dbs.identity, broken, PASSWORD_HASH)
+    two_lines = Person("local:yve", "yve", "Yve\r\nTwo Lines", "yve@example.org", frozenset({"staff"}))
+    people.insert_person(appliance.dbs.identity, two_lines, PASSWORD_HASH)  # a name the directory broke in two
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    with caplog.at_level(logging.WARNING, logger="appliance.mail"):
+        run_jobs(appliance, clock, T0 + timedelta(hours=1))  # raises if a run fails
+    invited = sorted(m.recipients[0] for m in mails(server, "New consultation"))
+    assert invited == sorted(f"{u}@example.org" for u in [*STAFF, "yve"])
+    [to_yve] = [m for m in mails(server, "New consultation") if m.recipients == ("yve@example.org",)]
+    assert str(to_yve.message["To"]) == "Yve Two Lines <yve@example.org>"
+    assert stored.notice_queued_at(appliance.dbs.identity, round_id, "invitation") == int(T0.timestamp())
+    [warning] = [r.getMessage() for r in caplog.records if "does not parse" in r.getMessage()]  # once, not each run
+    assert "1 recipient(s) of the invitation skipped" in warning and "appliance doctor" in warning
+    for named in ("aaa-at-example.org", "zed", "Zed Broken", "local:zed"):
+        assert named not in warning
+    sent = len(server.messages)
+    notifications.send_round_mail(appliance, clock.now)
+    send_mail(appliance, clock.now)
+    assert len(server.messages) == sent
+
+
+def test_publishing_without_saved_digest_settings_sends_the_final_digest_the_dashboard_shows(
+        api, appliance, server, clock):
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])
+    assert admin.get(f"/api/v1/rounds/{round_id}/digest").json()["final_at_publication"] is True
+    assert admin.post(f"/api/v1/rounds/{round_id}/close").status_code == 200
+    assert admin.post(f"/api/v1/rounds/{round_id}/publish").status_code == 200
+    run_jobs(appliance, clock, T0 + timedelta(hours=1))
+    [final] = finals(server)
+    assert final.recipients == ("admin@example.org",)  # default_schedule: to the admins
+    run_jobs(appliance, clock, T0 + timedelta(hours=2))
+    assert len(finals(server)) == 1
+
+
+def test_a_round_published_long_before_gets_no_final_digest_out_of_the_blue(api, appliance, server, clock):
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])
+    admin.post(f"/api/v1/rounds/{round_id}/close")
+    admin.post(f"/api/v1/rounds/{round_id}/publish")
+    stored.record_notice(appliance.dbs.identity, round_id, "results", int((T0 - timedelta(days=30)).timestamp()))
+    run_jobs(appliance, clock, T0 + timedelta(hours=1))  # e.g. the first run after an upgrade
+    assert not finals(server)
+
+
+def reminders_at(appliance) -> list[int]:
+    return [at for (at,) in fetch_all(appliance.dbs.identity,
+                                      "SELECT DISTINCT created_at FROM outbox WHERE key LIKE 'reminder:%'")]
+
+
+def test_a_short_round_gets_its_reminder_a_day_after_the_invitation_not_with_it(api, appliance, server, clock):
+    closes_at = T0 + timedelta(hours=36)  # opened less than two days before it closes
+    create_open_round(api("admin"), audience_groups=["staff"], closes_at=closes_at.isoformat())
+    run_jobs(appliance, clock, T0)
+    assert mails(server, "New consultation") and not mails(server, "closing soon")
+    run_jobs(appliance, clock, closes_at + timedelta(hours=2), step=timedelta(hours=1))
+    assert reminders_at(appliance) == [int((T0 + timedelta(days=1)).timestamp())]
+    assert len(mails(server, "closing soon")) == len(STAFF)
+
+
+def test_no_reminder_once_the_round_has_closed_or_too_soon_after_the_invitation(api, appliance, server, clock):
+    admin = api("admin")
+    soon = create_open_round(admin, audience_groups=["staff"], closes_at=(T0 + timedelta(hours=12)).isoformat())
+    later = create_open_round(admin, audience_groups=["staff"], closes_at=(T0 + timedelta(days=5)).isoformat())
+    run_jobs(appliance, clock, T0)
+    clock.now = T0 + timedelta(days=5, hours=1)  # down until both closing times have passed, the rounds still open
+    run_jobs(appliance, clock, clock.now + timedelta(hours=1))
+    assert [notifications.get_round(appliance, i).status for i in (soon, later)] == ["open", "open"]
+    assert not mails(server, "closing soon") and not reminders_at(appliance)
+
+
+def test_invitation_and_reminder_give_the_closing_day_and_time_in_paris(api, appliance, server, clock):
+    clock.now = start = datetime(2030, 10, 10, 10, 0, tzinfo=timezone.utc)
+    closes_at = datetime(2030, 10, 14, 22, 0, tzinfo=timezone.utc)  # 15 October, 00:00 in Paris (UTC+2)
+    create_open_round(api("admin"), audience_groups=["staff"], closes_at=closes_at.isoformat())
+    run_jobs(appliance, clock, start + timedelta(days=3), step=timedelta(hours=1))
+    when = "Oct 15, 2030, 12:00\u202fAM CEST"
+    [invitation, *_] = mails(server, "New consultation")
+    assert f"It closes on {when}." in parts(invitation)[0] and f"It closes on {when}." in parts(invitation)[1]
+    [reminder, *_] = mails(server, "closing soon")
+    assert f"\u201cDay-to-day work\u201d closes on {when}." in parts(reminder)[0]

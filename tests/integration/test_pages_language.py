@@ -91,15 +91,15 @@ def test_french_punctuation_never_starts_a_line_of_its_own():
 def test_dates_and_numbers_are_written_the_language_s_way(api, pages):
     round_id = create_open_round(api("admin"), audience_groups=["staff"], closes_at="2099-01-05T14:30:00Z")
     browser = pages("u01")  # server.time_zone: Europe/Paris, an hour ahead of UTC in January
-    assert "Closes Jan 5, 2099, 3:30:00\u202fPM CET" in browser.get(f"/rounds/{round_id}").text
+    assert "Closes Jan 5, 2099, 3:30\u202fPM CET" in browser.get(f"/rounds/{round_id}").text
     browser.submit("/language", {"lang": "fr", "next": "/rounds"})
-    assert "Se termine le 5 janv. 2099, 15:30:00 CET" in browser.get(f"/rounds/{round_id}").text
+    assert "Se termine le 5 janv. 2099, 15:30 CET" in browser.get(f"/rounds/{round_id}").text
 
 
 def test_dates_follow_the_organisation_s_time_zone_and_forms_are_read_in_it(pages, api, monkeypatch):
     from appliance.settings import SettingsError, load_settings
     round_id = create_open_round(api("admin"), audience_groups=["staff"], closes_at="2099-07-05T14:30:00Z")
-    assert "4:30:00\u202fPM CEST" in pages("u01").get(f"/rounds/{round_id}").text  # summer time
+    assert "4:30\u202fPM CEST" in pages("u01").get(f"/rounds/{round_id}").text  # summer time
     created = pages("admin").submit("/admin/rounds/new", {
         "title": "Canteen", "question": "How could the canteen serve us better?", "audience_groups": "staff",
         "k": "5", "moderation": "pre", "closes_at": "2099-07-05T18:00"})
