@@ -96,7 +96,7 @@ class ServerSettings(Section):
     def an_iana_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value.strip())
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Europe"
             raise ValueError(f"{value!r} is not a time zone of the IANA database (like Europe/Paris or UTC)") from None
         return value.strip()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from appliance.domain.errors import Conflict, Invalid
 
@@ -17,6 +17,9 @@ TRANSITIONS = {
 }
 MODERATION_MODES = ("pre", "post")
 MIN_K = 5
+MAX_K = 1000
+QUOTA_RANGE = (1, 100)  # proposals per person and round
+YEARS = (2000, 2999)  # dates outside cannot be shown in every time zone
 
 
 @dataclass(frozen=True)
@@ -62,13 +65,52 @@ def next_status(current: str, action: str) -> str:
 
 def check_schedule(opens_at: datetime | None, closes_at: datetime | None,
                    proposals_close_at: datetime | None) -> None:
-    """Invalid unless the round's dates come in order."""
+    """Invalid unless the round's dates are within YEARS and come in order."""
+    for name, moment in (("opens_at", opens_at), ("closes_at", closes_at), ("proposals_close_at", proposals_close_at)):
+        if moment is not None and not YEARS[0] <= moment.year <= YEARS[1]:
+            raise Invalid("%(name)s must be in the years %(first)s to %(last)s",
+                          name=name, first=YEARS[0], last=YEARS[1])
     if opens_at and closes_at and closes_at <= opens_at:
         raise Invalid("closes_at must be after opens_at")
     if proposals_close_at and closes_at and proposals_close_at > closes_at:
         raise Invalid("proposals_close_at must not be after closes_at")
     if proposals_close_at and opens_at and proposals_close_at <= opens_at:
         raise Invalid("proposals_close_at must be after opens_at")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def passed_date(now: datetime, closes_at: datetime | None, proposals_close_at: datetime | None) -> str | None:
+    """The name of the first of these dates that has passed, or None."""
+    for name, moment in (("closes_at", closes_at), ("proposals_close_at", proposals_close_at)):
+        if moment is not None and _utc(moment) <= now:
+            return name
+    return None
+
+
+def check_ahead(now: datetime, closes_at: datetime | None, proposals_close_at: datetime | None) -> None:
+    """Invalid when a round is given a closing date already past."""
+    name = passed_date(now, closes_at, proposals_close_at)
+    if name is not None:
+        raise Invalid("%(name)s is already past: give a later date", name=name)
+
+
+def check_can_open(round_: Round, now: datetime) -> None:
+    """Conflict when the round would open with a closing date past (the scheduler would close it at once)."""
+    name = passed_date(now, round_.closes_at, round_.proposals_close_at)
+    if name is not None:
+        raise Conflict("cannot open a round whose %(name)s has passed: give it new dates first", name=name)
+
+
+def check_extension(current: datetime | None, closes_at: datetime | None, now: datetime) -> None:
+    """Invalid unless an open round's new closes_at is later than now and than the current one."""
+    if closes_at is None:
+        raise Invalid("closes_at: an open round's closing date can only be moved later, give it")
+    check_ahead(now, closes_at, None)
+    if current is not None and _utc(closes_at) <= _utc(current):
+        raise Invalid("closes_at must be later than the current one: an open round can only be extended")
 
 
 def check_dimensions(dimensions: Collection[str]) -> None:

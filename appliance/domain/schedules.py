@@ -47,10 +47,10 @@ def missed_window(round_: Round, now: datetime) -> bool:
 
 @lru_cache(maxsize=64)
 def zone_named(name: str) -> ZoneInfo:
-    """The IANA time zone, or Invalid naming it."""
+    """The IANA time zone, or Invalid naming it (a folder of the database such as "Europe" is no zone)."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise Invalid("unknown time zone %(name)s: give an IANA name such as 'Europe/Paris'", name=repr(name)) from None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import secrets
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from appliance.domain import rounds as rules
@@ -18,7 +18,7 @@ from appliance.domain.schedules import zone_named
 from appliance.services.context import Appliance, log, secret_fingerprint
 from appliance.storage import audit, ballots, instance, keys, locks, proposals, snapshots
 from appliance.storage import participation as participation_store
-from appliance.storage.connection import checkpoint
+from appliance.storage.connection import checkpoint, write
 from appliance.storage import rounds as stored_rounds
 
 
@@ -43,8 +43,7 @@ def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
     """Store a draft round after checking its settings."""
     defaults = app.settings.rounds
     k = defaults.default_k if draft.k is None else draft.k
-    if k < rules.MIN_K:
-        raise Invalid("k must be at least %(min)s", min=rules.MIN_K)
+    check_limits(k, draft.proposal_quota)
     if draft.moderation not in rules.MODERATION_MODES:
         raise Invalid("moderation must be 'pre' or 'post'")
     title, question = clean_text(draft.title), clean_text(draft.question)
@@ -53,6 +52,7 @@ def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
     dimensions = tuple(d.strip() for d in draft.dimensions)
     rules.check_dimensions(dimensions)
     rules.check_schedule(draft.opens_at, draft.closes_at, draft.proposals_close_at)
+    rules.check_ahead(app.clock(), draft.closes_at, draft.proposals_close_at)
     check_against_directory(app, draft.audience_groups, dimensions)
     round_ = Round(
         id=secrets.token_hex(8), title=title, question=question,
@@ -61,12 +61,23 @@ def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
         closes_at=draft.closes_at, proposals_close_at=draft.proposals_close_at, moderation=draft.moderation,
         status="draft", proposal_min_chars=defaults.proposal_min_chars,
         proposal_max_chars=defaults.proposal_max_chars,
-        proposal_quota=draft.proposal_quota or defaults.proposal_quota,
+        proposal_quota=defaults.proposal_quota if draft.proposal_quota is None else draft.proposal_quota,
         release_interval_seconds=defaults.release_interval_seconds,
     )
     stored_rounds.insert_round(app.dbs.ballots, round_)
     audit.record(app.dbs.identity, actor, "round.create", round_.id, round_.title)
     return round_
+
+
+def check_limits(k: int, proposal_quota: int | None) -> None:
+    """Invalid when k or the proposal quota (None: the default) is out of bounds, for the API and the form alike."""
+    if k < rules.MIN_K:
+        raise Invalid("k must be at least %(min)s", min=rules.MIN_K)
+    if k > rules.MAX_K:
+        raise Invalid("k must be at most %(max)s", max=rules.MAX_K)
+    low, high = rules.QUOTA_RANGE
+    if proposal_quota is not None and not low <= proposal_quota <= high:
+        raise Invalid("proposal_quota must be from %(min)s to %(max)s", min=low, max=high)
 
 
 def check_against_directory(app: Appliance, groups: tuple[str, ...], dimensions: tuple[str, ...]) -> None:
@@ -124,6 +135,7 @@ def open_round(app: Appliance, actor: str, round_id: str) -> Round:
     """Freeze the audience and its coarsened segments, create the round key, and open."""
     round_ = _stored_round(app, round_id)
     rules.next_status(round_.status, "open")
+    rules.check_can_open(round_, app.clock())
     members = app.directory.audience(round_.audience_groups)
     if not members:
         raise Conflict("nobody is in this round's audience: check its audience groups in the directory")
@@ -147,6 +159,65 @@ def open_round(app: Appliance, actor: str, round_id: str) -> Round:
         raise Conflict("the round was opened or changed meanwhile")
     audit.record(app.dbs.identity, actor, "round.open", round_id, f"audience={len(members)}")
     return stored_rounds.get_round(app.dbs.ballots, round_id)
+
+
+EDITABLE = ("title", "question", "description", "opens_at", "closes_at", "proposals_close_at")
+DATES = ("opens_at", "closes_at", "proposals_close_at")
+
+
+def edit_round(app: Appliance, actor: str, round_id: str, changes: dict[str, object]) -> Round:
+    """Change a draft's texts and dates, or extend an open round's closes_at; the audit log says what changed."""
+    round_ = _stored_round(app, round_id)
+    if not changes:
+        raise Invalid("nothing to change: give at least one of %(fields)s", fields=", ".join(EDITABLE))
+    if round_.status == "draft":
+        edited = _edited_draft(round_, changes, app.clock())
+    elif round_.status == "open":
+        edited = _extended(round_, changes, app.clock())
+    else:
+        raise Conflict("cannot edit a round that is %(current)s (it must be draft, or open to extend closes_at)",
+                       current=round_.status)
+    if not _store_edit(app, round_, edited):
+        raise Conflict("the round was opened or changed meanwhile")
+    detail = ", ".join(name if name not in DATES or changes[name] is None else f"{name}={changes[name].isoformat()}"
+                       for name in EDITABLE if name in changes)
+    audit.record(app.dbs.identity, actor, "round.edit", round_id, detail)
+    return stored_rounds.get_round(app.dbs.ballots, round_id)
+
+
+def _edited_draft(round_: Round, changes: dict[str, object], now: datetime) -> Round:
+    """The draft with these changes, checked as at creation."""
+    edited = replace(round_, **changes)
+    title, question = clean_text(edited.title), clean_text(edited.question)
+    if not title or not question:
+        raise Invalid("title and question must not be empty")
+    rules.check_schedule(edited.opens_at, edited.closes_at, edited.proposals_close_at)
+    rules.check_ahead(now, changes.get("closes_at"), changes.get("proposals_close_at"))
+    return replace(edited, title=title, question=question, description=edited.description.strip())
+
+
+def _extended(round_: Round, changes: dict[str, object], now: datetime) -> Round:
+    """The open round with a later closes_at, and a new proposals_close_at when one is given."""
+    fixed = [name for name in changes if name not in ("closes_at", "proposals_close_at")]
+    if fixed:
+        raise Conflict("%(name)s cannot change once the round is open: only closes_at can be extended",
+                       name=fixed[0])
+    edited = replace(round_, **changes)
+    rules.check_schedule(edited.opens_at, edited.closes_at, edited.proposals_close_at)
+    rules.check_extension(round_.closes_at, changes.get("closes_at"), now)
+    rules.check_ahead(now, None, changes.get("proposals_close_at"))
+    return edited
+
+
+def _store_edit(app: Appliance, before: Round, after: Round) -> bool:
+    """Write the edited texts and dates; False when the round changed status meanwhile."""
+    dates = [d.isoformat() if d else None for d in (after.opens_at, after.closes_at, after.proposals_close_at)]
+    with write(app.dbs.ballots):
+        cursor = app.dbs.ballots.conn.execute(
+            "UPDATE rounds SET title = ?, question = ?, description = ?, opens_at = ?, closes_at = ?,"
+            " proposals_close_at = ? WHERE id = ? AND status = ?",
+            (after.title, after.question, after.description, *dates, before.id, before.status))
+    return cursor.rowcount == 1
 
 
 def close_round(app: Appliance, actor: str, round_id: str) -> Round:
@@ -312,7 +383,7 @@ def reconcile_keys(app: Appliance, close_keyless: bool = False) -> None:
         raise StartupRefused(
             f"none of the {len(open_rounds)} open round(s) finds its key file in storage.keys_dir {app.keys_dir}:"
             " mount or restore that directory; if the keys are really lost (a backup restored without them),"
-            " start once with `appliance serve --close-keyless-rounds` to close those rounds as they stand")
+            " run `appliance close-keyless-rounds` once to close those rounds as they stand")
     left_behind = set(keys.round_ids_with_keys(app.keys_dir)) | set(snapshots.round_ids(app.dbs.identity))
     for round_ in all_rounds:
         if round_.status != "open" and round_.id in left_behind:  # a close was interrupted: finish it

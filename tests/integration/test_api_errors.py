@@ -6,9 +6,13 @@ and, where something could have been stored anyway, for what was stored.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from appliance.directory import local
+from appliance.services import rounds
+from appliance.storage import audit
 from tests.conftest import PASSWORD, create_open_round
 
 ROUNDS = "/api/v1/rounds"
@@ -373,6 +377,122 @@ def test_it_refuses_a_body_that_is_not_the_expected_json(mod, staff_round, u00, 
 def test_it_refuses_a_round_with_invalid_settings(admin, fields, detail):
     assert_problem(admin.post(ROUNDS, json=DRAFT | fields), 400, detail)
     assert admin.get(ROUNDS).json() == []
+
+
+@pytest.mark.parametrize("fields, detail", [
+    ({"closes_at": "9999-12-31T23:00:00-05:00"}, "closes_at must be in the years 2000 to 2999"),
+    ({"opens_at": "0001-01-01T01:00:00+05:00"}, "opens_at must be in the years 2000 to 2999"),
+    ({"proposals_close_at": "3000-01-01T00:00:00Z"}, "proposals_close_at must be in the years 2000 to 2999"),
+    ({"closes_at": "2020-01-01T09:00:00Z"}, "closes_at is already past: give a later date"),
+    ({"proposals_close_at": "2020-01-01T09:00:00Z", "closes_at": "2099-01-01T09:00:00Z"},
+     "proposals_close_at is already past"),
+])
+def test_it_refuses_a_round_dated_out_of_reach_or_closing_in_the_past(admin, fields, detail):
+    assert_problem(admin.post(ROUNDS, json=DRAFT | fields), 400, detail)
+    assert admin.get(ROUNDS).json() == []
+
+
+@pytest.mark.parametrize("time_zone", ["Europe", "Etc", "Nowhere/City"])
+def test_it_refuses_a_digest_time_zone_that_is_a_folder_or_unknown(admin, time_zone):
+    round_id = round_in(admin, "draft")
+    response = admin.put(url(round_id, "digest"), json={"recipients": ["admins"], "time_zone": time_zone})
+    assert_problem(response, 400, f"unknown time zone {time_zone!r}")
+
+
+# changing a round's dates
+
+def created_a_month_ago(appliance, **dates: datetime) -> str:
+    """A staff draft created when its dates, now past, were still to come."""
+    real = appliance.clock
+    appliance.clock = lambda: real() - timedelta(days=30)
+    try:
+        draft = rounds.RoundDraft(DRAFT["title"], DRAFT["question"], audience_groups=("staff",), **dates)
+        return rounds.create_round(appliance, "admin", draft).id
+    finally:
+        appliance.clock = real
+
+
+def edits(appliance) -> list[tuple[str, str, str]]:
+    return [(actor, target, detail) for _, actor, done, target, detail in audit.recent(appliance.dbs.identity)
+            if done == "round.edit"]
+
+
+def soon(days: int) -> str:
+    return (datetime.now(timezone.utc) + timedelta(days=days)).replace(microsecond=0).isoformat()
+
+
+@pytest.mark.parametrize("field", ["closes_at", "proposals_close_at"])
+def test_it_refuses_to_open_a_draft_whose_closing_date_passed_until_it_gets_new_dates(appliance, admin, field):
+    past = {"closes_at": datetime.fromisoformat(soon(-2))}
+    if field == "proposals_close_at":
+        past = {"closes_at": datetime.fromisoformat(soon(2)), field: datetime.fromisoformat(soon(-1))}
+    round_id = created_a_month_ago(appliance, **past)
+    assert_problem(admin.post(url(round_id, "open")), 409, f"{field} has passed: give it new dates")
+    assert status_of(admin, round_id) == "draft"
+    new = {"closes_at": soon(10), "proposals_close_at": soon(8)}
+    changed = admin.patch(url(round_id), json=new)
+    assert changed.status_code == 200, changed.text
+    assert admin.post(url(round_id, "open")).status_code == 200
+
+
+def test_an_admin_edits_a_draft_and_the_audit_log_says_what_changed(appliance, admin, u00):
+    round_id = round_in(admin, "draft", opens_at=soon(1), closes_at=soon(5))
+    closes_at = soon(20)
+    response = admin.patch(url(round_id), json={"title": "  Canteen ", "description": "Lunch", "opens_at": None,
+                                                "closes_at": closes_at})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["title"], body["description"], body["opens_at"], body["status"]) == ("Canteen", "Lunch", None,
+                                                                                     "draft")
+    assert body["question"] == DRAFT["question"] and datetime.fromisoformat(body["closes_at"]) == \
+        datetime.fromisoformat(closes_at)
+    assert admin.get(url(round_id)).json() == body
+    assert edits(appliance) == [("admin", round_id, f"title, description, opens_at, closes_at={closes_at}")]
+    assert_problem(u00.patch(url(round_id), json={"title": "Mine"}), 403, "admin role")
+
+
+@pytest.mark.parametrize("change, detail", [
+    ({"closes_at": "2020-01-01T00:00:00Z"}, "closes_at is already past"),
+    ({"closes_at": "9999-12-31T23:00:00-05:00"}, "closes_at must be in the years 2000 to 2999"),
+    ({"opens_at": "2099-02-01T00:00:00Z", "closes_at": "2099-01-01T00:00:00Z"}, "closes_at must be after opens_at"),
+    ({"title": " "}, "title and question must not be empty"),
+    ({"title": None}, "title"),
+    ({"status": "open"}, "status"),
+    ({"k": 5}, "k"),
+    ({}, "nothing to change: give at least one of title, question, description, opens_at"),
+])
+def test_it_refuses_a_draft_edit_as_it_refuses_a_new_round(appliance, admin, change, detail):
+    round_id = round_in(admin, "draft", closes_at="2099-01-10T00:00:00Z")
+    before = admin.get(url(round_id)).json()
+    assert_problem(admin.patch(url(round_id), json=change), 400, detail)
+    assert admin.get(url(round_id)).json() == before and edits(appliance) == []
+
+
+def test_an_open_round_can_only_be_extended(appliance, admin):
+    round_id = round_in(admin, "open", closes_at=soon(5), proposals_close_at=soon(3))
+    assert_problem(admin.patch(url(round_id), json={"closes_at": soon(4)}), 400,
+                   "closes_at must be later than the current one")
+    assert_problem(admin.patch(url(round_id), json={"proposals_close_at": soon(4)}), 400,
+                   "closes_at: an open round's closing date can only be moved later")
+    assert_problem(admin.patch(url(round_id), json={"closes_at": soon(9), "question": "Other?"}), 409,
+                   "question cannot change once the round is open")
+    assert_problem(admin.patch(url(round_id), json={"closes_at": soon(9), "proposals_close_at": soon(10)}), 400,
+                   "proposals_close_at must not be after closes_at")
+    response = admin.patch(url(round_id), json={"closes_at": soon(9)})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "open"
+    assert datetime.fromisoformat(body["closes_at"]) == datetime.fromisoformat(soon(9))
+    assert datetime.fromisoformat(body["proposals_close_at"]) == datetime.fromisoformat(soon(3))  # unchanged
+    assert [detail for _, _, detail in edits(appliance)] == [f"closes_at={soon(9)}"]
+
+
+@pytest.mark.parametrize("status", ["closed", "published"])
+def test_it_refuses_to_edit_a_round_after_it_closed(admin, status):
+    round_id = round_in(admin, status)
+    assert_problem(admin.patch(url(round_id), json={"closes_at": soon(9)}), 409,
+                   f"cannot edit a round that is {status}")
+    assert_problem(admin.patch(url("no-such-round"), json={"title": "Any"}), 404, "no round 'no-such-round'")
 
 
 # moderation

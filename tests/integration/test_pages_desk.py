@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import create_open_round
 
 
@@ -232,3 +234,29 @@ def test_in_post_moderation_the_desk_refuses_and_corrects_what_is_published(api,
                            {"text": "Hold fewer and shorter meetings."})
     assert corrected.status_code == 303
     assert "Hold fewer and shorter meetings." in mod.get(f"/rounds/{round_id}/moderation").text
+
+
+@pytest.mark.parametrize("fields, detail", [
+    ({"proposal_quota": "-3"}, "proposal_quota must be from 1 to 100"),
+    ({"proposal_quota": "0"}, "proposal_quota must be from 1 to 100"),
+    ({"proposal_quota": "101"}, "proposal_quota must be from 1 to 100"),
+    ({"k": "999999"}, "k must be at most 1000"),
+    ({"closes_at": "9999-12-31T23:00"}, "closes_at must be in the years 2000 to 2999"),
+    ({"opens_at": "1999-12-31T23:00"}, "opens_at must be in the years 2000 to 2999"),
+    ({"closes_at": "2020-01-01T12:00"}, "closes_at is already past: give a later date"),
+])
+def test_the_round_form_keeps_to_the_limits_of_the_api(api, pages, fields, detail):
+    form = {"title": "Canteen", "question": "How could the canteen serve us better?"} | fields
+    response = pages("admin").submit("/admin/rounds/new", form)
+    assert response.status_code == 400, response.text
+    assert detail in response.text and 'value="Canteen"' in response.text
+    [(name, value)] = fields.items()
+    assert f'value="{value}"' in response.text
+    assert api("admin").get("/api/v1/rounds").json() == []
+
+
+def test_a_digest_time_zone_that_is_a_folder_is_refused_on_the_dashboard(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    response = pages("admin").submit(f"/admin/rounds/{round_id}/digest",
+                                     {"recipients": "admins", "time_zone": "Europe", "local_time": "09:00"})
+    assert response.status_code == 400 and "unknown time zone" in response.text and "Europe" in response.text

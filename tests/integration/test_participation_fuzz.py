@@ -76,3 +76,25 @@ def test_unknown_rounds_are_a_4xx(desk, round_id):
     answered(employee.get(f"/api/v1/rounds/{round_id}/sequence"))
     answered(mod.get(f"/api/v1/rounds/{round_id}/moderation"))
     answered(employee.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": "x", "vote": "agree"}))
+
+
+DATES = st.one_of(st.none(), st.text(max_size=30), st.integers(),
+                  st.datetimes(timezones=st.timezones()).map(lambda moment: moment.isoformat()))
+ROUND_CHANGES = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries({}, optional={"title": JSON_VALUES, "question": JSON_VALUES, "description": JSON_VALUES,
+                                        "opens_at": DATES, "closes_at": DATES, "proposals_close_at": DATES}),
+)
+
+
+@FUZZ
+@given(body=ROUND_CHANGES, which=st.sampled_from(["draft", "open"]))
+def test_editing_a_round_never_fails_on_generated_bodies(api, pages, body, which):
+    admin = api("admin")
+    response = admin.post("/api/v1/rounds", json={"title": "Canteen", "question": "How could the canteen serve us?"})
+    round_id = response.json()["id"]
+    if which == "open":
+        assert admin.post(f"/api/v1/rounds/{round_id}/open").status_code == 200
+    answered(admin.patch(f"/api/v1/rounds/{round_id}", json=body))
+    answered(admin.get(f"/api/v1/rounds/{round_id}"))  # whatever was stored can be read back, and shown
+    assert pages("admin").get(f"/admin/rounds/{round_id}").status_code == 200

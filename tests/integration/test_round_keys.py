@@ -86,7 +86,7 @@ def test_start_up_closes_an_open_round_whose_key_is_lost(appliance, draft):
 def test_start_up_refuses_when_no_open_round_finds_its_key(appliance, draft):
     rounds.open_round(appliance, "chief", draft)
     keys.key_path(appliance.keys_dir, draft).unlink()  # an empty mount point looks like this
-    with pytest.raises(StartupRefused, match="--close-keyless-rounds"):
+    with pytest.raises(StartupRefused, match="appliance close-keyless-rounds"):
         reconcile_keys(appliance)
     assert get_round(appliance.dbs.ballots, draft).status == "open"
     reconcile_keys(appliance, close_keyless=True)

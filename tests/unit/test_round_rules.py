@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from appliance.domain.errors import Conflict, Invalid
+from appliance.domain.schedules import zone_named
 from appliance.domain.rounds import (
     STATUSES,
     TRANSITIONS,
@@ -15,7 +16,10 @@ from appliance.domain.rounds import (
     Viewer,
     can_read_results,
     can_see,
+    check_ahead,
+    check_can_open,
     check_dimensions,
+    check_extension,
     check_schedule,
     in_audience,
     next_status,
@@ -111,6 +115,73 @@ def test_it_refuses_dates_out_of_order(opens_at, closes_at, proposals_close_at, 
         check_schedule(opens_at, closes_at, proposals_close_at)
     assert str(raised.value) == message
     assert raised.value.status == 400
+
+
+@pytest.mark.parametrize("name", ["opens_at", "closes_at", "proposals_close_at"])
+@pytest.mark.parametrize("moment", [
+    datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))),
+    datetime(3000, 1, 1, tzinfo=timezone.utc),
+    datetime(1, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=5))),
+    datetime(1999, 12, 31, 23, 59, tzinfo=timezone.utc),
+])
+def test_it_refuses_a_date_outside_the_years_it_can_show_naming_the_field(name: str, moment: datetime) -> None:
+    dates = {"opens_at": None, "closes_at": None, "proposals_close_at": None} | {name: moment}
+    with pytest.raises(Invalid) as raised:
+        check_schedule(**dates)
+    assert str(raised.value) == f"{name} must be in the years 2000 to 2999"
+
+
+def test_it_accepts_the_first_and_last_years_it_can_show() -> None:
+    check_schedule(datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2999, 12, 31, 23, 0,
+                   tzinfo=timezone(timedelta(hours=-5))), None)
+
+
+@pytest.mark.parametrize(("closes_at", "proposals_close_at", "name"), [
+    (MONDAY, None, "closes_at"), (MONDAY - DAY, None, "closes_at"), (MONDAY + DAY, MONDAY, "proposals_close_at"),
+    (MONDAY.replace(tzinfo=None), None, "closes_at"),  # a naive date is UTC
+])
+def test_it_refuses_a_closing_date_already_past(closes_at, proposals_close_at, name: str) -> None:
+    with pytest.raises(Invalid) as raised:
+        check_ahead(MONDAY, closes_at, proposals_close_at)
+    assert str(raised.value) == f"{name} is already past: give a later date"
+
+
+def test_it_accepts_closing_dates_to_come_or_none() -> None:
+    check_ahead(MONDAY, MONDAY + DAY, MONDAY + DAY / 2)
+    check_ahead(MONDAY, None, None)
+
+
+@pytest.mark.parametrize(("closes_at", "proposals_close_at", "name"), [
+    (MONDAY - DAY, None, "closes_at"), (MONDAY + DAY, MONDAY - DAY, "proposals_close_at"),
+])
+def test_it_refuses_to_open_a_round_whose_closing_dates_passed(closes_at, proposals_close_at, name: str) -> None:
+    late = replace(ROUND, closes_at=closes_at, proposals_close_at=proposals_close_at)
+    with pytest.raises(Conflict) as raised:
+        check_can_open(late, MONDAY)
+    assert str(raised.value) == f"cannot open a round whose {name} has passed: give it new dates first"
+    assert raised.value.status == 409
+    check_can_open(replace(late, closes_at=None, proposals_close_at=None), MONDAY)
+
+
+@pytest.mark.parametrize(("current", "closes_at", "message"), [
+    (MONDAY + DAY, None, "closes_at: an open round's closing date can only be moved later, give it"),
+    (MONDAY + DAY, MONDAY - DAY, "closes_at is already past: give a later date"),
+    (MONDAY + 2 * DAY, MONDAY + DAY, "closes_at must be later than the current one"),
+    (MONDAY + DAY, MONDAY + DAY, "closes_at must be later than the current one"),
+])
+def test_it_extends_an_open_round_only_to_a_later_closing_date(current, closes_at, message: str) -> None:
+    with pytest.raises(Invalid) as raised:
+        check_extension(current, closes_at, MONDAY)
+    assert str(raised.value).startswith(message)
+    check_extension(current, current + DAY, MONDAY)
+    check_extension(None, MONDAY + DAY, MONDAY)
+
+
+@pytest.mark.parametrize("name", ["Europe", "Etc", "America/", "", "../etc/passwd", "Nowhere/City"])
+def test_a_folder_or_an_unknown_name_is_an_invalid_time_zone_naming_it(name: str) -> None:
+    with pytest.raises(Invalid) as raised:
+        zone_named(name)
+    assert repr(name) in str(raised.value) and raised.value.status == 400
 
 
 # Dimensions

@@ -294,6 +294,8 @@ def test_the_public_url_is_an_http_address_without_a_trailing_slash(monkeypatch:
     ("APPLIANCE_SERVER__TIME_ZONE", "Nowhere/X",
      "setting server.time_zone (APPLIANCE_SERVER__TIME_ZONE): 'Nowhere/X' is not a time zone of the IANA database"
      " (like Europe/Paris or UTC)"),
+    ("APPLIANCE_SERVER__TIME_ZONE", "Europe",  # a folder of the time-zone database, not a zone
+     "setting server.time_zone (APPLIANCE_SERVER__TIME_ZONE): 'Europe' is not a time zone of the IANA database"),
     ("APPLIANCE_SERVER__PUBLIC_URL", "consultation.example.org",
      "setting server.public_url (APPLIANCE_SERVER__PUBLIC_URL): 'consultation.example.org' is not an http:// or"
      " https:// address (like https://consultation.example.org)"),

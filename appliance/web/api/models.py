@@ -5,6 +5,8 @@ from __future__ import annotations
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from appliance.domain.rounds import MAX_K, MIN_K, QUOTA_RANGE
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -27,12 +29,26 @@ class RoundIn(Body):
     description: str = Field("", max_length=5000)
     audience_groups: list[str] = Field(default_factory=list, max_length=100)
     dimensions: list[str] = Field(default_factory=list, max_length=5)
-    k: int | None = Field(None, ge=5, le=1000)
+    k: int | None = Field(None, ge=MIN_K, le=MAX_K)
     opens_at: AwareDatetime | None = None
     closes_at: AwareDatetime | None = None
     proposals_close_at: AwareDatetime | None = None
     moderation: str = Field("pre", pattern="^(pre|post)$")
-    proposal_quota: int | None = Field(None, ge=1, le=100)
+    proposal_quota: int | None = Field(None, ge=QUOTA_RANGE[0], le=QUOTA_RANGE[1])
+
+
+class RoundChange(Body):
+    """What an admin changes in a round; fields left out stay. A draft: any of them (null clears a date).
+
+    An open round: only a later closes_at, and proposals_close_at with it if wanted.
+    """
+
+    title: str = Field(None, min_length=1, max_length=200)
+    question: str = Field(None, min_length=1, max_length=500)
+    description: str = Field(None, max_length=5000)
+    opens_at: AwareDatetime | None = None
+    closes_at: AwareDatetime | None = None
+    proposals_close_at: AwareDatetime | None = None
 
 
 class RoundOut(BaseModel):

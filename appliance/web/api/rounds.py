@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from appliance.domain.rounds import Round, Viewer
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
-from appliance.web.api.models import PROBLEMS, RoundIn, RoundOut
+from appliance.web.api.models import PROBLEMS, RoundChange, RoundIn, RoundOut
 from appliance.web.auth import requires_admin
 
 
@@ -38,6 +38,12 @@ class RoundController(Controller):
     def read(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> RoundOut:
         """One round visible to me."""
         return round_out(service.find_round(app, round_id, viewer))
+
+    @patch("/{round_id:str}", guards=[requires_admin], sync_to_thread=True, responses=PROBLEMS)
+    def edit(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str],
+             data: JSONBody[RoundChange]) -> RoundOut:
+        """Change a draft's texts and dates (the fields given), or extend an open round's closes_at."""
+        return round_out(service.edit_round(app, actor, round_id, data.model_dump(exclude_unset=True)))
 
     @post("/{round_id:str}/open", guards=[requires_admin], sync_to_thread=True, status_code=200, responses=PROBLEMS)
     def open(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str]) -> RoundOut:

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, Field
 
 from appliance.domain.errors import DomainError, Invalid
-from appliance.domain.rounds import MIN_K, Viewer
+from appliance.domain.rounds import MAX_K, MIN_K, QUOTA_RANGE, Viewer
 from appliance.services import notifications, outbox, participation
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
@@ -115,7 +115,8 @@ class AdminPages(Controller):
 
     @staticmethod
     def _form(app: Appliance, request: Request, form: RoundForm, status: int = 200, error: str | None = None):
-        return page(request, "admin_new.html", status=status, error=error, form=form, min_k=MIN_K,
+        return page(request, "admin_new.html", status=status, error=error, form=form, min_k=MIN_K, max_k=MAX_K,
+                    quota_range=QUOTA_RANGE,
                     chosen_groups=as_list(form.audience_groups), chosen_dimensions=as_list(form.dimensions),
                     groups=sorted(app.directory.group_names()), dimensions=app.directory.dimensions())
 
