@@ -260,3 +260,26 @@ def test_a_digest_time_zone_that_is_a_folder_is_refused_on_the_dashboard(api, pa
     response = pages("admin").submit(f"/admin/rounds/{round_id}/digest",
                                      {"recipients": "admins", "time_zone": "Europe", "local_time": "09:00"})
     assert response.status_code == 400 and "unknown time zone" in response.text and "Europe" in response.text
+
+
+def test_an_admin_changes_a_draft_s_dates_and_closes_an_open_round_later_from_the_dashboard(api, pages):
+    admin = pages("admin")
+    created = admin.submit("/admin/rounds/new", {"title": "Canteen", "question": "How could the canteen serve us?",
+                                                 "audience_groups": "staff", "closes_at": "2099-01-10T18:30"})
+    dashboard = created.headers["location"].split("?")[0]
+    round_id = dashboard.rsplit("/", 1)[1]
+    assert 'value="2099-01-10T18:30"' in admin.get(dashboard).text  # the current date, in the form
+    dated = admin.submit(f"{dashboard}/dates", {"opens_at": "", "closes_at": "2099-02-01T12:00",
+                                                "proposals_close_at": "2099-01-25T12:00"})
+    assert dated.status_code == 303 and "Dates saved." in admin.get(dated.headers["location"]).text
+    stored = api("admin").get(f"/api/v1/rounds/{round_id}").json()
+    assert stored["closes_at"].startswith("2099-02-01T11:00") and stored["proposals_close_at"].startswith("2099-01-25")
+
+    assert admin.submit(f"{dashboard}/open").status_code == 303
+    page = admin.get(dashboard).text
+    assert "Close it later" in page and 'name="opens_at"' not in page  # an open round: only a later close
+    earlier = admin.submit(f"{dashboard}/dates", {"closes_at": "2099-01-30T12:00"})
+    assert earlier.status_code == 400 and "can only be extended" in earlier.text
+    later = admin.submit(f"{dashboard}/dates", {"closes_at": "2099-03-01T12:00"})
+    assert later.status_code == 303
+    assert api("admin").get(f"/api/v1/rounds/{round_id}").json()["closes_at"].startswith("2099-03-01T11:00")

@@ -47,6 +47,20 @@ class RoundForm(BaseModel):
     moderation: str = Field("pre", max_length=8)
 
 
+class DatesForm(BaseModel):
+    opens_at: str | None = Field(None, max_length=32)  # absent: not on the form (an open round's)
+    closes_at: str = Field("", max_length=32)
+    proposals_close_at: str | None = Field(None, max_length=32)
+
+
+DATE_FIELDS = ("opens_at", "closes_at", "proposals_close_at")
+
+
+def local_input(moment: datetime | None, zone: str) -> str:
+    """A stored date as a datetime-local field shows it, in the organisation's time zone; "" for none."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+
 class DigestForm(BaseModel):
     recipients: list[str] | str = Field(default_factory=list)
     weekday: str = Field("0", max_length=2)
@@ -141,7 +155,9 @@ class AdminPages(Controller):
         notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
         digest = notifications.digest_schedule(app, round_id)
         reachable, without_email = notifications.resolve_recipients(app, round_, digest.recipients)
+        zone = app.settings.server.time_zone
         return page(request, "admin_round.html", round=round_, notice=notice, backlog=backlog,
+                    dates={name: local_input(getattr(round_, name), zone) for name in DATE_FIELDS},
                     participation=service.participation(app, round_id), digest=digest,
                     digest_reach=(len(reachable), without_email), mail_enabled=app.settings.mail.enabled,
                     groups=sorted(g for g in app.directory.group_names()
@@ -156,6 +172,16 @@ class AdminPages(Controller):
                                   data.final_at_publication == "1", 0)
         notifications.set_digest_schedule(app, actor, schedule)
         return see_other(f"/admin/rounds/{round_id}?done=digest#digest")
+
+    @post("/{round_id:str}/dates", sync_to_thread=True, status_code=303)
+    def dates(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str],
+              data: Annotated[DatesForm, FORM]) -> Redirect:
+        """New dates for a draft, or a later close for an open round (the API's PATCH); refusals on an error page."""
+        zone = app.settings.server.time_zone
+        changes = {name: parse_local_moment(value, name, zone) for name in DATE_FIELDS
+                   if (value := getattr(data, name)) is not None}
+        service.edit_round(app, actor, round_id, changes)
+        return see_other(f"/admin/rounds/{round_id}?done=dated")
 
     @post("/{round_id:str}/{action:str}", sync_to_thread=True, status_code=303)
     def lifecycle(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str],

@@ -45,4 +45,5 @@ NOTICES = {
     "grouped": N_("Marked as a duplicate: voters will see only one of them."),
     "ungrouped": N_("No longer marked as a duplicate."),
     "digest": N_("Digest settings saved."),
+    "dated": N_("Dates saved."),
 }
