@@ -184,7 +184,7 @@ def test_the_round_form_explains_an_unreachable_date_and_keeps_a_typed_offset(ap
     form = {"title": "Canteen", "question": "How could the canteen serve us better?", "audience_groups": "staff",
             "k": "5", "moderation": "pre"}
     refused = admin.submit("/admin/rounds/new", form | {"opens_at": "0001-01-01T00:00"})
-    assert refused.status_code == 400 and "opens_at: not a date and time within reach" in refused.text
+    assert refused.status_code == 400 and "the opening date: not a date and time within reach" in refused.text
     created = admin.submit("/admin/rounds/new", form | {"closes_at": "2099-01-02T00:00+05:00"})
     round_id = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
     assert api("admin").get(f"/api/v1/rounds/{round_id}").json()["closes_at"] == "2099-01-01T19:00:00Z"
@@ -241,9 +241,9 @@ def test_in_post_moderation_the_desk_refuses_and_corrects_what_is_published(api,
     ({"proposal_quota": "0"}, "proposal_quota must be from 1 to 100"),
     ({"proposal_quota": "101"}, "proposal_quota must be from 1 to 100"),
     ({"k": "999999"}, "k must be at most 1000"),
-    ({"closes_at": "9999-12-31T23:00"}, "closes_at must be in the years 2000 to 2999"),
-    ({"opens_at": "1999-12-31T23:00"}, "opens_at must be in the years 2000 to 2999"),
-    ({"closes_at": "2020-01-01T12:00"}, "closes_at is already past: give a later date"),
+    ({"closes_at": "9999-12-31T23:00"}, "the closing date must be in the years 2000 to 2999"),
+    ({"opens_at": "1999-12-31T23:00"}, "the opening date must be in the years 2000 to 2999"),
+    ({"closes_at": "2020-01-01T12:00"}, "the closing date is already past: give a later date"),
 ])
 def test_the_round_form_keeps_to_the_limits_of_the_api(api, pages, fields, detail):
     form = {"title": "Canteen", "question": "How could the canteen serve us better?"} | fields

@@ -146,3 +146,13 @@ def test_an_error_an_admin_meets_is_said_in_their_language(api, pages):
         "opens_at": "2099-01-10T08:00:00Z", "closes_at": "2099-01-05T17:00:00Z"})
     assert api_answer.json()["detail"] == "closes_at must be after opens_at"  # the API: English
     assert api("admin").post("/api/v1/rounds/nowhere/close").json()["detail"] == "no round 'nowhere'"
+
+
+def test_a_refused_form_names_its_fields_as_the_form_does_in_french(pages):
+    admin = pages("admin")
+    admin.submit("/language", {"lang": "fr", "next": "/admin/rounds/new"})
+    refused = admin.submit("/admin/rounds/new", {"title": "Cantine", "question": "Comment mieux nous servir ?",
+                                                 "closes_at": "2020-01-01T12:00"})
+    assert refused.status_code == 400
+    alert = refused.text.split('role="alert">', 1)[1].split("</p>", 1)[0]
+    assert alert == "la date de clôture est déjà passée\u00a0: indiquez une date à venir"  # not "closes_at"

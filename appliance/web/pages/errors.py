@@ -46,6 +46,10 @@ def signed_out(request: Request, _: NotAuthorizedException) -> Response:
 
 # Values of an error that name a code, with the words the pages have for it.
 CODE_WORDS = {"status": STATUSES, "current": STATUSES, "required": STATUSES, "action": ACTIONS}
+# Form fields named in an error: the API says "closes_at", a page says what its form calls it, in every language.
+FIELD_WORDS = {"opens_at": N_("the opening date"), "closes_at": N_("the closing date"),
+               "proposals_close_at": N_("the closing date for proposals"), "k": N_("the anonymity threshold (k)"),
+               "proposal_quota": N_("the number of proposals per person")}
 
 
 def said(request: Request, error: DomainError) -> str:
@@ -57,7 +61,8 @@ def said(request: Request, error: DomainError) -> str:
     if not error.template:
         return str(error)
     say = speaker_for(request)
-    values = error.values
+    values = {name: say.gettext(FIELD_WORDS[value]) if name == "name" and value in FIELD_WORDS else value
+              for name, value in error.values.items()}
     if say.language != DEFAULT_LANGUAGE:
         values = {name: say.gettext(CODE_WORDS[name][value]) if value in CODE_WORDS.get(name, ()) else value
                   for name, value in values.items()}
