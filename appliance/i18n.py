@@ -71,7 +71,10 @@ class Speaker:
         """A date and time as the language writes it, in the organisation's time zone."""
         if value is None:
             return ""
-        local = value.astimezone(ZoneInfo(self.zone))
+        try:
+            local = value.astimezone(ZoneInfo(self.zone))
+        except OverflowError:  # a date near year 9999, stored before dates were kept within 2000 to 2999
+            return value.isoformat()
         # The day as in date(), the time to the minute: "Oct 15, 2030, 12:00 AM CEST", "15 oct. 2030, 00:00 CEST".
         day = format_date(local, "medium", locale=self.language)
         time = format_time(local, "short", tzinfo=local.tzinfo, locale=self.language)

@@ -266,3 +266,12 @@ def test_it_shows_published_results_to_a_moderator_who_is_in_the_audience() -> N
     moderator = replace(VIEWERS["moderator"], groups=frozenset({"moderators", "staff"}))
     assert can_read_results(replace(ROUND, status="published"), moderator) is True
     assert can_read_results(replace(ROUND, status="closed"), moderator) is False
+
+
+def test_a_date_at_the_edge_of_the_calendar_is_still_written_somehow() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from appliance.i18n import Speaker
+
+    edge = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(-timedelta(hours=5)))  # stored by an older version
+    assert Speaker("fr", "Europe/Paris").datetime(edge) == edge.isoformat()  # no OverflowError, no 500

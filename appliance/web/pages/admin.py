@@ -58,7 +58,10 @@ DATE_FIELDS = ("opens_at", "closes_at", "proposals_close_at")
 
 def local_input(moment: datetime | None, zone: str) -> str:
     """A stored date as a datetime-local field shows it, in the organisation's time zone; "" for none."""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M") if moment else ""
+    try:
+        return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M") if moment else ""
+    except OverflowError:  # near year 9999, stored before dates were kept within reach: the admin gives a new one
+        return ""
 
 
 class DigestForm(BaseModel):
