@@ -283,3 +283,20 @@ def test_an_admin_changes_a_draft_s_dates_and_closes_an_open_round_later_from_th
     later = admin.submit(f"{dashboard}/dates", {"closes_at": "2099-03-01T12:00"})
     assert later.status_code == 303
     assert api("admin").get(f"/api/v1/rounds/{round_id}").json()["closes_at"].startswith("2099-03-01T11:00")
+
+
+def test_the_dashboard_counts_an_address_that_does_not_parse_among_those_mail_skips(api, pages, appliance):
+    from appliance.directory import Person
+    from appliance.storage import people
+    from tests.conftest import PASSWORD_HASH
+
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    admin = pages("admin")
+    assert admin.submit(f"/admin/rounds/{round_id}/digest", {"recipients": "audience", "weekday": "0",
+                                                             "local_time": "09:00", "time_zone": "Europe/Paris",
+                                                             "enabled": "1"}).status_code == 303
+    before = re.search(r"Reaches (\d+) people now\.", admin.get(f"/admin/rounds/{round_id}").text).group(1)
+    broken = Person("local:zed", "zed", "Zed Broken", "aaa-at-example.org", frozenset({"staff"}))
+    people.insert_person(appliance.dbs.identity, broken, PASSWORD_HASH)
+    html = admin.get(f"/admin/rounds/{round_id}").text
+    assert f"Reaches {before} people now." in html and "1 without an email address is skipped." in html

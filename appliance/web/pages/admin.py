@@ -158,11 +158,13 @@ class AdminPages(Controller):
         notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
         digest = notifications.digest_schedule(app, round_id)
         reachable, without_email = notifications.resolve_recipients(app, round_, digest.recipients)
+        unusable = [r for r in reachable if not notifications.has_address(r.person)]  # skipped when mail goes out
+        reachable, without_email = len(reachable) - len(unusable), without_email + len(unusable)
         zone = app.settings.server.time_zone
         return page(request, "admin_round.html", round=round_, notice=notice, backlog=backlog,
                     dates={name: local_input(getattr(round_, name), zone) for name in DATE_FIELDS},
                     participation=service.participation(app, round_id), digest=digest,
-                    digest_reach=(len(reachable), without_email), mail_enabled=app.settings.mail.enabled,
+                    digest_reach=(reachable, without_email), mail_enabled=app.settings.mail.enabled,
                     groups=sorted(g for g in app.directory.group_names()
                                   if g not in (notifications.ADMINS, notifications.AUDIENCE)))
 
