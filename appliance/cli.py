@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from appliance import __version__
+from appliance.domain.errors import DomainError
 from appliance.settings import SettingsError, config_path, load_settings
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except CommandError as error:
         print(f"appliance: {error}", file=sys.stderr)
+        return 1
+    except DomainError as error:  # a rule a command did not check first: refused, in one line
+        print(f"appliance: {' '.join(str(error).split()) or error.title}", file=sys.stderr)
         return 1
     except OSError as error:
         print(f"appliance: cannot use {error.filename or 'a file'}: {error.strerror or error}", file=sys.stderr)
@@ -191,12 +195,12 @@ def run_migrate(_: argparse.Namespace) -> int:
 
 
 def run_demo(_: argparse.Namespace) -> int:
-    from appliance.demo import DemoAlreadyLoaded, load_demo
+    from appliance.demo import DemoError, load_demo
 
     with open_appliance() as app:
         try:
             credentials = load_demo(app)
-        except DemoAlreadyLoaded as error:
+        except DemoError as error:
             raise CommandError(str(error)) from None
     print("Demo data loaded. These passwords are shown once; write them down.")
     for role, username, password in credentials:

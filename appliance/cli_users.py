@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import unicodedata
+from typing import TYPE_CHECKING
 
 from appliance.cli import CommandError, open_appliance, read_password
 from appliance.directory import Person
 from appliance.directory.local import LocalDirectory, new_person_id
 from appliance.storage import audit, people
+
+if TYPE_CHECKING:
+    from appliance.services.context import Appliance
 
 
 def add_user_commands(commands: argparse._SubParsersAction) -> None:
@@ -48,16 +53,73 @@ def parse_attributes(pairs: list[str]) -> dict[str, str]:
     return attributes
 
 
-def run_add(args: argparse.Namespace) -> int:
-    username = args.username.strip()
+def _has_control(text: str) -> bool:
+    """A control or format character (line break, tab, NUL, bidi override ...) in the text."""
+    return any(unicodedata.category(c) in ("Cc", "Cf") for c in text)
+
+
+def check_username(text: str) -> str:
+    """The trimmed username; CommandError when empty, with spaces or with control characters."""
+    username = text.strip()
     if not username or any(c.isspace() for c in username):
         raise CommandError("the username must be non-empty and contain no spaces")
+    if _has_control(username):
+        raise CommandError(f"the username {username!r} must not contain control characters")
+    return username
+
+
+def check_email(text: str) -> str:
+    """The trimmed address, or "" when none is given; CommandError naming --email when it is not one."""
+    from appliance.mail.message import parse_address
+
+    if not text.strip():
+        return ""
+    try:
+        parse_address(text, "--email")
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return text.strip()
+
+
+def check_groups(names: list[str]) -> frozenset[str]:
+    """The trimmed, non-empty group names; CommandError naming --group on a comma or a control character."""
+    for name in names:
+        if "," in name or _has_control(name):
+            raise CommandError(f"--group {name!r}: a group name must contain no comma and no control characters")
+    return frozenset(g.strip() for g in names if g.strip())
+
+
+def check_display_name(text: str | None, username: str) -> str:
+    """The trimmed display name (default: the username); CommandError naming --display-name when blank."""
+    if text is None:
+        return username
+    name = text.strip()
+    if not name:
+        raise CommandError(f"--display-name {text!r}: must not be blank")
+    return name
+
+
+def same_username(app: Appliance, username: str) -> str | None:
+    """An existing username that sign-in takes for this one (NFKC, case folded), or None."""
+    from appliance.services.sign_in import normal_username
+
+    wanted = normal_username(username)
+    return next((p.username for p in people.list_people(app.dbs.identity)
+                 if normal_username(p.username) == wanted), None)
+
+
+def run_add(args: argparse.Namespace) -> int:
+    username = check_username(args.username)
+    display_name = check_display_name(args.display_name, username)
+    email, groups = check_email(args.email), check_groups(args.group)
     attributes = parse_attributes(args.attribute)
     with open_appliance() as app:
         if people.find_by_username(app.dbs.identity, username):
             raise CommandError(f"user {username!r} already exists")
-        person = Person(new_person_id(), username, (args.display_name or username).strip(), args.email.strip(),
-                        frozenset(g.strip() for g in args.group if g.strip()), attributes)
+        existing = same_username(app, username)
+        if existing:
+            raise CommandError(f"user {existing!r} already exists, and sign-in takes {username!r} for the same name")
+        person = Person(new_person_id(), username, display_name, email, groups, attributes)
         password = read_password(args.password_stdin)
         try:
             LocalDirectory(app.dbs.identity).add_person(person, password)

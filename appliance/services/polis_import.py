@@ -17,19 +17,20 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.domain import rounds as rules
 from appliance.domain import segments
 from appliance.domain.errors import Invalid
 from appliance.domain.proposals import clean_text
 from appliance.domain.results import CountRow
 from appliance.domain.rounds import Round
 from appliance.services.context import Appliance
+from appliance.services.rounds import check_limits
 from appliance.storage import audit, imports
 from appliance.storage.proposals import StoredProposal
 
 DIMENSION = "polis_group"
 REFUSAL_REASON = "imported: moderated out in Polis"
 VOTES = {"1": "agree", "-1": "disagree", "0": "neutral"}
+TITLE_MAX_CHARS = 200  # a round's title, as the API (RoundIn.title) and the admin form limit it
 MODERATED = (-1, 0, 1)  # banned, unmoderated, accepted
 # participants-votes.csv: these columns describe the participant; every other one is a comment id.
 PARTICIPANT_COLUMNS = frozenset({"participant", "xid", "group-id", "n-comments", "n-votes", "n-agree", "n-disagree"})
@@ -210,7 +211,11 @@ def _read_table(path: Path, required: tuple[str, ...]) -> _Table:
     if not records:
         raise PolisExportError(f"{path.name} is empty: a Polis export file starts with a header line")
     (header_line, header), rows = records[0], records[1:]
-    columns = {name.strip(): index for index, name in enumerate(header)}
+    columns: dict[str, int] = {}
+    for index, name in enumerate(header):
+        if name.strip() in columns:  # a dict would keep the last one and drop the other's values
+            raise PolisExportError(f"{path.name} line {header_line}: column {name.strip()!r} appears twice")
+        columns[name.strip()] = index
     missing = [name for name in required if name not in columns]
     if missing:
         raise PolisExportError(f"{path.name} line {header_line}: missing column {missing[0]!r}"
@@ -249,11 +254,8 @@ def store_export(app: Appliance, actor: str, export: PolisExport, title: str | N
                  k: int | None = None) -> ImportReport:
     """Store the export as one closed round, in one transaction, then audit it."""
     k = app.settings.rounds.default_k if k is None else k
-    if k < rules.MIN_K:
-        raise Invalid(f"k must be at least {rules.MIN_K}")
-    title = clean_text((export.topic or export.name) if title is None else title)
-    if not title:
-        raise Invalid("the title must not be empty")
+    check_limits(k, None)
+    title = _title(export, title)
     round_ = _closed_round(app, export, title, k)
     proposal_ids = {comment_id: secrets.token_hex(8) for comment_id in export.comments}
     combos = _voter_combos(export, k)
@@ -270,6 +272,18 @@ def store_export(app: Appliance, actor: str, export: PolisExport, title: str | N
     audit.record(app.dbs.identity, actor, "round.import", round_.id,
                  f"polis {export.name}: {report.accepted + refused} proposals, {report.voters} voters")
     return report
+
+
+def _title(export: PolisExport, title: str | None) -> str:
+    """The round's title, cleaned: --title, else summary.csv's topic, else the folder name; Invalid as the API."""
+    source = "--title" if title is not None else "summary.csv topic" if export.topic else "the folder name"
+    cleaned = clean_text((export.topic or export.name) if title is None else title)
+    if not cleaned:
+        raise Invalid("the title must not be empty")
+    if len(cleaned) > TITLE_MAX_CHARS:
+        raise Invalid(f"the title ({source}) has {len(cleaned)} characters, at most {TITLE_MAX_CHARS} allowed"
+                      + (": give a shorter one with --title" if title is None else ""))
+    return cleaned
 
 
 def _closed_round(app: Appliance, export: PolisExport, title: str, k: int) -> Round:

@@ -14,6 +14,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from appliance.storage.ballots import store_packs
+from appliance.storage.connection import fetch_one, forget_order, write
 
 identity = Migrations("appliance.identity")
 ballots = Migrations("appliance.ballots")
@@ -347,4 +348,18 @@ def apply_migrations(identity_db: Database, ballots_db: Database) -> list[str]:
     pending += [m.name for m in ballots.pending(ballots_db)]
     identity.apply(identity_db)
     ballots.apply(ballots_db)
+    forget_when_applied(ballots_db)
     return pending
+
+
+def forget_when_applied(ballots_db: Database) -> None:
+    """Blank the applied_at times that sqlite-utils records: ballot-side rows hold no date (names are kept).
+
+    identity.db keeps its times. The WAL, which held the times, is truncated afterwards.
+    """
+    table = ballots.migrations_table
+    if fetch_one(ballots_db, f"SELECT 1 FROM [{table}] WHERE applied_at <> '' LIMIT 1") is None:
+        return
+    with write(ballots_db):
+        ballots_db.conn.execute(f"UPDATE [{table}] SET applied_at = '' WHERE applied_at <> ''")
+    forget_order(ballots_db)

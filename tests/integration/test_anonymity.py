@@ -335,8 +335,8 @@ def test_ballot_side_rows_have_no_rowid_and_no_date_or_time(story):
             declared = [row[2].upper() for row in conn.execute(f"PRAGMA table_info({table})")]
             assert not any("DATE" in t or "TIME" in t for t in declared), (table, declared)
     ballots_tables = tables(story.data_dir / "ballots.db")
-    assert any(looks_like_time(v) for row in ballots_tables["_sqlite_migrations"] for v in row.values())
-    for table in BALLOT_SIDE:
+    assert ballots_tables["_sqlite_migrations"]  # migration names, without the times sqlite-utils records
+    for table in [*BALLOT_SIDE, "_sqlite_migrations"]:
         assert ballots_tables[table], table
         for row in ballots_tables[table]:
             assert not any(looks_like_time(v) for v in row.values()), (table, row)

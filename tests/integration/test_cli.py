@@ -56,6 +56,16 @@ def test_user_add_reads_the_password_from_stdin_and_audits_it(monkeypatch):
     (["user", "add", "bob", "--password-stdin"], "short\n", "at least 10 characters"),
     (["user", "add", "bob", "--attribute", "department", "--password-stdin"], "a-long-password\n", "KEY=VALUE"),
     (["user", "add", "two words", "--password-stdin"], "a-long-password\n", "no spaces"),
+    (["user", "add", "bob", "--email", "not an email", "--password-stdin"], "a-long-password\n",
+     "--email: 'not an email' is not an email address"),
+    (["user", "add", "bob", "--email", "bob@", "--password-stdin"], "a-long-password\n", "--email: 'bob@'"),
+    (["user", "add", "bob\x1b[31m", "--password-stdin"], "a-long-password\n", "control characters"),
+    (["user", "add", "bob\u202e", "--password-stdin"], "a-long-password\n", "control characters"),
+    (["user", "add", "bob", "--group", "staff,admins", "--password-stdin"], "a-long-password\n",
+     "--group 'staff,admins'"),
+    (["user", "add", "bob", "--group", "staff\x07", "--password-stdin"], "a-long-password\n", "--group 'staff\\x07'"),
+    (["user", "add", "bob", "--display-name", "  ", "--password-stdin"], "a-long-password\n",
+     "--display-name '  ': must not be blank"),
     (["user", "set-password", "nobody", "--password-stdin"], "a-long-password\n", "no user 'nobody'"),
     (["user", "remove", "nobody"], "", "no user 'nobody'"),
 ])
@@ -71,6 +81,28 @@ def test_user_add_refuses_a_duplicate_username(monkeypatch, capsys):
     assert "already exists" in capsys.readouterr().err
     app = open_data()
     assert app.directory.authenticate("carol", "a-long-password") is not None
+    app.close()
+
+
+@pytest.mark.parametrize("first, second", [
+    ("alice", "ALICE"), ("Bob", "bob"), ("carol", "ｃａｒｏｌ"), ("Straße", "STRASSE"),
+])
+def test_user_add_refuses_a_username_sign_in_takes_for_an_existing_one(first, second, monkeypatch, capsys):
+    assert run(["user", "add", first, "--password-stdin"], monkeypatch, "a-long-password\n") == 0
+    assert run(["user", "add", second, "--password-stdin"], monkeypatch, "another-password\n") == 1
+    err = capsys.readouterr().err
+    assert f"user {first!r} already exists" in err and err.count("\n") == 1
+    app = open_data()
+    assert [p.username for p in people.list_people(app.dbs.identity)] == [first]
+    app.close()
+
+
+def test_user_add_keeps_a_valid_email_trimmed(monkeypatch):
+    args = ["user", "add", "erin", "--email", " erin@example.org ", "--display-name", " Erin ", "--password-stdin"]
+    assert run(args, monkeypatch, "a-long-password\n") == 0
+    app = open_data()
+    person = people.find_by_username(app.dbs.identity, "erin")[0]
+    assert person.email == "erin@example.org" and person.display_name == "Erin"
     app.close()
 
 
@@ -140,3 +172,96 @@ def test_an_unusable_data_directory_is_named_in_one_line(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert err.startswith("appliance: cannot use ") and "taken" in err and err.count("\n") == 1
 
+
+
+def _ldap_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APPLIANCE_DIRECTORY__KIND", "ldap")
+    monkeypatch.setenv("APPLIANCE_LDAP__SERVERS", '["ldap://127.0.0.1:1"]')
+    monkeypatch.setenv("APPLIANCE_LDAP__USER_SEARCH_BASE", "ou=people,dc=example,dc=org")
+    monkeypatch.setenv("APPLIANCE_LDAP__GROUP_SEARCH_BASE", "ou=groups,dc=example,dc=org")
+
+
+def _demo_is_empty() -> None:
+    app = open_data()
+    assert people.list_people(app.dbs.identity) == [] and list_rounds(app.dbs.ballots) == []
+    assert not (app.keys_dir.is_dir() and list(app.keys_dir.glob("*.key")))
+    app.close()
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("APPLIANCE_ROUNDS__PROPOSAL_MAX_CHARS", "40", "rounds.proposal_max_chars 40"),
+    ("APPLIANCE_ROUNDS__PROPOSAL_MIN_CHARS", "60", "rounds.proposal_min_chars 60"),
+    ("APPLIANCE_DIRECTORY__MODERATOR_GROUPS", "[]", "directory.moderator_groups is empty"),
+    ("APPLIANCE_DIRECTORY__KIND", "ldap", "needs the local directory"),
+])
+def test_the_demo_refuses_settings_it_cannot_work_with_before_writing(variable, value, message, monkeypatch, capsys):
+    if value == "ldap":
+        _ldap_settings(monkeypatch)
+    monkeypatch.setenv(variable, value)
+    assert run(["demo"], monkeypatch) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    _demo_is_empty()
+
+
+def test_the_demo_gives_its_admin_and_moderator_the_configured_groups(monkeypatch, capsys):
+    monkeypatch.setenv("APPLIANCE_DIRECTORY__ADMIN_GROUPS", '["hr", "admins"]')
+    monkeypatch.setenv("APPLIANCE_DIRECTORY__MODERATOR_GROUPS", '["editors"]')
+    assert run(["demo"], monkeypatch) == 0
+    app = open_data()
+    admin = app.viewer(people.find_by_username(app.dbs.identity, "hr.admin")[0])
+    moderator = app.viewer(people.find_by_username(app.dbs.identity, "moderator")[0])
+    assert admin.groups == {"hr"} and admin.is_admin and moderator.groups == {"editors"} and moderator.is_moderator
+    assert sorted(r.status for r in list_rounds(app.dbs.ballots)) == ["open", "published"]
+    app.close()
+
+
+def test_a_demo_failing_part_way_is_undone_and_can_be_run_again(monkeypatch, capsys):
+    monkeypatch.setenv("APPLIANCE_ROUNDS__DEFAULT_K", "100000")  # passes the settings, fails at round creation
+    assert run(["demo"], monkeypatch) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("appliance: the demo failed and was undone: k must be at most") and err.count("\n") == 1
+    _demo_is_empty()
+    monkeypatch.delenv("APPLIANCE_ROUNDS__DEFAULT_K")
+    assert run(["demo"], monkeypatch) == 0
+    assert "hr.admin" in capsys.readouterr().out
+
+
+def test_a_demo_failing_after_its_rounds_opened_removes_their_rows_and_keys(monkeypatch, capsys):
+    from appliance.services import participation
+
+    real, calls = participation.cast_vote, []
+
+    def failing_vote(*args, **kwargs):  # the second round's votes: one round published, one open with its key
+        calls.append(1)
+        if len(calls) > 350:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(participation, "cast_vote", failing_vote)
+    assert run(["demo"], monkeypatch) == 1
+    err = capsys.readouterr().err
+    assert "the demo failed and was undone: disk I/O error" in err and err.count("\n") == 1
+    _demo_is_empty()
+    app = open_data()
+    for db in (app.settings.storage.ballots_db, app.settings.storage.identity_db):
+        conn = sqlite3.connect(db)
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        filled = [t for t in tables if t not in ("_sqlite_migrations", "audit_log", "settings")
+                  and conn.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0]]
+        conn.close()
+        assert filled == [], db
+    app.close()
+    monkeypatch.setattr(participation, "cast_vote", real)
+    assert run(["demo"], monkeypatch) == 0
+
+
+def test_an_unexpected_domain_error_of_a_command_is_one_line(monkeypatch, capsys):
+    from appliance.domain.errors import Conflict
+
+    def refused(_):
+        raise Conflict("the round %(round_id)s was changed meanwhile", round_id="'r1'")
+
+    monkeypatch.setattr("appliance.cli.run_init", refused)
+    assert run(["init"], monkeypatch) == 1
+    assert capsys.readouterr().err == "appliance: the round 'r1' was changed meanwhile\n"

@@ -236,6 +236,16 @@ def changed(lines: list[str], index: int, line: str) -> list[str]:
      "participants-votes.csv line 4: participant 1 appears twice (first on line 2)"),
     ({"votes": None, "participants_votes": [PARTICIPANTS[0].replace(",3", ",n-pass")] + PARTICIPANTS[1:]}, [],
      "participants-votes.csv line 1: column 'n-pass' is neither a Polis column nor a comment id"),
+    ({"votes": None, "participants_votes": [PARTICIPANTS[0] + ",2"] + [r + "," for r in PARTICIPANTS[1:]]}, [],
+     "participants-votes.csv line 1: column '2' appears twice"),
+    ({"votes": [VOTES[0] + ", vote"] + [r + ",-1" for r in VOTES[1:]]}, [],
+     "votes.csv line 1: column 'vote' appears twice"),
+    ({"comments": [COMMENTS[0].replace("agrees", "comment-id")] + COMMENTS[1:]}, [],
+     "comments.csv line 1: column 'comment-id' appears twice"),
+    ({}, ["--k", "100000"], "k must be at most 1000"),
+    ({}, ["--title", "T" * 201], "the title (--title) has 201 characters, at most 200 allowed"),
+    ({"summary": ["topic," + "Long " * 50]}, [],
+     "the title (summary.csv topic) has 249 characters, at most 200 allowed: give a shorter one with --title"),
 ])
 def test_a_broken_export_is_refused_with_its_line_and_leaves_nothing(files, args, message, tmp_path, capsys):
     assert main(["init"]) == 0
@@ -246,6 +256,12 @@ def test_a_broken_export_is_refused_with_its_line_and_leaves_nothing(files, args
     assert err.startswith("appliance: ") and message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert [ballots_rows(t) for t in ("rounds", "proposals", "counts", "combo_voters")] == [0, 0, 0, 0]
+
+
+def test_a_long_summary_topic_is_imported_under_a_title_given_with_title(tmp_path, capsys):
+    folder = write_export(tmp_path / "export", summary=["topic," + "Long " * 50])
+    assert main(["import", "polis", str(folder), "--title", "T" * 200]) == 0
+    assert stored_round().title == "T" * 200
 
 
 def test_the_small_export_itself_imports(tmp_path, capsys):

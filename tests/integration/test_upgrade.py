@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from litestar.testing import TestClient
+from sqlite_utils import Database
 
 from appliance.app import create_app
 from appliance.services.context import build_appliance
@@ -14,6 +15,7 @@ from appliance.storage.backup import applied_migrations, pending_migrations
 from appliance.storage.connection import connect
 from appliance.storage.keys import INSTANCE_SECRET_FILE
 from tests.conftest import Api, create_open_round, seed_people
+from tests.integration.test_anonymity import looks_like_time, tables
 
 FIRST_IDENTITY, FIRST_BALLOTS = "0001_people_sessions_audit", "0001_rounds_proposals_ballots_counts"
 
@@ -80,3 +82,29 @@ def test_databases_of_the_first_schema_are_upgraded_in_place_with_their_data(tmp
     appliance.close()
     assert pending_migrations(old / "identity.db", migrations.identity) == []
     assert pending_migrations(old / "ballots.db", migrations.ballots) == []
+
+
+def dated_rows(path: Path) -> list[tuple[str, dict]]:
+    """The rows of a SQLite file holding a value that looks like a date, a time or a Unix time."""
+    return [(table, row) for table, rows in tables(path).items() for row in rows
+            if any(looks_like_time(v) for v in row.values())]
+
+
+def test_ballots_db_keeps_migration_names_but_no_applied_at_after_init_and_after_an_upgrade(
+        tmp_path: Path, make_settings) -> None:
+    appliance = build_appliance(make_settings(storage={"data_dir": str(tmp_path / "new")}))  # what init does
+    appliance.close()
+    assert dated_rows(tmp_path / "new" / "ballots.db") == []
+    every = [m.name for m in migrations.ballots.pending(Database(memory=True))]
+    assert applied_migrations(tmp_path / "new" / "ballots.db") == every
+    assert dated_rows(tmp_path / "new" / "identity.db")  # identity.db keeps when each migration was applied
+
+    run_a_round(tmp_path / "today", make_settings)
+    old = tmp_path / "old"
+    copy_into_first_schema(tmp_path / "today", old)
+    assert dated_rows(old / "ballots.db")  # sqlite-utils recorded when the first migration was applied
+    appliance = build_appliance(make_settings(storage={"data_dir": str(old)}))  # the upgrade
+    appliance.close()
+    assert dated_rows(old / "ballots.db") == []
+    assert pending_migrations(old / "ballots.db", migrations.ballots) == []
+    assert applied_migrations(old / "ballots.db")[0] == FIRST_BALLOTS
