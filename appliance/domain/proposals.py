@@ -26,18 +26,30 @@ MAX_NOTE_CHARS = 500
 _SPACES = re.compile(r"\s+")
 # Bidirectional overrides can make a proposal display differently from what it says.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Invisible format characters (Cf: zero-width space, word joiner, BOM, soft hyphen, direction marks...) can pad
+# a text or split its words unseen; the zero-width joiner alone is kept, as it builds emoji sequences.
+_JOINER = "\u200d"
+_STRAY_JOINERS = re.compile(r"(?<![^\s\u200d])\u200d|\u200d(?![^\s\u200d])")
 
 
 def clean_text(text: str) -> str:
-    """NFC-normalised text, control characters removed, whitespace collapsed."""
+    """NFC-normalised text, control and invisible format characters removed, whitespace collapsed.
+
+    A zero-width joiner stays only between two visible characters (inside an emoji sequence).
+    """
     text = unicodedata.normalize("NFC", text)
-    kept = "".join(ch for ch in text
-                   if ch.isspace() or (unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS))
-    return _SPACES.sub(" ", kept).strip()
+    kept = "".join(ch for ch in text if ch.isspace() or _visible(ch))
+    return _SPACES.sub(" ", _STRAY_JOINERS.sub("", kept)).strip()
+
+
+def _visible(ch: str) -> bool:
+    """False for a control character, a bidirectional control or a format character other than the joiner."""
+    category = unicodedata.category(ch)
+    return category != "Cc" and ch not in _BIDI_CONTROLS and (category != "Cf" or ch == _JOINER)
 
 
 def check_proposal_text(text: str, min_chars: int, max_chars: int) -> str:
-    """The cleaned text, or Invalid when it is too short or too long."""
+    """The cleaned text, or Invalid when it is too short, too long or has no letter or digit."""
     cleaned = clean_text(text)
     if len(cleaned) < min_chars:
         raise Invalid("proposal is too short: %(length)s characters, at least %(min)s needed",
@@ -45,6 +57,8 @@ def check_proposal_text(text: str, min_chars: int, max_chars: int) -> str:
     if len(cleaned) > max_chars:
         raise Invalid("proposal is too long: %(length)s characters, at most %(max)s allowed",
                       length=len(cleaned), max=max_chars)
+    if not any(ch.isalnum() for ch in cleaned):
+        raise Invalid("a proposal needs words: it has no letter or digit")
     return cleaned
 
 

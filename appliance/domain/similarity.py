@@ -80,9 +80,12 @@ def stem(word: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Lower case, ligatures spelt out, accents and other combining marks removed."""
+    """Lower case, ligatures spelt out, accents, other combining marks and invisible format characters removed.
+
+    A soft hyphen or a zero-width space pasted inside a word would otherwise split it in two.
+    """
     decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES).casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
 
 
 def terms(text: str) -> list[str]:

@@ -51,6 +51,7 @@ def release(app: Appliance, round_: Round) -> None:
 
 
 def _within_limit(app: Appliance, limiter: RateLimiter, viewer: Viewer, message: str) -> None:
+    """Count one action of the viewer, or Throttled when they reached the limit (the action is not counted)."""
     wait = limiter.hit(viewer.person_id, app.clock().timestamp())
     if wait is not None:
         raise Throttled(message, wait, limit=limiter.limit, wait=wait)
@@ -60,25 +61,51 @@ def submit_proposal(app: Appliance, round_id: str, viewer: Viewer, text: str) ->
     """Store a proposal under the author's label; it waits for the next release batch.
 
     Returned with the status its author is told (a queued proposal is pending, or accepted in post-moderation).
+    Submitting the same text again (a double tap) returns the proposal already stored. Only attempts that
+    pass every check count against the hourly limit: a refused draft does not use it up.
     """
     round_, secret = open_round_for(app, round_id, viewer)
-    _within_limit(app, app.proposal_limiter, viewer,
-                  "too many proposals: at most %(limit)s in an hour; try again in %(wait)s s")
     if round_.proposals_close_at and app.clock() >= round_.proposals_close_at:
         raise Conflict("proposals are closed for this round; you can still vote")
     cleaned = proposal_rules.check_proposal_text(text, round_.proposal_min_chars, round_.proposal_max_chars)
+    label = author_label(app.instance_secret, secret, viewer.person_id)
+    stored = _earlier_or_room(app, round_, label, cleaned)
+    if stored is None:
+        _within_limit(app, app.proposal_limiter, viewer,
+                      "too many proposals: at most %(limit)s in an hour; try again in %(wait)s s")
+        stored = _insert(app, round_, label, cleaned)
+    return replace(stored, status=proposal_rules.shown_status(stored.status, round_.moderation))
+
+
+def _earlier_or_room(app: Appliance, round_: Round, label: bytes, cleaned: str) -> StoredProposal | None:
+    """The author's proposal with this text if there is one; else None, or Conflict at the round's quota."""
+    mine = proposals.list_by_author(app.dbs.ballots, round_.id, label)
+    earlier = [p for p in mine if p.text == cleaned and p.status != "refused"]  # sent again after a refusal: anew
+    if earlier:
+        return earlier[0]
+    if len(mine) >= round_.proposal_quota:
+        raise _over_quota(round_)
+    return None
+
+
+def _over_quota(round_: Round) -> Conflict:
+    return Conflict("you have reached this round's quota of %(quota)s proposals", quota=round_.proposal_quota)
+
+
+def _insert(app: Appliance, round_: Round, label: bytes, cleaned: str) -> StoredProposal:
+    """Store the proposal in one transaction that checks again the round, the quota and a same text."""
     release = _release_for(app, round_)
     status = release.status if round_.release_interval_seconds == 0 else "queued"
-    proposal = StoredProposal(secrets.token_hex(8), round_id, cleaned, status, None, None)
-    label = author_label(app.instance_secret, secret, viewer.person_id)
+    proposal = StoredProposal(secrets.token_hex(8), round_.id, cleaned, status, None, None)
     try:
-        under_quota = proposals.insert_if_under_quota(app.dbs.ballots, proposal, label, round_.proposal_quota, release)
+        stored = proposals.insert_if_under_quota(app.dbs.ballots, proposal, label, round_.proposal_quota, release)
     except proposals.RoundNotOpen:
         raise Conflict("the round is no longer open") from None
-    if not under_quota:
-        raise Conflict("you have reached this round's quota of %(quota)s proposals", quota=round_.proposal_quota)
-    app.ballot_writer.note_written()
-    return replace(proposal, status=proposal_rules.shown_status(status, round_.moderation))
+    if stored is None:
+        raise _over_quota(round_)
+    if stored.id == proposal.id:
+        app.ballot_writer.note_written()
+    return stored
 
 
 def accepted_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredProposal]:

@@ -170,20 +170,32 @@
     var counter = document.getElementById("proposal-counter");
     var hints = document.getElementById("hints");
     var hintsList = document.getElementById("hints-list");
+    var send = propose.querySelector("button[type=submit]");
     var max = parseInt(counter.dataset.max, 10);
+    var min = parseInt(propose.dataset.min, 10) || 1;
     var timer = null;
     var asked = "";
 
+    // The text as the server reads it: NFC, runs of white space as one space, trimmed.
+    var cleaned = function () {
+      return area.value.normalize("NFC").replace(/\s+/g, " ").trim();
+    };
+    // Its length as the server counts it: code points, not UTF-16 units.
+    var length = function (text) {
+      return Array.from(text).length;
+    };
+
     var count = function () {
-      var length = area.value.trim().length;
-      counter.textContent = fill(counter.dataset.template, { count: numbers.format(length), max: numbers.format(max) });
-      counter.classList.toggle("over", length > max);
+      var size = length(cleaned());
+      counter.textContent = fill(counter.dataset.template, { count: numbers.format(size), max: numbers.format(max) });
+      counter.classList.toggle("over", size > max);
     };
 
     var lookUp = function () {
-      var draft = area.value.trim();
-      if (draft.length < 12 || draft === asked) {
-        if (draft.length < 12) {
+      var draft = cleaned();
+      var tooShort = length(draft) < min;
+      if (tooShort || draft === asked) {
+        if (tooShort) {
           hints.classList.add("hidden");
           asked = "";
         }
@@ -209,6 +221,13 @@
       count();
       clearTimeout(timer);
       timer = setTimeout(lookUp, 400);
+    });
+    // A double tap must not send the proposal twice; back to the page (back button), the button works again.
+    propose.addEventListener("submit", function () {
+      send.disabled = true;
+    });
+    window.addEventListener("pageshow", function () {
+      send.disabled = false;
     });
     count();
   }

@@ -37,16 +37,24 @@ class Release:
 
 
 def insert_if_under_quota(db: Database, proposal: StoredProposal, author_label: bytes, quota: int,
-                          release: Release) -> bool:
-    """Release due batches, then store the proposal unless its author reached the quota: one transaction."""
+                          release: Release) -> StoredProposal | None:
+    """Release due batches, then store the proposal unless its author reached the quota: one transaction.
+
+    The stored proposal; or, when its author already has one with the same text in the round (a double
+    submit), that one, and nothing is written; None when the author has reached the quota.
+    """
     with write(db):
         if fetch_one(db, "SELECT 1 FROM rounds WHERE id = ? AND status = 'open'", (proposal.round_id,)) is None:
             raise RoundNotOpen(proposal.round_id)
         _release_in_transaction(db, proposal.round_id, release)
+        same = fetch_one(db, f"SELECT {COLUMNS} FROM proposals WHERE round_id = ? AND author_label = ? AND text = ?"
+                             " AND status != 'refused'", (proposal.round_id, author_label, proposal.text))
+        if same is not None:
+            return StoredProposal(*same)
         (written,) = fetch_one(db, "SELECT count(*) FROM proposals WHERE round_id = ? AND author_label = ?",
                                (proposal.round_id, author_label))
         if written >= quota:
-            return False
+            return None
         db.conn.execute(
             "INSERT INTO proposals (id, round_id, text, status, author_label) VALUES (?, ?, ?, ?, ?)",
             (proposal.id, proposal.round_id, proposal.text, proposal.status, author_label),
@@ -54,7 +62,7 @@ def insert_if_under_quota(db: Database, proposal: StoredProposal, author_label: 
         if proposal.status == "accepted":  # released at once (no batch interval) in post-moderation
             similar.index_accepted(db, proposal.round_id, [(proposal.id, proposal.text)])
     forget_order(db)
-    return True
+    return proposal
 
 
 def release_due(db: Database, round_id: str, release: Release) -> None:

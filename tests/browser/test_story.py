@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (DESKTOP, PHONE, overflows_sideways, screenshot, serious_accessibility_problems,
                                     sign_in)
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, create_open_round
 
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> is not run'
 IDEAS = ["Hold fewer and shorter meetings", "Publish the cafeteria menu a week ahead", XSS]
@@ -158,3 +159,64 @@ def test_a_round_from_proposals_to_published_results_in_a_real_browser(open_page
     expect(reader.locator(".tabs a[aria-current=page]")).to_contain_text("Controversy")
     assert reader.evaluate("() => window.__xss") is None
     screenshot(reader, "results-controversy-desktop")
+
+
+LONG_WORD = "Réaménagement" * 12  # one word of 156 letters, as pasted from a document
+
+
+def test_the_proposal_form_counts_like_the_server_and_sends_once(api, open_page):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    phone = open_page(PHONE)
+    sign_in(phone, "u01", PASSWORD)
+    phone.goto(f"/rounds/{round_id}")
+    area = phone.locator("#proposal-text")
+    assert area.get_attribute("minlength") is None and area.get_attribute("maxlength") == str(4 * 280)
+    # decomposed accents, runs of spaces and an emoji: "Café au bureau 😀", 16 characters for the server
+    text = "  Caf" + "e\u0301" + "   au   bure" + "a\u0300" + "u \U0001f600  "
+    area.fill(text)
+    expect(phone.locator("#proposal-counter")).to_have_text("16 / 280 characters")  # 23 UTF-16 units once trimmed
+    area.fill("Hold fewer and shorter meetings")
+    assert phone.evaluate("""() => {
+        const button = document.querySelector("#propose-form button[type=submit]");
+        button.click();
+        return button.disabled;
+    }""")  # a second tap finds the button disabled
+    expect(phone.locator(".notice")).to_contain_text("your proposal is sent")
+    assert len(api("u01").get(f"/api/v1/rounds/{round_id}/proposals/mine").json()) == 1
+    phone.go_back()
+    expect(phone.locator("#propose-form button[type=submit]")).to_be_enabled()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"rounds": {"proposal_min_chars": 20, "release_interval_seconds": 0}}])
+def test_hints_are_looked_up_from_the_round_s_minimum_length(api, open_page, settings_overrides):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    assert api("u02").post(f"/api/v1/rounds/{round_id}/proposals",
+                           json={"text": "Hold fewer and shorter meetings"}).status_code == 201
+    phone = open_page(PHONE)
+    sign_in(phone, "u01", PASSWORD)
+    phone.goto(f"/rounds/{round_id}")
+    asked = []
+    phone.on("request", lambda request: asked.append(request.url) if request.url.endswith("/similar") else None)
+    phone.locator("#proposal-text").press_sequentially("fewer meetings")  # 14 characters: not yet
+    phone.wait_for_timeout(900)
+    assert asked == []
+    phone.locator("#proposal-text").press_sequentially(" and shorter")
+    expect(phone.locator("#hints-list li").first).to_have_text("Hold fewer and shorter meetings")
+
+
+def test_long_words_in_hints_and_refusal_notes_do_not_widen_the_phone_page(api, open_page):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    published = f"Meetings {LONG_WORD} shorter"
+    assert api("u02").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": published}).status_code == 201
+    refused = api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "A canteen open later"}).json()
+    assert api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{refused['id']}/refuse",
+                           json={"reason": "off_topic", "note": f"See {LONG_WORD}"}).status_code == 200
+    phone = open_page(PHONE)
+    sign_in(phone, "u01", PASSWORD)
+    phone.goto(f"/rounds/{round_id}")
+    phone.locator("#proposal-text").press_sequentially("Meetings shorter please")
+    expect(phone.locator("#hints-list li").first).to_have_text(published)
+    assert not overflows_sideways(phone), "the hints are wider than the phone"
+    phone.goto(f"/rounds/{round_id}/mine")
+    expect(phone.locator(".item-note")).to_contain_text(LONG_WORD)
+    assert not overflows_sideways(phone), "the refusal note is wider than the phone"

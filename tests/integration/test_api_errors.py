@@ -329,6 +329,41 @@ def test_it_accepts_a_proposal_at_the_length_limits_once_cleaned(mod, staff_roun
     assert queue_texts(mod, staff_round) == sorted(["abcdefghijkl", "z" * 280])
 
 
+@pytest.mark.parametrize("text, detail", [
+    ("\u200b" * 12, "too short: 0 characters"),
+    ("\ufeff\u2060\u00ad\u200e" * 4, "too short: 0 characters"),
+    ("?!?!?!?!?!?!?!", "a proposal needs words"),
+])
+def test_it_refuses_a_proposal_of_invisible_characters_or_without_words(mod, staff_round, u00, text, detail):
+    assert_problem(propose(u00, staff_round, text), 400, detail)
+    assert queue_texts(mod, staff_round) == []
+
+
+def test_a_double_submit_returns_the_proposal_already_stored_and_uses_one_slot(mod, staff_round, u00):
+    first = propose(u00, staff_round, TEXT)
+    again = propose(u00, staff_round, "  Hold fewer and\u00a0 shorter meetings\u200b ")
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert [p["id"] for p in u00.get(url(staff_round, "proposals", "mine")).json()] == [first.json()["id"]]
+    assert queue_texts(mod, staff_round) == [TEXT]
+
+
+def test_a_refused_text_sent_again_is_a_new_proposal_not_the_refused_one(mod, staff_round, u00):
+    first = propose(u00, staff_round, TEXT).json()
+    assert mod.post(url(staff_round, "proposals", first["id"], "refuse"), json={"reason": "off_topic"}).status_code == 200
+    again = propose(u00, staff_round, TEXT)
+    assert again.status_code == 201 and again.json()["id"] != first["id"] and again.json()["status"] == "pending"
+    assert queue_texts(mod, staff_round) == [TEXT]  # waiting for a moderator again
+
+
+def test_a_double_submit_of_the_last_proposal_the_quota_allows_is_not_refused(mod, staff_round, u00):
+    texts = [f"Proposal number {n} about meetings" for n in range(5)]
+    ids = [pending(u00, staff_round, text) for text in texts]
+    again = propose(u00, staff_round, texts[4])
+    assert again.status_code == 201 and again.json()["id"] == ids[4]
+    assert_problem(propose(u00, staff_round, "Yet another proposal about meetings"), 409, "quota of 5 proposals")
+
+
 def test_it_refuses_a_sixth_proposal_over_the_default_quota(mod, staff_round, u00):
     texts = [f"Proposal number {n} about meetings" for n in range(6)]
     for text in texts[:5]:

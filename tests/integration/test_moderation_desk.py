@@ -177,6 +177,29 @@ def test_votes_and_proposals_beyond_the_rate_limits_get_429_with_retry_after(api
     assert int(limited.headers["retry-after"]) > 60
 
 
+def test_refused_attempts_do_not_use_up_the_hourly_proposal_limit(api, appliance, desk):
+    admin, round_id, _ = desk
+    author = api("u08")
+    for text in ["too short"] * 5 + ["!!!!!!!!!!!!!!", "\u200b" * 12, "x" * 281]:
+        assert author.post(url(round_id, "proposals"), json={"text": text}).status_code == 400
+    for text in ("Bike racks by the door", "Bike racks by the door", "Standing desks on request"):
+        assert author.post(url(round_id, "proposals"), json={"text": text}).status_code == 201  # a double tap is free
+    limited = author.post(url(round_id, "proposals"), json={"text": "Lunch vouchers for interns"})
+    assert limited.status_code == 429
+
+
+def test_attempts_over_the_quota_do_not_use_up_the_limit(api, appliance, desk):
+    admin, _, _ = desk
+    small = create_open_round(admin, audience_groups=["staff"], proposal_quota=1)
+    author = api("u08")
+    assert author.post(url(small, "proposals"), json={"text": "Bike racks by the door"}).status_code == 201
+    for _ in range(3):
+        assert author.post(url(small, "proposals"), json={"text": "Standing desks on request"}).status_code == 409
+    other = create_open_round(admin, audience_groups=["staff"])
+    assert author.post(url(other, "proposals"), json={"text": "Standing desks on request"}).status_code == 201
+    assert author.post(url(other, "proposals"), json={"text": "Lunch vouchers for interns"}).status_code == 429
+
+
 def test_the_queue_flags_e_mail_addresses_phone_numbers_and_colleagues_names(api, appliance, desk):
     _, round_id, _ = desk
     people.insert_person(appliance.dbs.identity, Person("local:mh", "mh", "Marie-Hélène Dupont", "", frozenset(),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+
+import pytest
 
 from tests.conftest import create_open_round
 
@@ -70,6 +73,22 @@ def test_an_employee_proposes_and_votes_without_javascript(api, pages):
 
     mine = author.get(f"/rounds/{round_id}/mine")
     assert "Publish the meeting notes within a day" in mine.text and "Published" in mine.text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"rounds": {"release_interval_seconds": 3600}}])
+def test_my_proposals_says_a_proposal_waiting_for_its_batch_appears_with_it(api, appliance, pages, settings_overrides):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    author = pages("u01")
+    author.submit(f"/rounds/{round_id}/proposals", {"text": "Publish the meeting notes within a day"})
+    assert [p["status"] for p in api("u01").get(f"/api/v1/rounds/{round_id}/proposals/mine").json()] == ["accepted"]
+    mine = author.get(f"/rounds/{round_id}/mine")
+    assert "Appears with the next batch" in mine.text and "Published" not in mine.text
+    assert "Publish the meeting notes" not in pages("u02").get(f"/rounds/{round_id}").text
+
+    later = appliance.clock() + timedelta(hours=1)
+    appliance.clock = lambda: later
+    mine = author.get(f"/rounds/{round_id}/mine")
+    assert "Published" in mine.text and "Appears with the next batch" not in mine.text
 
 
 def test_a_proposal_too_short_comes_back_with_the_reason_and_the_draft(api, pages):

@@ -50,6 +50,18 @@ def test_a_proposal_written_as_the_round_closes_is_refused(appliance, draft):
     assert proposals.get_proposal(appliance.dbs.ballots, draft, late.id) is None
 
 
+def test_a_second_insert_of_the_same_text_by_the_same_author_returns_the_first(appliance, draft):
+    rounds.open_round(appliance, "chief", draft)
+    first = StoredProposal("0123456789abcdef", draft, "Sent twice by a double tap", "pending", None, None)
+    twice = StoredProposal("fedcba9876543210", draft, "Sent twice by a double tap", "pending", None, None)
+    other = StoredProposal("00112233445566ff", draft, "Sent twice by a double tap", "pending", None, None)
+    db, author = appliance.dbs.ballots, b"\x01" * 32
+    assert proposals.insert_if_under_quota(db, first, author, 1, Release(0, "pending")) == first
+    assert proposals.insert_if_under_quota(db, twice, author, 1, Release(0, "pending")) == first
+    assert proposals.get_proposal(db, draft, twice.id) is None
+    assert proposals.insert_if_under_quota(db, other, b"\x02" * 32, 1, Release(0, "pending")) == other
+
+
 def test_start_up_refuses_a_missing_keys_directory_while_rounds_are_open(appliance, draft):
     rounds.open_round(appliance, "chief", draft)
     key = keys.read_round_key(appliance.keys_dir, draft)

@@ -93,6 +93,14 @@ def test_it_ignores_accents_and_case(db):
     assert (p, score) == (bornes, 1.0)
 
 
+def test_a_soft_hyphen_or_zero_width_space_inside_a_word_does_not_split_it(db):
+    # pasted from a word processor: invisible in the text, a word break for the index
+    assert terms("Installer des bor\u00adnes de re\u200bcharge") == terms("Installer des bornes de recharge")
+    bornes, again = indexed(db, BORNES, BORNES_AGAIN.replace("recharge", "re\u00adcharge"))
+    assert similar.groups(db, ROUND)[again] == min(bornes, again)
+    assert [p for p, _ in similar.similar(db, ROUND, "ins\u00adtaller des bornes de re\u2060charge")][0] == bornes
+
+
 def test_a_few_words_already_give_hints_even_the_unfinished_last_one(db):
     bornes, bikes = indexed(db, BORNES, BIKES)
     assert [p for p, _ in similar.similar(db, ROUND, "bornes de rech")] == [bornes]

@@ -35,6 +35,40 @@ def test_it_removes_bidirectional_override_characters(control: str) -> None:
     assert clean_text(f"Fund {control}the canteen") == "Fund the canteen"
 
 
+INVISIBLE_FORMATS = "\u200b\u2060\ufeff\u00ad\u200e\u200f\u061c\u200c\u180e\u2061"
+
+
+@pytest.mark.parametrize("invisible", list(INVISIBLE_FORMATS))
+def test_it_removes_invisible_format_characters(invisible: str) -> None:
+    assert clean_text(f"Photo{invisible}copies {invisible} in colour{invisible}") == "Photocopies in colour"
+
+
+def test_it_keeps_a_zero_width_joiner_inside_an_emoji_sequence_only() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert clean_text(f"A room for {family} visits") == f"A room for {family} visits"
+    assert clean_text("Open\u200d the\u200d\u200d doors \u200dnow\u200d") == "Open the doors now"
+    assert clean_text("\u200dOpen the \u200b\u200d doors") == "Open the doors"
+
+
+def test_it_refuses_a_proposal_of_invisible_characters_only() -> None:
+    with pytest.raises(Invalid, match="too short: 0 characters"):
+        check_proposal_text("\u200b" * 12, 12, 280)
+    with pytest.raises(Invalid, match="too short: 0 characters"):
+        check_proposal_text("\u200d\ufeff\u00ad\u2060" * 3, 12, 280)
+
+
+@pytest.mark.parametrize("text", ["!!!!!!!!!!!!", "\U0001f6b2\U0001f6b2\U0001f6b2\U0001f6b2\U0001f6b2\U0001f6b2",
+                                  "... --- ... ?"])
+def test_it_refuses_a_proposal_without_a_letter_or_digit(text: str) -> None:
+    with pytest.raises(Invalid, match="^a proposal needs words: it has no letter or digit$"):
+        check_proposal_text(text, 6, 280)
+
+
+def test_it_accepts_a_proposal_with_a_single_letter_or_digit() -> None:
+    bikes = "\U0001f6b2\U0001f6b2 x 2 \U0001f6b2\U0001f6b2"
+    assert check_proposal_text(bikes, 6, 280) == bikes
+
+
 def test_it_collapses_runs_of_whitespace_into_one_space_and_trims() -> None:
     assert clean_text("  More \t\tbikes\n\r\nracks\u00a0 please  ") == "More bikes racks please"
 
@@ -100,6 +134,7 @@ def test_it_refuses_a_reason_outside_the_charter_and_lists_the_allowed_ones() ->
 
 def test_it_cleans_the_note_of_a_refusal() -> None:
     assert check_refusal("duplicate", "  Same as\n\n  \u202ethe bike one ") == "Same as the bike one"
+    assert check_refusal("duplicate", "\u200b\ufeff") == ""
     assert check_refusal("duplicate", "") == ""
 
 
