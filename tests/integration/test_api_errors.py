@@ -452,8 +452,11 @@ def edits(appliance) -> list[tuple[str, str, str]]:
             if done == "round.edit"]
 
 
+NOW = datetime.now(timezone.utc).replace(microsecond=0)  # one moment for the module: a test compares two soon()s
+
+
 def soon(days: int) -> str:
-    return (datetime.now(timezone.utc) + timedelta(days=days)).replace(microsecond=0).isoformat()
+    return (NOW + timedelta(days=days)).isoformat()
 
 
 @pytest.mark.parametrize("field", ["closes_at", "proposals_close_at"])
