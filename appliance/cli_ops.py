@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import re
-import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from appliance import __version__
 from appliance.cli import CommandError, open_appliance
 from appliance.settings import SettingsError, load_settings
 
 ADMIN_PASSWORD_FILE = "APPLIANCE_ADMIN_PASSWORD_FILE"
 ADMIN_USERNAME = "APPLIANCE_ADMIN_USERNAME"
-
-if TYPE_CHECKING:
-    from appliance.ops.doctor import Finding
-    from appliance.settings import Settings
 
 
 def add_ops_commands(commands: argparse._SubParsersAction) -> None:
@@ -72,7 +63,6 @@ def run_restore(args: argparse.Namespace) -> int:
     settings = load_settings()
     if held_elsewhere(lock_path(settings)):
         raise CommandError(f"the appliance is running on {settings.storage.data_dir}: stop it, then restore")
-    refuse_newer_backup(args.path)
     try:
         report = restore_backup(settings, args.path, replace=args.force)
     except BackupError as error:
@@ -84,34 +74,6 @@ def run_restore(args: argparse.Namespace) -> int:
               " run `appliance close-keyless-rounds` once to close them with the votes they have")
     print("start the appliance: pending migrations are applied at start")
     return 0
-
-
-def _release(version: str) -> tuple[int, ...]:
-    """The release numbers of a version ("0.2.0rc1" -> (0, 2, 0)); () when it has none."""
-    match = re.match(r"\d+(\.\d+)*", version.strip())
-    return tuple(int(part) for part in match.group().split(".")) if match else ()
-
-
-def refuse_newer_backup(source: Path) -> None:
-    """Refuse a backup made by a newer appliance: its manifest's version, or migrations this one does not know."""
-    from appliance.ops.backups import MANIFEST
-    from appliance.storage import migrations
-    from appliance.storage.backup import applied_migrations
-
-    try:
-        made_by = json.loads((source / MANIFEST).read_text(encoding="utf-8")).get("appliance")
-    except (OSError, ValueError, AttributeError):
-        made_by = None  # restore_backup says what is wrong with the backup
-    if isinstance(made_by, str) and _release(made_by) > _release(__version__):
-        raise CommandError(f"{source} was made by appliance {made_by}, newer than this one ({__version__}):"
-                           " restore it with that version or newer; nothing was replaced")
-    for path, known in ((source / "identity.db", migrations.identity), (source / "ballots.db", migrations.ballots)):
-        try:
-            unknown = migrations.unknown_to(known, applied_migrations(path)) if path.is_file() else []
-        except sqlite3.DatabaseError:
-            continue  # damaged: restore_backup's integrity check names it
-        if unknown:
-            raise CommandError(f"{migrations.newer_database_message(path, unknown)}; nothing was replaced")
 
 
 def run_close_keyless_rounds(_: argparse.Namespace) -> int:
@@ -138,20 +100,6 @@ def run_close_keyless_rounds(_: argparse.Namespace) -> int:
     return 0
 
 
-def newer_database_finding(settings: Settings, finding: Finding) -> Finding:
-    """The finding about a database, turned into a failure when a newer version of the appliance migrated it."""
-    from appliance.ops.doctor import FAIL, Finding
-    from appliance.storage import migrations
-    from appliance.storage.backup import applied_migrations
-
-    sets = {settings.storage.identity_db: migrations.identity, settings.storage.ballots_db: migrations.ballots}
-    path = next((db for db in sets if db.name == finding.subject), None)
-    if path is None or finding.status == FAIL:
-        return finding
-    unknown = migrations.unknown_to(sets[path], applied_migrations(path))
-    return Finding(FAIL, finding.subject, migrations.newer_database_message(path, unknown)) if unknown else finding
-
-
 def run_doctor(_: argparse.Namespace) -> int:
     from appliance.ops.doctor import FAIL, OK, WARN, run_checks
     from appliance.settings import config_path
@@ -165,7 +113,6 @@ def run_doctor(_: argparse.Namespace) -> int:
     print(f"{OK:<5} configuration: {source}")
     counts = {OK: 1, WARN: 0, FAIL: 0}
     for finding in run_checks(settings):
-        finding = newer_database_finding(settings, finding)
         counts[finding.status] += 1
         print(f"{finding.status:<5} {finding.subject}: {finding.message}", flush=True)
     if counts[FAIL]:

@@ -12,7 +12,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 from appliance import __version__
 from appliance.settings import Settings
 from appliance.storage import backup as stored
+from appliance.storage import migrations
 from appliance.storage.keys import INSTANCE_SECRET_FILE, key_path
 
 MANIFEST = "backup.json"
@@ -204,6 +207,30 @@ def _remove_logs(databases: list[Path]) -> None:
                                   " delete it before starting the appliance") from None
 
 
+def _release(version: str) -> tuple[int, ...]:
+    """The release numbers of a version ("0.2.0rc1" -> (0, 2, 0)); () when it has none."""
+    match = re.match(r"\d+(\.\d+)*", version.strip())
+    return tuple(int(part) for part in match.group().split(".")) if match else ()
+
+
+def refuse_newer_backup(source: Path) -> None:
+    """Refuse a backup made by a newer appliance: its manifest's version, or migrations this one does not know."""
+    try:
+        made_by = json.loads((source / MANIFEST).read_text(encoding="utf-8")).get("appliance")
+    except (OSError, ValueError, AttributeError):
+        made_by = None  # read_manifest says what is wrong with the backup
+    if isinstance(made_by, str) and _release(made_by) > _release(__version__):
+        raise BackupError(f"{source} was made by appliance {made_by}, newer than this one ({__version__}):"
+                          " restore it with that version or newer; nothing was replaced")
+    for path, known in ((source / "identity.db", migrations.identity), (source / "ballots.db", migrations.ballots)):
+        try:
+            unknown = migrations.unknown_to(known, stored.applied_migrations(path)) if path.is_file() else []
+        except sqlite3.DatabaseError:
+            continue  # damaged: restore_backup's integrity check names it
+        if unknown:
+            raise BackupError(f"{migrations.newer_database_message(path, unknown)}; nothing was replaced")
+
+
 def restore_backup(settings: Settings, source: Path, replace: bool = False) -> BackupReport:
     """Put a backup's databases (and secret and keys, when it has them) into the data directory, all or nothing.
 
@@ -211,6 +238,7 @@ def restore_backup(settings: Settings, source: Path, replace: bool = False) -> B
     moved into place, and the old databases' logs removed. A failed copy leaves the live data as it was.
     """
     storage = settings.storage
+    refuse_newer_backup(source)
     manifest = read_manifest(source)
     present = [db for db in _databases(settings) if db.is_file()]
     if present and not replace:

@@ -46,7 +46,7 @@ def check_data_dir(settings: Settings) -> Iterator[Finding]:
 
 
 def check_databases(settings: Settings) -> Iterator[Finding]:
-    """Both databases exist, pass PRAGMA integrity_check and have every migration."""
+    """Both databases exist, pass PRAGMA integrity_check, have every migration and none of a newer version."""
     for path, known in ((settings.storage.identity_db, migrations.identity),
                         (settings.storage.ballots_db, migrations.ballots)):
         if not path.is_file():
@@ -60,9 +60,12 @@ def check_databases(settings: Settings) -> Iterator[Finding]:
             yield Finding(FAIL, path.name, f"integrity check failed: {'; '.join(problems[:3])};"
                           " restore the latest backup (`appliance restore`)")
             continue
+        unknown = migrations.unknown_to(known, stored.applied_migrations(path))
         pending = stored.pending_migrations(path, known)
         size = path.stat().st_size / 2**20
-        if pending:
+        if unknown:
+            yield Finding(FAIL, path.name, migrations.newer_database_message(path, unknown))
+        elif pending:
             yield Finding(WARN, path.name, f"integrity ok, {len(pending)} migration(s) pending"
                           " (`appliance migrate`, or the next start, applies them)")
         else:
