@@ -78,14 +78,15 @@ def check_schedule(opens_at: datetime | None, closes_at: datetime | None,
         raise Invalid("proposals_close_at must be after opens_at")
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """An aware datetime; a naive one is taken as UTC (how rounds imported from elsewhere may store dates)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def passed_date(now: datetime, closes_at: datetime | None, proposals_close_at: datetime | None) -> str | None:
     """The name of the first of these dates that has passed, or None."""
     for name, moment in (("closes_at", closes_at), ("proposals_close_at", proposals_close_at)):
-        if moment is not None and _utc(moment) <= now:
+        if moment is not None and as_utc(moment) <= now:
             return name
     return None
 
@@ -109,7 +110,7 @@ def check_extension(current: datetime | None, closes_at: datetime | None, now: d
     if closes_at is None:
         raise Invalid("closes_at: an open round's closing date can only be moved later, give it")
     check_ahead(now, closes_at, None)
-    if current is not None and _utc(closes_at) <= _utc(current):
+    if current is not None and as_utc(closes_at) <= as_utc(current):
         raise Invalid("closes_at must be later than the current one: an open round can only be extended")
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.domain.errors import Invalid
-from appliance.domain.rounds import Round
+from appliance.domain.rounds import Round, as_utc
 
 _LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -16,11 +16,6 @@ _LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 def retry_delay(attempts: int, first: int, cap: int) -> int:
     """Seconds to wait after the `attempts`-th failed attempt: first, 2 x first, 4 x first... at most cap."""
     return min(first * 2 ** max(attempts - 1, 0), cap)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """An aware datetime; a naive one is taken as UTC (how rounds imported from elsewhere may store dates)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _passed(moment: datetime | None, now: datetime) -> bool:

@@ -18,7 +18,7 @@ from appliance.domain.schedules import zone_named
 from appliance.services.context import Appliance, log, secret_fingerprint
 from appliance.storage import audit, ballots, instance, keys, locks, proposals, snapshots
 from appliance.storage import participation as participation_store
-from appliance.storage.connection import checkpoint, write
+from appliance.storage.connection import checkpoint
 from appliance.storage import rounds as stored_rounds
 
 
@@ -177,7 +177,7 @@ def edit_round(app: Appliance, actor: str, round_id: str, changes: dict[str, obj
     else:
         raise Conflict("cannot edit a round that is %(current)s (it must be draft, or open to extend closes_at)",
                        current=round_.status)
-    if not _store_edit(app, round_, edited):
+    if not stored_rounds.update_texts_and_dates(app.dbs.ballots, round_, edited):
         raise Conflict("the round was opened or changed meanwhile")
     detail = ", ".join(name if name not in DATES or changes[name] is None else f"{name}={changes[name].isoformat()}"
                        for name in EDITABLE if name in changes)
@@ -207,17 +207,6 @@ def _extended(round_: Round, changes: dict[str, object], now: datetime) -> Round
     rules.check_extension(round_.closes_at, changes.get("closes_at"), now)
     rules.check_ahead(now, None, changes.get("proposals_close_at"))
     return edited
-
-
-def _store_edit(app: Appliance, before: Round, after: Round) -> bool:
-    """Write the edited texts and dates; False when the round changed status meanwhile."""
-    dates = [d.isoformat() if d else None for d in (after.opens_at, after.closes_at, after.proposals_close_at)]
-    with write(app.dbs.ballots):
-        cursor = app.dbs.ballots.conn.execute(
-            "UPDATE rounds SET title = ?, question = ?, description = ?, opens_at = ?, closes_at = ?,"
-            " proposals_close_at = ? WHERE id = ? AND status = ?",
-            (after.title, after.question, after.description, *dates, before.id, before.status))
-    return cursor.rowcount == 1
 
 
 def close_round(app: Appliance, actor: str, round_id: str) -> Round:

@@ -40,6 +40,17 @@ def insert_round(db: Database, round_: Round) -> None:
         db.conn.execute(f"INSERT INTO rounds ({COLUMNS}) VALUES ({', '.join('?' * 16)})", values)
 
 
+def update_texts_and_dates(db: Database, before: Round, after: Round) -> bool:
+    """Write a round's edited texts and dates; False when its status changed since `before` was read."""
+    dates = [d.isoformat() if d else None for d in (after.opens_at, after.closes_at, after.proposals_close_at)]
+    with write(db):
+        cursor = db.conn.execute(
+            "UPDATE rounds SET title = ?, question = ?, description = ?, opens_at = ?, closes_at = ?,"
+            " proposals_close_at = ? WHERE id = ? AND status = ?",
+            (after.title, after.question, after.description, *dates, before.id, before.status))
+    return cursor.rowcount == 1
+
+
 def get_round(db: Database, round_id: str) -> Round | None:
     """One round, or None."""
     row = fetch_one(db, f"SELECT {COLUMNS} FROM rounds WHERE id = ?", (round_id,))
