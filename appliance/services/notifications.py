@@ -262,10 +262,17 @@ def queue_notice(app: Appliance, round_: Round, kind: str, now: datetime) -> int
     def message(person: Person) -> Outgoing:
         opt_out = opt_out_path(app, person.id) if opt_outs else None
         notice = content.notice(kind, round_.title, round_.question, round_.closes_at, link, opt_out, say)
-        return _mail(app, f"{kind}:{round_.id}:{person.email}", person, notice,
+        return _mail(app, _notice_key(kind, round_, person), person, notice,
                      unsubscribe_headers(opt_out) if opt_out else None)
 
     return enqueue(app.dbs.identity, (message(p) for p in people), now)
+
+
+def _notice_key(kind: str, round_: Round, person: Person) -> str:
+    """The outbox key of a notice: one per person, and for reminders one per closing date."""
+    if kind == "reminder" and round_.closes_at is not None:
+        return f"{kind}:{round_.id}:{int(round_.closes_at.timestamp())}:{person.email}"
+    return f"{kind}:{round_.id}:{person.email}"
 
 
 def _once(app: Appliance, round_: Round, kind: str, now: datetime, queue) -> None:
@@ -281,9 +288,16 @@ def _queued_at(app: Appliance, round_: Round, kind: str) -> datetime | None:
 
 
 def reminder_due(app: Appliance, round_: Round, now: datetime) -> bool:
-    """In the last REMINDER_DAYS before closing, not after, and at least INVITED_FOR after the invitation."""
-    closes_at = round_.closes_at
-    if closes_at is None or not closes_at - timedelta(days=REMINDER_DAYS) <= now < closes_at:
+    """In the last REMINDER_DAYS before closing, not after, and at least INVITED_FOR after the invitation.
+
+    Once, unless the round is extended afterwards to close more than twice REMINDER_DAYS after the reminder:
+    its audience, told of the old closing time, then gets another in the last days before the new one.
+    """
+    closes_at, days = round_.closes_at, timedelta(days=REMINDER_DAYS)
+    if closes_at is None or not closes_at - days <= now < closes_at:
+        return False
+    reminded = _queued_at(app, round_, "reminder")
+    if reminded is not None and reminded >= closes_at - 2 * days:
         return False
     invited = _queued_at(app, round_, "invitation") or round_.opens_at
     return invited is not None and now - invited >= INVITED_FOR
@@ -305,7 +319,8 @@ def mail_round(app: Appliance, round_: Round, now: datetime) -> None:
     if round_.status == "open":
         _once(app, round_, "invitation", now, lambda: queue_notice(app, round_, "invitation", now))
         if reminder_due(app, round_, now):
-            _once(app, round_, "reminder", now, lambda: queue_notice(app, round_, "reminder", now))
+            queue_notice(app, round_, "reminder", now)
+            stored.record_notice(app.dbs.identity, round_.id, "reminder", int(now.timestamp()), again=True)
         if schedule.enabled:
             participation(app, round_.id)  # records today's band once a day: digests show it a day late
             queue_weekly_digest(app, round_, schedule, now)

@@ -131,8 +131,11 @@ def _stored_round(app: Appliance, round_id: str) -> Round:
     return round_
 
 
-def open_round(app: Appliance, actor: str, round_id: str) -> Round:
-    """Freeze the audience and its coarsened segments, create the round key, and open."""
+def open_round(app: Appliance, actor: str, round_id: str, scheduled: datetime | None = None) -> Round:
+    """Freeze the audience and its coarsened segments, create the round key, and open.
+
+    `scheduled`: the scheduler's opening, due at that opens_at; an admin who moved it meanwhile wins (Conflict).
+    """
     round_ = _stored_round(app, round_id)
     rules.next_status(round_.status, "open")
     rules.check_can_open(round_, app.clock())
@@ -150,7 +153,8 @@ def open_round(app: Appliance, actor: str, round_id: str) -> Round:
         raise Conflict("the round is being opened by another request") from None
     coarsening = {segments.combo_key(raw): segments.combo_key(stored) for raw, stored in mapping.items()}
     try:
-        opened = stored_rounds.open_round(app.dbs.ballots, round_id, coarsening, segments.headcounts(mapping, raws))
+        opened = stored_rounds.open_round(app.dbs.ballots, round_id, coarsening, segments.headcounts(mapping, raws),
+                                          scheduled)
     except BaseException:
         keys.destroy_round_key(app.keys_dir, round_id)
         raise
@@ -209,12 +213,15 @@ def _extended(round_: Round, changes: dict[str, object], now: datetime) -> Round
     return edited
 
 
-def close_round(app: Appliance, actor: str, round_id: str) -> Round:
-    """Turn ballots into counts, destroy the round key and every link to a person."""
+def close_round(app: Appliance, actor: str, round_id: str, scheduled: datetime | None = None) -> Round:
+    """Turn ballots into counts, destroy the round key and every link to a person.
+
+    `scheduled`: the scheduler's close, due at that closes_at; an extension made meanwhile wins (Conflict).
+    """
     round_ = _stored_round(app, round_id)
     rules.next_status(round_.status, "close")
-    if not ballots.close_and_count(app.dbs.ballots, round_id):
-        raise Conflict("the round was closed meanwhile")
+    if not ballots.close_and_count(app.dbs.ballots, round_id, scheduled):
+        raise Conflict("the round was closed or extended meanwhile")
     _erase_links(app, round_id)
     audit.record(app.dbs.identity, actor, "round.close", round_id)
     return stored_rounds.get_round(app.dbs.ballots, round_id)

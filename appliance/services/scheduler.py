@@ -111,11 +111,14 @@ def step_rounds(app: Appliance, now: datetime) -> None:
                 _warn_once(round_.id, "not opened: its opens_at and closes_at have both passed; give it new dates")
             continue
         try:
-            (open_round if step == "open" else close_round)(app, ACTOR, round_.id)
+            if step == "open":
+                open_round(app, ACTOR, round_.id, scheduled=round_.opens_at)
+            else:
+                close_round(app, ACTOR, round_.id, scheduled=round_.closes_at)
             log.info("round %s: %s as scheduled", round_.id, "opened" if step == "open" else "closed")
         except Conflict as error:
             current = stored_rounds.get_round(app.dbs.ballots, round_.id)
-            if current is not None and current.status == round_.status:  # not done meanwhile by someone else
+            if current is not None and due_step(current, now) == step:  # not done nor rescheduled meanwhile
                 _warn_once(round_.id, f"could not {step}: {error}")
         except DirectoryUnavailable as error:
             log.warning("round %s: could not %s, the directory is unreachable: %s", round_.id, step, error)

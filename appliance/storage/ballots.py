@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlite_utils import Database
 
 from appliance.domain.results import CountArrays, CountRow
 from appliance.storage import similar
 from appliance.storage.connection import checkpoint, fetch_all, fetch_one, forget_order, write
+from appliance.storage.rounds import date_is
 
 CAST = "cast"
 ROUND_NOT_OPEN = "round_not_open"
@@ -48,12 +50,15 @@ def record_ballot(db: Database, ballot: Ballot) -> str:
     return CAST
 
 
-def close_and_count(db: Database, round_id: str) -> bool:
+def close_and_count(db: Database, round_id: str, scheduled: datetime | None = None) -> bool:
     """Close an open round: ballots become counts; voters and author labels are deleted.
 
-    False when the round was not open. Call `scrub` afterwards to purge free pages and the WAL.
+    False when the round was not open, or, for a scheduled close, when its closes_at is no longer `scheduled`
+    (extended meanwhile). Call `scrub` afterwards to purge free pages and the WAL.
     """
     with write(db):
+        if scheduled is not None and not date_is(db, round_id, "closes_at", scheduled):
+            return False
         cursor = db.conn.execute("UPDATE rounds SET status = 'closed' WHERE id = ? AND status = 'open'", (round_id,))
         if cursor.rowcount != 1:
             return False

@@ -67,9 +67,11 @@ def notice_queued_at(db: Database, round_id: str, kind: str) -> int | None:
     return row[0] if row else None
 
 
-def record_notice(db: Database, round_id: str, kind: str, now: int) -> None:
+def record_notice(db: Database, round_id: str, kind: str, now: int, again: bool = False) -> None:
+    """Record that a one-off message was queued; `again` records a repeat (a reminder for a new closing date)."""
+    verb = "INSERT OR REPLACE" if again else "INSERT OR IGNORE"
     with write(db):
-        db.conn.execute("INSERT OR IGNORE INTO round_notices (round_id, kind, queued_at) VALUES (?, ?, ?)",
+        db.conn.execute(f"{verb} INTO round_notices (round_id, kind, queued_at) VALUES (?, ?, ?)",
                         (round_id, kind, now))
 
 

@@ -69,9 +69,15 @@ def change_status(db: Database, round_id: str, current: str, new: str) -> bool:
     return cursor.rowcount == 1
 
 
-def open_round(db: Database, round_id: str, coarsening: dict[str, str], headcounts: dict[str, int]) -> bool:
-    """Freeze the coarsening map and headcounts and open the round, in one transaction."""
+def open_round(db: Database, round_id: str, coarsening: dict[str, str], headcounts: dict[str, int],
+               scheduled: datetime | None = None) -> bool:
+    """Freeze the coarsening map and headcounts and open the round, in one transaction.
+
+    False when it is no longer a draft, or, for a scheduled opening, when its opens_at is no longer `scheduled`.
+    """
     with write(db):
+        if scheduled is not None and not date_is(db, round_id, "opens_at", scheduled):
+            return False
         cursor = db.conn.execute("UPDATE rounds SET status = 'open' WHERE id = ? AND status = 'draft'", (round_id,))
         if cursor.rowcount != 1:
             return False
@@ -80,6 +86,14 @@ def open_round(db: Database, round_id: str, coarsening: dict[str, str], headcoun
         db.conn.executemany("INSERT INTO headcounts (round_id, combo, members) VALUES (?, ?, ?)",
                             [(round_id, combo, n) for combo, n in headcounts.items()])
     return True
+
+
+def date_is(db: Database, round_id: str, column: str, expected: datetime) -> bool:
+    """Within a write: is the round's opens_at or closes_at still `expected`? (An admin may have moved it.)"""
+    if column not in ("opens_at", "closes_at"):
+        raise ValueError(f"not a round date: {column}")
+    row = fetch_one(db, f"SELECT {column} FROM rounds WHERE id = ?", (round_id,))
+    return row is not None and _date(row[0]) == expected
 
 
 def replace_headcounts(db: Database, round_id: str, headcounts: dict[str, int]) -> bool:

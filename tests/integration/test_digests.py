@@ -13,7 +13,7 @@ from appliance.directory import Person
 from appliance.domain.disclosure import participation_band
 from appliance.services import notifications, rounds
 from appliance.services.outbox import send_mail
-from appliance.services.rounds import RoundDraft, round_results
+from appliance.services.rounds import RoundDraft, edit_round, round_results
 from appliance.storage import digests as stored
 from appliance.storage import people
 from appliance.storage.connection import fetch_all
@@ -358,6 +358,25 @@ def test_a_short_round_gets_its_reminder_a_day_after_the_invitation_not_with_it(
     run_jobs(appliance, clock, closes_at + timedelta(hours=2), step=timedelta(hours=1))
     assert reminders_at(appliance) == [int((T0 + timedelta(days=1)).timestamp())]
     assert len(mails(server, "closing soon")) == len(STAFF)
+
+
+def test_a_round_extended_well_past_its_reminder_gets_a_second_one_and_a_short_extension_none(
+        api, appliance, server, clock):
+    admin = api("admin")
+    closes_at = T0 + timedelta(days=5)
+    round_id = create_open_round(admin, audience_groups=["staff"], closes_at=closes_at.isoformat())
+    run_jobs(appliance, clock, closes_at - timedelta(days=1), step=timedelta(hours=1))
+    assert len(reminders_at(appliance)) == 1
+    later = closes_at + timedelta(days=1)  # told "closes on the 21st", it closes on the 22nd: no new mail
+    edit_round(appliance, "admin", round_id, {"closes_at": later})  # the admin's session has long expired
+    run_jobs(appliance, clock, later - timedelta(hours=1), step=timedelta(hours=1))
+    assert len(reminders_at(appliance)) == 1
+    week_later = later + timedelta(days=7)
+    edit_round(appliance, "admin", round_id, {"closes_at": week_later})
+    run_jobs(appliance, clock, week_later + timedelta(hours=2), step=timedelta(hours=1))
+    assert reminders_at(appliance)[1:] == [int((week_later - timedelta(days=2)).timestamp())]
+    second = [m for m in mails(server, "closing soon") if "Oct 29, 2030" in parts(m)[0]]
+    assert len(second) == len(STAFF) and len(mails(server, "closing soon")) == 2 * len(STAFF)
 
 
 def test_no_reminder_once_the_round_has_closed_or_too_soon_after_the_invitation(api, appliance, server, clock):

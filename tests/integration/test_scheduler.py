@@ -19,7 +19,7 @@ from appliance.app import create_app
 from appliance.services import scheduler as scheduling
 from appliance.services.context import Appliance, build_appliance, utc_now
 from appliance.services.outbox import compose, enqueue
-from appliance.services.rounds import RoundDraft, create_round, open_round
+from appliance.services.rounds import RoundDraft, create_round, edit_round, open_round
 from appliance.services.scheduler import (JOBS, RUNNING_ELSEWHERE, RUNNING_HERE, STOPPED, PeriodicJob, Scheduler,
                                           scheduler_status, step_rounds, stop_requested)
 from appliance.storage import audit, instance
@@ -121,6 +121,42 @@ def test_a_round_that_cannot_open_does_not_stop_the_others(appliance, caplog):
     step_rounds(appliance, T0)
     assert (status(appliance, nobody), status(appliance, due)) == ("draft", "open")
     assert any("nobody is in this round's audience" in r.getMessage() for r in caplog.records)
+
+
+def admin_moves_dates_while_the_scheduler_steps(appliance: Appliance, monkeypatch, round_id: str,
+                                                changes: dict[str, datetime]) -> None:
+    """The admin's change lands between the scheduler's reading of the rounds and its step (a race, forced)."""
+    listed = stored_rounds.list_rounds
+
+    def list_then_change(db):
+        rounds = listed(db)
+        edit_round(appliance, "admin", round_id, changes)
+        return rounds
+    monkeypatch.setattr(scheduling.stored_rounds, "list_rounds", list_then_change)
+
+
+def test_a_close_extended_while_the_scheduler_closes_the_round_keeps_it_open(appliance, monkeypatch, caplog):
+    round_id = draft(appliance, "Extended", T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    step_rounds(appliance, T0)
+    admin_moves_dates_while_the_scheduler_steps(appliance, monkeypatch, round_id,
+                                                {"closes_at": T0 + timedelta(days=3)})
+    step_rounds(appliance, T0 + timedelta(hours=2))
+    monkeypatch.undo()
+    assert status(appliance, round_id) == "open"
+    assert not [r for r in caplog.records if round_id in r.getMessage() and "could not" in r.getMessage()]
+    step_rounds(appliance, T0 + timedelta(days=3))
+    assert status(appliance, round_id) == "closed"
+
+
+def test_an_opening_moved_later_while_the_scheduler_opens_the_round_keeps_it_a_draft(appliance, monkeypatch):
+    round_id = draft(appliance, "Postponed", T0 - timedelta(hours=1), T0 + timedelta(days=5))
+    admin_moves_dates_while_the_scheduler_steps(appliance, monkeypatch, round_id,
+                                                {"opens_at": T0 + timedelta(days=1)})
+    step_rounds(appliance, T0)
+    monkeypatch.undo()
+    assert status(appliance, round_id) == "draft"
+    step_rounds(appliance, T0 + timedelta(days=1))
+    assert status(appliance, round_id) == "open"
 
 
 # --- Running jobs --------------------------------------------------------------------
