@@ -58,15 +58,18 @@ def run_backup(args: argparse.Namespace) -> int:
 
 def run_restore(args: argparse.Namespace) -> int:
     from appliance.ops.backups import BackupError, restore_backup
-    from appliance.services.scheduler import held_elsewhere, lock_path
+    from appliance.services.scheduler import SchedulerLock, lock_path
 
     settings = load_settings()
-    if held_elsewhere(lock_path(settings)):
+    lock = SchedulerLock(lock_path(settings))  # held throughout: no scheduler, no second restore meanwhile
+    if settings.storage.data_dir.is_dir() and not lock.acquire():  # a new data directory is nobody's yet
         raise CommandError(f"the appliance is running on {settings.storage.data_dir}: stop it, then restore")
     try:
         report = restore_backup(settings, args.path, replace=args.force)
     except BackupError as error:
         raise CommandError(str(error)) from None
+    finally:
+        lock.release()
     print(f"restored {', '.join(report.files)} into {report.path}")
     keyless = len(report.open_rounds) - len(report.keys)
     if keyless:

@@ -246,9 +246,21 @@ def restore_backup(settings: Settings, source: Path, replace: bool = False) -> B
                           " add --force to replace them with the backup")
     storage.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     plan = _restore_plan(settings, source, manifest)
-    _stage(plan)
-    _swap(plan)
+    marker = storage.data_dir / stored.RESTORE_MARKER  # the appliance refuses to open the data while it is there
+    try:
+        marker.write_text(f"restoring {source}\n", encoding="utf-8")
+    except OSError as error:
+        marker.unlink(missing_ok=True)
+        raise BackupError(f"restore not applied: cannot write {marker}: {error.strerror or error};"
+                          " the live data is unchanged") from None
+    try:
+        _stage(plan)
+    except BaseException:
+        marker.unlink()  # nothing live changed
+        raise
+    _swap(plan)  # a failure from here on leaves the marker: part of the backup may be in place
     _remove_logs(_databases(settings))
+    marker.unlink()
     open_rounds = stored.open_round_ids(storage.ballots_db)
     with_key = [r for r in open_rounds if key_path(storage.round_keys_dir, r).is_file()]
     return BackupReport(storage.data_dir, sorted(manifest["files"]), open_rounds, with_key)

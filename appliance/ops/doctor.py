@@ -46,7 +46,12 @@ def check_data_dir(settings: Settings) -> Iterator[Finding]:
 
 
 def check_databases(settings: Settings) -> Iterator[Finding]:
-    """Both databases exist, pass PRAGMA integrity_check, have every migration and none of a newer version."""
+    """Both databases exist, pass PRAGMA integrity_check, have every migration and none of a newer version;
+    no restore left them half-replaced."""
+    try:
+        stored.refuse_unfinished_restore(settings.storage.data_dir)
+    except stored.UnfinishedRestore as error:
+        yield Finding(FAIL, "restore", str(error))
     for path, known in ((settings.storage.identity_db, migrations.identity),
                         (settings.storage.ballots_db, migrations.ballots)):
         if not path.is_file():

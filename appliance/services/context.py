@@ -20,6 +20,7 @@ from appliance.domain.rounds import Viewer
 from appliance.services.limits import RateLimiter
 from appliance.settings import Settings
 from appliance.storage import keys
+from appliance.storage.backup import refuse_unfinished_restore
 from appliance.storage.ballot_writer import BallotWriter
 from appliance.storage.connection import Databases
 from appliance.storage.migrations import apply_migrations
@@ -127,6 +128,7 @@ def build_appliance(settings: Settings, migrate: bool = True) -> Appliance:
     """Open the data directory: databases (migrated), directory and instance secret."""
     data_dir = settings.storage.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    refuse_unfinished_restore(data_dir)
     dbs = Databases(settings.storage.identity_db, settings.storage.ballots_db)
     if migrate:
         apply_migrations(dbs.identity, dbs.ballots)

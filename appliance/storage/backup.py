@@ -17,6 +17,20 @@ from sqlite_utils.migrations import Migrations
 from appliance.storage.connection import BUSY_TIMEOUT_MS, fetch_all, fetch_one
 
 SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+RESTORE_MARKER = "restore-unfinished"  # in the data directory while a restore may have replaced some files only
+
+
+class UnfinishedRestore(sqlite3.DatabaseError):
+    """The data directory holds part of a backup: a restore is running, or stopped half-way."""
+
+
+def refuse_unfinished_restore(data_dir: Path) -> None:
+    """Raise UnfinishedRestore while the data directory's restore marker is there."""
+    marker = data_dir / RESTORE_MARKER
+    if marker.exists():
+        raise UnfinishedRestore(f"a restore into {data_dir} is running or did not finish ({marker} says so): the"
+                                " appliance does not open part of a backup; wait for the restore, or run"
+                                " `appliance restore --force PATH` again")
 
 
 def open_read_only(path: Path) -> Database:

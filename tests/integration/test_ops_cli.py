@@ -19,7 +19,7 @@ import pytest
 from appliance.cli import main
 from appliance.ops.backups import file_digest
 from appliance.services.context import build_appliance
-from appliance.services.scheduler import SchedulerLock, lock_path
+from appliance.services.scheduler import SchedulerLock, held_elsewhere, lock_path
 from appliance.settings import load_settings
 from appliance.storage import keys, people
 from appliance.storage.backup import open_read_only
@@ -113,8 +113,9 @@ def test_a_restore_refuses_to_replace_data_without_force(voting, appliance, tmp_
 
 
 def tree_digests(directory: Path) -> dict[str, str]:
-    """Every file under a directory, by relative name, with its SHA-256."""
-    return {str(p.relative_to(directory)): file_digest(p) for p in sorted(directory.rglob("*")) if p.is_file()}
+    """Every file under a directory, by relative name, with its SHA-256 (but the scheduler's empty lock file)."""
+    return {str(p.relative_to(directory)): file_digest(p) for p in sorted(directory.rglob("*"))
+            if p.is_file() and p.name != "scheduler.lock"}
 
 
 def fill(directory: Path) -> int:
@@ -154,7 +155,8 @@ def test_a_restore_that_runs_out_of_disk_changes_nothing(voting, appliance, smal
     page = os.statvfs(small_disk).f_frsize
     identity_pages = -(-(tmp_path / "b" / "identity.db").stat().st_size // page)
     assert (tmp_path / "b" / "ballots.db").stat().st_size > 2 * page
-    resize(small_disk, fill(small_disk) + (identity_pages + 1) * page)  # room for identity.db, not ballots.db
+    # Room for the lock and restore-marker files and identity.db, not for ballots.db.
+    resize(small_disk, fill(small_disk) + (identity_pages + 3) * page)
     assert run(["restore", "b", "--force"], monkeypatch) == 1
     err = capsys.readouterr().err
     assert "restore not applied" in err and "the live data is unchanged" in err
@@ -188,6 +190,42 @@ def test_a_restore_that_fails_on_its_last_file_changes_nothing(voting, appliance
     assert "restore not applied" in err and "the live data is unchanged" in err
     assert f"to {Path(DATA) / 'keys' / f'round-{voting}.key'}: Input/output error" in err
     assert tree_digests(live) == before
+
+
+def test_a_restore_stopped_half_way_keeps_the_appliance_from_opening_until_it_is_run_again(
+        voting, appliance, tmp_path, monkeypatch, capsys):
+    assert run(["backup", "b", "--with-keys"], monkeypatch) == 0
+    appliance.close()
+    live = tmp_path / DATA
+    key = live / "keys" / f"round-{voting}.key"
+    key.unlink()
+    (key / "in-the-way").mkdir(parents=True)  # the last file cannot be moved into place: the others were
+    assert run(["restore", "b", "--force"], monkeypatch) == 1
+    assert "restore only partly applied" in capsys.readouterr().err
+    for command in (["user", "list"], ["serve"]):
+        assert run(command, monkeypatch) == 1
+        err = capsys.readouterr().err
+        assert f"a restore into {DATA} is running or did not finish" in err and "restore --force" in err
+    assert run(["doctor"], monkeypatch) == 1
+    assert "did not finish" in capsys.readouterr().out
+    shutil.rmtree(key)
+    assert run(["restore", "b", "--force"], monkeypatch) == 0
+    assert not (live / "restore-unfinished").exists()
+    assert run(["user", "list"], monkeypatch) == 0
+
+
+def test_a_restore_holds_the_lock_while_it_copies(voting, appliance, tmp_path, monkeypatch):
+    assert run(["backup", "b"], monkeypatch) == 0
+    appliance.close()
+    copy, held = shutil.copyfileobj, []
+
+    def noting_the_lock(source, target, *args):
+        held.append(held_elsewhere(lock_path(appliance.settings)))
+        copy(source, target, *args)
+
+    monkeypatch.setattr(shutil, "copyfileobj", noting_the_lock)
+    assert run(["restore", "b", "--force"], monkeypatch) == 0
+    assert held == [True, True, True] and not held_elsewhere(lock_path(appliance.settings))
 
 
 def test_a_restore_refuses_while_the_appliance_runs(voting, appliance, monkeypatch, capsys):
