@@ -19,6 +19,7 @@ MODERATION_MODES = ("pre", "post")
 MIN_K = 5
 MAX_K = 1000
 QUOTA_RANGE = (1, 100)  # proposals per person and round
+TITLE_MAX_CHARS, QUESTION_MAX_CHARS, DESCRIPTION_MAX_CHARS = 200, 500, 5000  # a round's texts
 YEARS = (2000, 2999)  # dates outside cannot be shown in every time zone
 
 

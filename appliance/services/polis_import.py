@@ -21,7 +21,7 @@ from appliance.domain import segments
 from appliance.domain.errors import Invalid
 from appliance.domain.proposals import clean_text
 from appliance.domain.results import CountRow
-from appliance.domain.rounds import Round
+from appliance.domain.rounds import DESCRIPTION_MAX_CHARS, QUESTION_MAX_CHARS, TITLE_MAX_CHARS, Round
 from appliance.services.context import Appliance
 from appliance.services.rounds import check_limits
 from appliance.storage import audit, imports
@@ -30,7 +30,6 @@ from appliance.storage.proposals import StoredProposal
 DIMENSION = "polis_group"
 REFUSAL_REASON = "imported: moderated out in Polis"
 VOTES = {"1": "agree", "-1": "disagree", "0": "neutral"}
-TITLE_MAX_CHARS = 200  # a round's title, as the API (RoundIn.title) and the admin form limit it
 MODERATED = (-1, 0, 1)  # banned, unmoderated, accepted
 # participants-votes.csv: these columns describe the participant; every other one is a comment id.
 PARTICIPANT_COLUMNS = frozenset({"participant", "xid", "group-id", "n-comments", "n-votes", "n-agree", "n-disagree"})
@@ -286,10 +285,20 @@ def _title(export: PolisExport, title: str | None) -> str:
     return cleaned
 
 
+def _within(text: str, limit: int, what: str) -> str:
+    """A text of summary.csv, refused as the API refuses it when too long."""
+    if len(text) > limit:
+        raise Invalid(f"{what} has {len(text)} characters, at most {limit} allowed: shorten it in summary.csv")
+    return text
+
+
 def _closed_round(app: Appliance, export: PolisExport, title: str, k: int) -> Round:
     defaults = app.settings.rounds
+    question = _within(export.topic or title, QUESTION_MAX_CHARS, "the question (summary.csv topic)")
+    description = _within(export.description, DESCRIPTION_MAX_CHARS,
+                          "the description (summary.csv conversation-description)")
     return Round(
-        id=secrets.token_hex(8), title=title, question=export.topic or title, description=export.description,
+        id=secrets.token_hex(8), title=title, question=question, description=description,
         audience_groups=(), dimensions=(DIMENSION,) if export.groups is not None else (), k=k,
         opens_at=None, closes_at=None, proposals_close_at=None, moderation="pre", status="closed",
         proposal_min_chars=defaults.proposal_min_chars, proposal_max_chars=defaults.proposal_max_chars,

@@ -246,6 +246,10 @@ def changed(lines: list[str], index: int, line: str) -> list[str]:
     ({}, ["--title", "T" * 201], "the title (--title) has 201 characters, at most 200 allowed"),
     ({"summary": ["topic," + "Long " * 50]}, [],
      "the title (summary.csv topic) has 249 characters, at most 200 allowed: give a shorter one with --title"),
+    ({"summary": ["topic," + "Long " * 120]}, ["--title", "Long"],
+     "the question (summary.csv topic) has 599 characters, at most 500 allowed: shorten it in summary.csv"),
+    ({"summary": ["conversation-description," + "d" * 5001]}, [],
+     "the description (summary.csv conversation-description) has 5001 characters, at most 5000 allowed"),
 ])
 def test_a_broken_export_is_refused_with_its_line_and_leaves_nothing(files, args, message, tmp_path, capsys):
     assert main(["init"]) == 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from appliance.domain.rounds import MAX_K, MIN_K, QUOTA_RANGE
+from appliance.domain.rounds import (DESCRIPTION_MAX_CHARS, MAX_K, MIN_K, QUESTION_MAX_CHARS, QUOTA_RANGE,
+                                     TITLE_MAX_CHARS)
 
 
 class Body(BaseModel):
@@ -24,9 +25,9 @@ class Me(BaseModel):
 
 
 class RoundIn(Body):
-    title: str = Field(min_length=1, max_length=200)
-    question: str = Field(min_length=1, max_length=500)
-    description: str = Field("", max_length=5000)
+    title: str = Field(min_length=1, max_length=TITLE_MAX_CHARS)
+    question: str = Field(min_length=1, max_length=QUESTION_MAX_CHARS)
+    description: str = Field("", max_length=DESCRIPTION_MAX_CHARS)
     audience_groups: list[str] = Field(default_factory=list, max_length=100)
     dimensions: list[str] = Field(default_factory=list, max_length=5)
     k: int | None = Field(None, ge=MIN_K, le=MAX_K)
@@ -43,9 +44,9 @@ class RoundChange(Body):
     An open round: only a later closes_at, and proposals_close_at with it if wanted.
     """
 
-    title: str = Field(None, min_length=1, max_length=200)
-    question: str = Field(None, min_length=1, max_length=500)
-    description: str = Field(None, max_length=5000)
+    title: str = Field(None, min_length=1, max_length=TITLE_MAX_CHARS)
+    question: str = Field(None, min_length=1, max_length=QUESTION_MAX_CHARS)
+    description: str = Field(None, max_length=DESCRIPTION_MAX_CHARS)
     opens_at: AwareDatetime | None = None
     closes_at: AwareDatetime | None = None
     proposals_close_at: AwareDatetime | None = None

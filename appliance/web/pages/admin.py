@@ -14,7 +14,8 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, Field
 
 from appliance.domain.errors import DomainError, Invalid
-from appliance.domain.rounds import MAX_K, MIN_K, QUOTA_RANGE, Viewer
+from appliance.domain.rounds import (DESCRIPTION_MAX_CHARS, MAX_K, MIN_K, QUESTION_MAX_CHARS, QUOTA_RANGE,
+                                     TITLE_MAX_CHARS, Viewer)
 from appliance.services import notifications, outbox, participation
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
@@ -34,9 +35,9 @@ LIFECYCLE = {"open": ("opened", service.open_round), "close": ("closed", service
 
 
 class RoundForm(BaseModel):
-    title: str = Field("", max_length=200)
-    question: str = Field("", max_length=500)
-    description: str = Field("", max_length=5000)
+    title: str = Field("", max_length=TITLE_MAX_CHARS)
+    question: str = Field("", max_length=QUESTION_MAX_CHARS)
+    description: str = Field("", max_length=DESCRIPTION_MAX_CHARS)
     audience_groups: list[str] | str = Field(default_factory=list)
     dimensions: list[str] | str = Field(default_factory=list)
     k: str = Field("", max_length=6)
