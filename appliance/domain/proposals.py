@@ -32,14 +32,28 @@ _JOINER = "\u200d"
 _STRAY_JOINERS = re.compile(r"(?<![^\s\u200d])\u200d|\u200d(?![^\s\u200d])")
 
 
+# A subdivision flag (England's, Scotland's) is the black flag followed by tag characters, format characters
+# too, that end with the cancel tag: kept as a whole, while tag characters anywhere else are dropped.
+_FLAG = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{1,6}\U000e007f")
+
+
 def clean_text(text: str) -> str:
     """NFC-normalised text, control and invisible format characters removed, whitespace collapsed.
 
-    A zero-width joiner stays only between two visible characters (inside an emoji sequence).
+    A zero-width joiner stays only between two visible characters (inside an emoji sequence), and tag
+    characters only within a subdivision flag.
     """
     text = unicodedata.normalize("NFC", text)
-    kept = "".join(ch for ch in text if ch.isspace() or _visible(ch))
-    return _SPACES.sub(" ", _STRAY_JOINERS.sub("", kept)).strip()
+    kept, start = [], 0
+    for flag in _FLAG.finditer(text):
+        kept += [_drop_invisible(text[start:flag.start()]), flag.group()]
+        start = flag.end()
+    kept.append(_drop_invisible(text[start:]))
+    return _SPACES.sub(" ", _STRAY_JOINERS.sub("", "".join(kept))).strip()
+
+
+def _drop_invisible(text: str) -> str:
+    return "".join(ch for ch in text if ch.isspace() or _visible(ch))
 
 
 def _visible(ch: str) -> bool:

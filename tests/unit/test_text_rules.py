@@ -50,6 +50,13 @@ def test_it_keeps_a_zero_width_joiner_inside_an_emoji_sequence_only() -> None:
     assert clean_text("\u200dOpen the \u200b\u200d doors") == "Open the doors"
 
 
+def test_a_subdivision_flag_keeps_its_tags_and_stray_tags_are_dropped() -> None:
+    england = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+    assert clean_text(f"Meet the {england} office") == f"Meet the {england} office"
+    assert clean_text("Pad\U000e0067\U000e0062\U000e007f this") == "Pad this"  # tags without their flag
+    assert clean_text("\U0001f3f4\U000e0067\U000e0062 flag") == "\U0001f3f4 flag"  # no cancel tag: no flag
+
+
 def test_it_refuses_a_proposal_of_invisible_characters_only() -> None:
     with pytest.raises(Invalid, match="too short: 0 characters"):
         check_proposal_text("\u200b" * 12, 12, 280)
