@@ -61,7 +61,9 @@ def test_a_vote_without_network_is_said_in_french(api, open_page, settings_overr
                                 " Vérifiez votre connexion et votez à nouveau\u202f; un vote donné deux fois"
                                 " compte une fois.")
     expect(status).to_have_class("live failed")  # not the colour of a recorded vote
+    assert phone.evaluate("navigator.onLine") is False
     phone.context.set_offline(False)
+    phone.wait_for_function("navigator.onLine")  # the browser has taken the network back
     phone.keyboard.press("1")  # the same card is still there: the vote goes through once the network is back
     expect(status).to_have_text("Vote enregistré\u00a0: D’accord.")
     expect(status).to_have_class("live")
