@@ -48,8 +48,8 @@ class LocalDirectory:
 
     def audience(self, groups: Iterable[str]) -> list[Person]:
         """Everyone in any of these groups (everyone when none are given)."""
-        wanted = set(groups)
-        return [p for p in people.list_people(self.db) if not wanted or p.groups & wanted]
+        wanted = {g.casefold() for g in groups}  # group names compare without case, as in LDAP
+        return [p for p in people.list_people(self.db) if not wanted or {g.casefold() for g in p.groups} & wanted]
 
     def group_names(self) -> list[str]:
         """Every group that someone belongs to."""

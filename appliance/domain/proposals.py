@@ -52,6 +52,16 @@ def clean_text(text: str) -> str:
     return _SPACES.sub(" ", _STRAY_JOINERS.sub("", "".join(kept))).strip()
 
 
+def clean_paragraphs(text: str) -> str:
+    """clean_text line by line, for a text of paragraphs (a round's description): line breaks stay, at most one
+    blank line in a row."""
+    lines = [clean_text(line) for line in text.replace("\r\n", "\n").split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
 def _drop_invisible(text: str) -> str:
     return "".join(ch for ch in text if ch.isspace() or _visible(ch))
 

@@ -27,7 +27,7 @@ from appliance.i18n import Speaker
 from appliance.mail.message import parse_address
 from appliance.services.context import Appliance
 from appliance.services.outbox import Outgoing, compose, enqueue
-from appliance.services.rounds import participation, round_results
+from appliance.services.rounds import as_in_directory, participation, round_results
 from appliance.storage import audit
 from appliance.storage import digests as stored
 from appliance.storage import proposals
@@ -76,11 +76,12 @@ def set_digest_schedule(app: Appliance, actor: str, schedule: DigestSchedule) ->
     recipients = tuple(dict.fromkeys(r.strip() for r in schedule.recipients if r.strip()))
     if not recipients:
         raise Invalid("recipients must name at least one of 'admins', 'audience' or a directory group")
-    groups = {name.casefold() for name in app.directory.group_names()}
-    unknown = [r for r in recipients if r not in (ADMINS, AUDIENCE) and r.casefold() not in groups]
+    spelled, unknown = as_in_directory(app, [r for r in recipients if r not in (ADMINS, AUDIENCE)])
     if unknown:
         raise Invalid("unknown group %(group)s: recipients are 'admins', 'audience' or directory groups",
                       group=repr(unknown[0]))
+    as_written = {group.casefold(): group for group in spelled}
+    recipients = tuple(dict.fromkeys(r if r in (ADMINS, AUDIENCE) else as_written[r.casefold()] for r in recipients))
     schedule = replace(schedule, recipients=recipients, active_since=int(app.clock().timestamp()))
     stored.save_schedule(app.dbs.identity, schedule)
     audit.record(app.dbs.identity, actor, "round.digest", schedule.round_id,

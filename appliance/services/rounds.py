@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import secrets
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -12,7 +13,7 @@ from appliance.domain import rounds as rules
 from appliance.domain import segments
 from appliance.domain.disclosure import ResultsView, RoundCounts, participation_band, publishable_view
 from appliance.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from appliance.domain.proposals import clean_text
+from appliance.domain.proposals import clean_paragraphs, clean_text
 from appliance.domain.rounds import Round, Viewer
 from appliance.domain.schedules import zone_named
 from appliance.services.context import Appliance, log, secret_fingerprint
@@ -53,10 +54,10 @@ def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
     rules.check_dimensions(dimensions)
     rules.check_schedule(draft.opens_at, draft.closes_at, draft.proposals_close_at)
     rules.check_ahead(app.clock(), draft.closes_at, draft.proposals_close_at)
-    check_against_directory(app, draft.audience_groups, dimensions)
+    groups = check_against_directory(app, draft.audience_groups, dimensions)
     round_ = Round(
         id=secrets.token_hex(8), title=title, question=question,
-        description=draft.description.strip(), audience_groups=tuple(draft.audience_groups),
+        description=clean_paragraphs(draft.description), audience_groups=groups,
         dimensions=dimensions, k=k, opens_at=draft.opens_at,
         closes_at=draft.closes_at, proposals_close_at=draft.proposals_close_at, moderation=draft.moderation,
         status="draft", proposal_min_chars=defaults.proposal_min_chars,
@@ -80,8 +81,9 @@ def check_limits(k: int, proposal_quota: int | None) -> None:
         raise Invalid("proposal_quota must be from %(min)s to %(max)s", min=low, max=high)
 
 
-def check_against_directory(app: Appliance, groups: tuple[str, ...], dimensions: tuple[str, ...]) -> None:
-    """Invalid when an audience group or a dimension does not exist in the directory."""
+def check_against_directory(app: Appliance, groups: tuple[str, ...], dimensions: tuple[str, ...]) -> tuple[str, ...]:
+    """Invalid when an audience group or a dimension does not exist in the directory; else the groups as the
+    directory writes them (it compares names without case), each once."""
     if dimensions:
         known = app.directory.dimensions()
         unknown = [d for d in dimensions if d not in known]
@@ -91,11 +93,19 @@ def check_against_directory(app: Appliance, groups: tuple[str, ...], dimensions:
                 raise Invalid("unknown dimension %(dimension)s: the directory offers none", dimension=repr(unknown[0]))
             raise Invalid("unknown dimension %(dimension)s: the directory offers %(offered)s",
                           dimension=repr(unknown[0]), offered=offered)
-    if groups:
-        names = {name.casefold() for name in app.directory.group_names()}
-        missing = [g for g in groups if g.casefold() not in names]
-        if missing:
-            raise Invalid("audience group %(group)s does not exist in the directory", group=repr(missing[0]))
+    spelled, missing = as_in_directory(app, groups)
+    if missing:
+        raise Invalid("audience group %(group)s does not exist in the directory", group=repr(missing[0]))
+    return spelled
+
+
+def as_in_directory(app: Appliance, groups: Iterable[str]) -> tuple[tuple[str, ...], list[str]]:
+    """The groups the directory has, as it writes them (it compares names without case), each once; and the
+    names it does not have."""
+    groups = list(groups)
+    names = {name.casefold(): name for name in app.directory.group_names()} if groups else {}
+    spelled = tuple(dict.fromkeys(names[g.casefold()] for g in groups if g.casefold() in names))
+    return spelled, [g for g in groups if g.casefold() not in names]
 
 
 def find_round(app: Appliance, round_id: str, viewer: Viewer) -> Round:
@@ -197,7 +207,7 @@ def _edited_draft(round_: Round, changes: dict[str, object], now: datetime) -> R
         raise Invalid("title and question must not be empty")
     rules.check_schedule(edited.opens_at, edited.closes_at, edited.proposals_close_at)
     rules.check_ahead(now, changes.get("closes_at"), changes.get("proposals_close_at"))
-    return replace(edited, title=title, question=question, description=edited.description.strip())
+    return replace(edited, title=title, question=question, description=clean_paragraphs(edited.description))
 
 
 def _extended(round_: Round, changes: dict[str, object], now: datetime) -> Round:

@@ -434,6 +434,19 @@ def test_it_refuses_a_digest_time_zone_that_is_a_folder_or_unknown(admin, time_z
     assert_problem(response, 400, f"unknown time zone {time_zone!r}")
 
 
+def test_group_names_in_another_case_are_stored_as_the_directory_writes_them(admin):
+    body = DRAFT | {"audience_groups": ["STAFF", "staff", "Staff"],
+                    "description": "First paragraph\x00 here.\r\n\r\n\r\n\u200bSecond\tone."}
+    created = admin.post(ROUNDS, json=body).json()
+    assert created["audience_groups"] == ["staff"]
+    assert created["description"] == "First paragraph here.\n\nSecond one."
+    assert admin.post(url(created["id"], "open")).json()["status"] == "open"  # the audience is found
+    lower = admin.put(url(created["id"], "digest"), json={"recipients": ["admins", "staff"]}).json()
+    upper = admin.put(url(created["id"], "digest"), json={"recipients": ["ADMINS", "admins", "STAFF", "staff"]})
+    assert upper.status_code == 200, upper.text
+    assert upper.json()["recipients"] == ["admins", "staff"] and upper.json()["reachable"] == lower["reachable"] > 12
+
+
 # changing a round's dates
 
 def created_a_month_ago(appliance, **dates: datetime) -> str:
