@@ -81,16 +81,34 @@ def test_sequences_read_vote_counts_from_an_hourly_snapshot(api, appliance, voti
         assert voter.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": pid, "vote": "agree"}).status_code == 200
     now = appliance.clock()
 
-    def taken_again() -> tuple[dict, dict]:
-        return ballots.tallies(appliance.dbs.ballots, round_id), {}
+    def taken_again() -> tuple[dict, dict, bytes]:
+        return ballots.tallies(appliance.dbs.ballots, round_id), {}, b""
 
-    counts, _ = appliance.tally_snapshots.get(round_id, now.timestamp(), taken_again)
+    counts, _, _ = appliance.tally_snapshots.get(round_id, now.timestamp(), taken_again)
     assert counts == {}  # still the snapshot taken before anyone voted
     later = now + timedelta(seconds=3601)
-    counts, _ = appliance.tally_snapshots.get(round_id, later.timestamp(), taken_again)
+    counts, _, _ = appliance.tally_snapshots.get(round_id, later.timestamp(), taken_again)
     assert counts == {pid: (1, 0, 0) for pid in ids[:5]}
     # The voter's own votes are always current, whatever the snapshot.
     assert not {p["id"] for p in sequence(voter, round_id)["proposals"]} & set(ids[:5])
+
+
+def test_asking_again_gives_the_same_sequence_so_the_draws_cannot_be_sampled(api, appliance, voting_round):
+    _, round_id = voting_round
+    for i, voter in enumerate(("u00", "u01", "u02")):  # votes in the snapshot, that the engine's draws depend on
+        client = api(voter)
+        for proposal in sequence(client, round_id)["proposals"][:8]:
+            client.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": proposal["id"], "vote": "agree"})
+    appliance.tally_snapshots.forget(round_id)
+    voter = api("u09")
+    asked = {tuple(p["id"] for p in sequence(voter, round_id)["proposals"]) for _ in range(30)}
+    assert len(asked) == 1  # each draw at random: 30 askings would show how often each proposal comes up
+    [first] = asked
+    other = {tuple(p["id"] for p in sequence(api("u10"), round_id)["proposals"]) for _ in range(3)}
+    assert len(other) == 1 and other != asked  # another voter, other draws
+    voter.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": first[0], "vote": "neutral"})
+    after = [p["id"] for p in sequence(voter, round_id)["proposals"]]
+    assert first[0] not in after and sequence(voter, round_id)["proposals"] == sequence(voter, round_id)["proposals"]
 
 
 def test_outsiders_and_closed_rounds_get_no_sequence(api, voting_round):
