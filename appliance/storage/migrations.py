@@ -317,6 +317,28 @@ def identity_0006(db: Database) -> None:
     )
 
 
+@identity(name="0007_sealed_sessions")
+def identity_0007(db: Database) -> None:
+    db.executescript(
+        """
+        -- Sessions no longer say whose they are: who signed in is sealed under a key
+        -- derived from the session's token, which only the browser holds; keyed by
+        -- the token's hash (random order, no rowid). Sessions of the old form end
+        -- (everyone signs in again); secure_delete wipes the pages they were on.
+        DROP INDEX sessions_person;
+        DROP TABLE sessions;
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            sealed BLOB NOT NULL,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        -- A local account's sessions open only under its current generation:
+        -- a new password moves it on, which ends them all.
+        ALTER TABLE people ADD COLUMN session_generation INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
 class NewerDatabase(sqlite3.DatabaseError):
     """A database migrated by a newer version of the appliance: this one must not use it."""
 

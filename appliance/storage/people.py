@@ -44,18 +44,16 @@ def set_password_hash(db: Database, username: str, password_hash: str, sign_out:
     """Replace a password hash, and with `sign_out` end the person's sessions; False when no such person."""
     with write(db):
         cursor = db.conn.execute("UPDATE people SET password_hash = ? WHERE username = ?", (password_hash, username))
-        if sign_out:
-            db.conn.execute("DELETE FROM sessions WHERE person_id IN (SELECT id FROM people WHERE username = ?)",
+        if sign_out:  # the sessions sealed under the old generation no longer open
+            db.conn.execute("UPDATE people SET session_generation = session_generation + 1 WHERE username = ?",
                             (username,))
     return cursor.rowcount == 1
 
 
 def delete_person(db: Database, username: str) -> bool:
-    """Remove a person and their sessions; False when no such person."""
+    """Remove a person (their sessions no longer open); False when no such person."""
     with write(db):
-        row = fetch_one(db, "SELECT id FROM people WHERE username = ?", (username,))
-        if row is None:
+        cursor = db.conn.execute("DELETE FROM people WHERE username = ?", (username,))
+        if cursor.rowcount != 1:
             return False
-        db.conn.execute("DELETE FROM sessions WHERE person_id = ?", row)
-        db.conn.execute("DELETE FROM people WHERE id = ?", row)
     return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from litestar.concurrency import sync_to_thread
@@ -22,11 +21,6 @@ DEVICE_COOKIE_DAYS = 180
 RECHECK_SECONDS = 600  # a session's person is looked up in the directory again after this long
 
 
-def hash_token(token: str) -> str:
-    """Sessions are stored by the hash of their token: a copy of identity.db cannot sign anyone in."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def new_session_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -36,8 +30,8 @@ def session_cookies(app: Appliance, signed_in: SignedIn, device_path: str) -> li
     lifetime = app.settings.security.session_lifetime_hours * 3600
     token = new_session_token()
     now = int(app.clock().timestamp())
-    sessions.create_session(app.dbs.identity, hash_token(token), signed_in.person, sessions.expiry(now, lifetime), now)
-    _checked(app, hash_token(token), now)
+    sessions.create_session(app.dbs.identity, token, signed_in.person, sessions.expiry(now, lifetime), now)
+    _checked(app, sessions.token_hash(token), now)
     secure = app.settings.security.cookie_secure
     return [
         Cookie(key=SESSION_COOKIE, value=token, max_age=lifetime, httponly=True, samesite="lax", secure=secure,
@@ -55,8 +49,8 @@ class SessionAuthentication(AbstractAuthenticationMiddleware):
         if not token:
             raise NotAuthorizedException("sign in first")
         app: Appliance = connection.app.state.appliance
-        token_hash, now = hash_token(token), int(app.clock().timestamp())
-        person = sessions.find_session(app.dbs.identity, token_hash, now)
+        token_hash, now = sessions.token_hash(token), int(app.clock().timestamp())
+        person = sessions.find_session(app.dbs.identity, token, now)
         if person is None:
             raise NotAuthorizedException("your session has expired; sign in again")
         if now - app.session_checks.get(token_hash, 0) >= RECHECK_SECONDS:

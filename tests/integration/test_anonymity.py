@@ -258,7 +258,8 @@ def test_no_row_pairs_a_person_with_a_vote_or_a_proposal(story):
 def test_who_took_part_cannot_be_read(story):
     identity = tables(story.data_dir / "identity.db")
     bystander = footprint(identity, story.audience[BYSTANDER])
-    assert {"people", "sessions", "audience_snapshots"} <= set(bystander)  # the footprint does see rows
+    assert {"people", "audience_snapshots"} <= set(bystander)  # the footprint does see rows
+    assert identity["sessions"] and "sessions" not in bystander  # who signed in is sealed: no one's footprint
     for name, person in story.audience.items():
         assert footprint(identity, person) == bystander, name  # proposers, voters and the bystander alike
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from argon2 import PasswordHasher
 
 from appliance.directory.local import HASHER
 from appliance.storage import people
+from appliance.storage import sessions as sessions_storage
 from tests.conftest import PASSWORD, add_person
 
 
@@ -68,6 +70,44 @@ def test_a_stolen_identity_database_holds_no_usable_session_token(api, appliance
     token = browser.cookies.get("session")
     stored = [row[0] for row in appliance.dbs.identity.conn.execute("SELECT token_hash FROM sessions")]
     assert token and token not in stored and len(stored) == 1
+
+
+def test_a_copy_of_identity_db_does_not_say_who_signed_in(api, appliance):
+    browser = api("u04")
+    assert browser.get("/api/v1/me").json()["username"] == "u04"
+    person, _ = people.find_by_username(appliance.dbs.identity, "u04")
+    appliance.dbs.identity.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    sessions = appliance.dbs.identity.conn.execute("SELECT * FROM sessions").fetchall()
+    assert len(sessions) == 1 and len(sessions[0]) == 3  # the token's hash, the sealed person, the expiry
+    data = Path(appliance.settings.storage.data_dir)
+    copied = b"".join(p.read_bytes() for p in data.glob("identity.db*"))
+    assert person.id.encode() in copied  # in the people table, as it must be...
+    sealed = sessions[0][1]
+    for trace in (person.id, "u04", person.display_name, "department"):
+        assert trace.encode() not in sealed  # ...but nothing in the session says whose it is
+
+
+def test_a_removed_local_account_or_a_new_password_ends_its_sessions_at_once(api, appliance):
+    from appliance.directory.local import LocalDirectory
+
+    removed, renewed, other = api("u07"), api("u08"), api("u09")
+    assert LocalDirectory(appliance.dbs.identity).set_password("u08", "a-brand-new-password-2030")
+    assert people.delete_person(appliance.dbs.identity, "u07")
+    assert removed.get("/api/v1/me").status_code == 401 and renewed.get("/api/v1/me").status_code == 401
+    assert other.get("/api/v1/me").status_code == 200
+    assert api(None).sign_in("u08", "a-brand-new-password-2030").status_code == 200
+    assert appliance.dbs.identity.conn.execute("SELECT count(*) FROM sessions").fetchone() == (2,)
+
+
+def test_a_session_cookie_for_another_sessions_row_does_not_open_it(api, appliance):
+    browser = api("u05")
+    token = browser.cookies.get("session")
+    forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    row = appliance.dbs.identity.conn.execute("SELECT sealed, expires_at FROM sessions").fetchone()
+    appliance.dbs.identity.conn.execute("INSERT INTO sessions VALUES (?, ?, ?)",
+                                        (sessions_storage.token_hash(forged), *row))  # a row copied under a new key
+    browser.cookies.set("session", forged)
+    assert browser.get("/api/v1/me").status_code == 401
 
 
 def test_a_password_hash_with_old_parameters_is_rehashed_at_sign_in(api, appliance):

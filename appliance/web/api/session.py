@@ -11,7 +11,7 @@ from appliance.services.context import Appliance
 from appliance.services.sign_in import sign_in
 from appliance.storage import sessions
 from appliance.web.api.models import PROBLEMS, SIGN_IN_PROBLEMS, Me, SignIn
-from appliance.web.auth import DEVICE_COOKIE, SESSION_COOKIE, hash_token, session_cookies
+from appliance.web.auth import DEVICE_COOKIE, SESSION_COOKIE, session_cookies
 
 
 class SessionController(Controller):
@@ -33,7 +33,7 @@ class SessionController(Controller):
     @delete("/session", sync_to_thread=True, status_code=204, responses=PROBLEMS)
     def sign_out(self, app: NamedDependency[Appliance], request: Request) -> Response[None]:
         """Sign out: the session is deleted and its cookie cleared."""
-        sessions.delete_session(app.dbs.identity, hash_token(request.cookies[SESSION_COOKIE]))
+        sessions.delete_session(app.dbs.identity, sessions.token_hash(request.cookies[SESSION_COOKIE]))
         return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
     @get("/me", sync_to_thread=False, responses=PROBLEMS)

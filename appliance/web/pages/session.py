@@ -18,7 +18,7 @@ from appliance.services.context import Appliance
 from appliance.i18n import LANGUAGES
 from appliance.services.sign_in import sign_in
 from appliance.storage import sessions
-from appliance.web.auth import DEVICE_COOKIE, SESSION_COOKIE, hash_token, session_cookies
+from appliance.web.auth import DEVICE_COOKIE, SESSION_COOKIE, session_cookies
 from appliance.web.i18n import LANGUAGE_COOKIE
 from appliance.web.pages.render import page, safe_next, see_other, speaker_for
 
@@ -73,7 +73,7 @@ class SignInPages(Controller):
     @post("/sign-out", sync_to_thread=True, status_code=303)
     def sign_out(self, app: NamedDependency[Appliance], request: Request) -> Redirect:
         """End the session and clear its cookie."""
-        sessions.delete_session(app.dbs.identity, hash_token(request.cookies[SESSION_COOKIE]))
+        sessions.delete_session(app.dbs.identity, sessions.token_hash(request.cookies[SESSION_COOKIE]))
         return Redirect(path="/sign-in", status_code=303,
                         cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
