@@ -545,8 +545,11 @@ class _Breakdown:
         """Post-stratified agree / disagree / neutral of every row: each shown group weighted by its audience share.
 
         estimate = sum_g W_g r_g with W_g = audience_g / audience; half-width =
-        sqrt(sum_g (W_g h_g)^2), h_g the group's Agresti-Coull half-width (the groups
-        are independent samples). Needs groups that cover some of the audience.
+        sqrt(sum_g (W_g h_g)^2), h_g half the width of the group's interval (the groups
+        are independent samples). r_g and its interval are the group's published figures,
+        on the 5-point grid: an estimate computed from finer rates would let its
+        decimals give back the perturbed counts that the grid withholds. Needs groups
+        that cover some of the audience.
         """
         if self.headcounts.sum() <= 0:
             return [None] * len(self.row)
@@ -554,12 +557,17 @@ class _Breakdown:
         audience = np.where(groups.visible, groups.audience, 0)
         covered = audience.sum(axis=1)
         weight = audience / np.maximum(covered, 1)[:, None]
-        total = groups.counts[:, :, :len(VOTES)].sum(axis=2)
+        rows, slots = np.nonzero(groups.visible)
+        codes = np.zeros(groups.visible.shape + (len(OPTIONS),), dtype=np.int64)
+        codes[rows, slots] = _steps(groups.counts[rows, slots])
+        codes = codes[:, :, :len(VOTES)]
+        side = STEPS + 1
+        rate = codes // side ** 2 * STEP
+        spread = (codes % side - codes // side % side) * STEP / 2  # (high - low) / 2
         figures = []
         for option in range(len(VOTES)):
-            rate = smoothed_rate(groups.counts[:, :, option], total, VOTE_PRIOR)
-            value = (weight * rate).sum(axis=1)
-            half = np.sqrt(((weight * half_width(rate, total)) ** 2).sum(axis=1))
+            value = (weight * rate[:, :, option]).sum(axis=1)
+            half = np.sqrt(((weight * spread[:, :, option]) ** 2).sum(axis=1))
             figures.append(zip(value.tolist(), (value - half).tolist(), (value + half).tolist()))
         out: list[dict[str, Figure] | None] = []
         for row, per_vote in enumerate(zip(*figures)):

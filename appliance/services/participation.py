@@ -83,9 +83,15 @@ def _earlier_or_room(app: Appliance, round_: Round, label: bytes, cleaned: str) 
     earlier = [p for p in mine if p.text == cleaned and p.status != "refused"]  # sent again after a refusal: anew
     if earlier:
         return earlier[0]
-    if len(mine) >= round_.proposal_quota:
+    if counted_in_quota(mine) >= round_.proposal_quota:
         raise _over_quota(round_)
     return None
+
+
+def counted_in_quota(mine: list[StoredProposal]) -> int:
+    """The author's proposals that use up the round's quota: all but the refused ones, whose author may try
+    again (a refusal for several ideas asks for them one by one)."""
+    return sum(1 for p in mine if p.status != "refused")
 
 
 def _over_quota(round_: Round) -> Conflict:

@@ -38,7 +38,8 @@ class Release:
 
 def insert_if_under_quota(db: Database, proposal: StoredProposal, author_label: bytes, quota: int,
                           release: Release) -> StoredProposal | None:
-    """Release due batches, then store the proposal unless its author reached the quota: one transaction.
+    """Release due batches, then store the proposal unless its author reached the quota (refused proposals do
+    not count): one transaction.
 
     The stored proposal; or, when its author already has one with the same text in the round (a double
     submit), that one, and nothing is written; None when the author has reached the quota.
@@ -51,8 +52,8 @@ def insert_if_under_quota(db: Database, proposal: StoredProposal, author_label: 
                              " AND status != 'refused'", (proposal.round_id, author_label, proposal.text))
         if same is not None:
             return StoredProposal(*same)
-        (written,) = fetch_one(db, "SELECT count(*) FROM proposals WHERE round_id = ? AND author_label = ?",
-                               (proposal.round_id, author_label))
+        (written,) = fetch_one(db, "SELECT count(*) FROM proposals WHERE round_id = ? AND author_label = ?"
+                                   " AND status != 'refused'", (proposal.round_id, author_label))
         if written >= quota:
             return None
         db.conn.execute(

@@ -373,6 +373,17 @@ def test_it_refuses_a_sixth_proposal_over_the_default_quota(mod, staff_round, u0
     assert queue_texts(mod, staff_round) == texts[:5]
 
 
+def test_a_refused_proposal_gives_its_place_in_the_quota_back(admin, mod, u00):
+    round_id = round_in(admin, "open", proposal_quota=1)
+    first = pending(u00, round_id, "Fewer meetings and a canteen open later")
+    refused = mod.post(url(round_id, "proposals", first, "refuse"),
+                       json={"reason": "several_ideas", "note": "One idea per proposal, please"})
+    assert refused.status_code == 200, refused.text
+    again = propose(u00, round_id, "Fewer meetings on Fridays")  # the first of the two ideas, alone
+    assert again.status_code == 201, again.text
+    assert_problem(propose(u00, round_id, "A canteen open until 3 pm"), 409, "quota of 1 proposals")
+
+
 # request shape
 
 @pytest.mark.parametrize("header", [None, "forged-token"], ids=["missing", "wrong"])

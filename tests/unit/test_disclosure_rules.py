@@ -558,6 +558,24 @@ def test_the_representative_estimate_weights_segments_by_headcount_not_by_voters
                                                                      "p1").representative
 
 
+def test_the_representative_estimate_is_computed_from_the_published_5_point_figures_alone() -> None:
+    # Finer rates would let the estimate's two decimals give back the perturbed counts the grid withholds.
+    people = (crowd(6, "Finance", p1="agree") + crowd(2, "Finance", p1="disagree") + crowd(1, "Finance", p1="neutral")
+              + crowd(11, "Finance") + crowd(3, "IT", p1="agree") + crowd(4, "IT", p1="disagree")
+              + crowd(2, "IT", p1="neutral") + crowd(21, "IT") + crowd(5, OTHER))
+    p1 = proposal(publishable_view(round_of(people), "department", SEED), "p1")
+    shown = {cell.segment: cell.rates for cell in p1.cells if cell.rates}
+    assert set(shown) == {"Finance", "IT"}
+    weights = {"Finance": 20 / 50, "IT": 30 / 50}  # audience shares
+    for vote in ("agree", "disagree", "neutral"):
+        value = sum(w * shown[name][vote].value for name, w in weights.items())
+        half = math.sqrt(sum((w * (shown[name][vote].high - shown[name][vote].low) / 2) ** 2
+                             for name, w in weights.items()))
+        expected = (round(value, 2), round(max(0.0, value - half), 2), round(min(1.0, value + half), 2))
+        figure = p1.representative[vote]
+        assert (figure.value, figure.low, figure.high) == expected, vote
+
+
 def test_cross_segment_consensus_is_the_lowest_agree_rate_over_shown_segments() -> None:
     people = (crowd(20, "Finance", p1=["agree"] * 9 + ["disagree"]) + crowd(10, "IT", p1=["agree", "disagree"])
               + crowd(10, "Sales", p1=["agree"] * 4 + ["neutral"]) + crowd(5, OTHER))

@@ -50,7 +50,7 @@ def round_context(app: Appliance, viewer: Viewer, round_: Round) -> dict:
     return context | {
         "member": True, "sequence": chosen, "card": chosen.proposals[0] if chosen.proposals else None,
         "rest": [{"id": p.id, "text": p.text} for p in chosen.proposals[1:]],  # the card's script goes on with these
-        "quota_left": max(0, round_.proposal_quota - len(mine)), "mine": len(mine), "proposals_open": proposals_open,
+        "quota_left": max(0, round_.proposal_quota - participation.counted_in_quota(mine)), "mine": len(mine), "proposals_open": proposals_open,
     }
 
 
