@@ -27,9 +27,9 @@ from functools import lru_cache
 # proposal of 3 or 4 terms and the same plus one term are grouped (0.87, 0.89),
 # one of 2 terms and the same plus one are not (0.82).
 NEAR_DUPLICATE_THRESHOLD = 0.85
-# Drafts: accepted proposals scoring below this are not worth a hint
-# (one shared term out of three on each side is not enough).
-HINT_MIN_SCORE = 0.35
+# Drafts: accepted proposals scoring below this are not worth a hint (one shared
+# term out of three on each side, or out of two and four, is not enough).
+HINT_MIN_SCORE = 0.36
 # A negation on one side only divides the score by this much.
 NEGATION_FACTOR = 0.5
 
@@ -54,11 +54,14 @@ _NEGATIONS_RAW = ("pas", "non", "sans", "aucun", "aucune", "jamais", "ni", "no",
 # at least _MIN_STEM characters, so that every form of a word ends on the same term.
 _SUFFIXES = (
     ("ements", ""), ("ations", ""), ("ement", ""), ("ation", ""), ("ments", ""), ("ment", ""),
+    ("eaux", "eau"), ("aux", "al"),  # bureaux -> bureau, locaux -> local, réseaux -> réseau
     ("ings", ""), ("ing", ""), ("ies", "i"), ("ed", ""), ("er", ""), ("ez", ""),
     ("ss", "ss"), ("s", ""), ("x", ""), ("e", ""), ("y", "i"),
 )
 _MIN_STEM = 3
 _WORD = re.compile(r"[^\W_]+")
+# A hyphen inside a word joins it: "week-end" and "weekend", "e-mail" and "email" meet.
+_HYPHEN = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011](?=[^\W\d_])")
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "Œ": "oe", "Æ": "ae"})
 # Longer input is no proposal: only its beginning is read.
 _MAX_CHARS = 4000
@@ -90,20 +93,30 @@ def fold(text: str) -> str:
 
 def terms(text: str) -> list[str]:
     """The terms of a text, in order: folded words, stop words and single letters dropped, stemmed."""
-    return _terms_of(_WORD.findall(fold(text[:_MAX_CHARS])))
+    return _terms_of(_WORD.findall(_HYPHEN.sub("", fold(text[:_MAX_CHARS]))))
 
 
-def draft_terms(draft: str) -> tuple[list[str], bool]:
-    """The terms of a draft being typed, and whether the last one may be an unfinished word.
+def draft_terms(draft: str) -> tuple[list[str], str | None]:
+    """The terms of a draft being typed, and its last word (folded) when it may be unfinished.
 
-    It may when the draft ends inside a word that is not a stop word and has at
-    least three letters (shorter prefixes would match almost anything).
+    It may when the draft ends inside a word (no space after it yet) that is not
+    a stop word and has at least three letters (shorter prefixes would match
+    almost anything).
     """
-    folded = fold(draft[:_MAX_CHARS])
+    folded = _HYPHEN.sub("", fold(draft[:_MAX_CHARS]))
     words = _WORD.findall(folded)
     last = words[-1] if words else ""
     unfinished = len(last) >= _MIN_STEM and last not in _STOP_WORDS and folded.endswith(last)
-    return _terms_of(words), unfinished
+    return _terms_of(words), last if unfinished else None
+
+
+def partial_terms(partial: str) -> list[str]:
+    """The terms an unfinished word may already be the whole of: its beginnings of four letters or more.
+
+    "organisat" is on its way to "organisation", whose term is "organi": a term that
+    begins the word matches it, as well as a term that the word's stem begins.
+    """
+    return [partial[:n] for n in range(_MIN_STEM + 1, len(partial))]
 
 
 def _terms_of(words: Iterable[str]) -> list[str]:
@@ -123,19 +136,24 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     return score
 
 
-def draft_score(draft: Collection[str], candidate: frozenset[str], prefix: str | None = None) -> float:
-    """Cosine of a draft's terms and an accepted proposal's, in 0..1.
+def draft_score(draft: Collection[str], candidate: frozenset[str], partial: str | None = None) -> float:
+    """Cosine of a draft's terms and an accepted proposal's, in 0..1, lowered when only one is negated.
 
-    The draft is being typed: its last word may be unfinished, so that term
-    (`prefix`) matches any term it begins.
+    The draft is being typed: its last word (`partial`, folded) may be unfinished, so it matches a term that
+    its stem begins, or one that begins it (partial_terms).
     """
     words = set(draft)
     if not words or not candidate:
         return 0.0
     shared = len(words & candidate)
-    if prefix is not None and prefix not in candidate and any(term.startswith(prefix) for term in candidate):
-        shared += 1
-    return shared / math.sqrt(len(words) * len(candidate))
+    if partial is not None:
+        prefix, beginnings = stem(partial), set(partial_terms(partial))
+        if prefix not in candidate and any(term.startswith(prefix) or term in beginnings for term in candidate):
+            shared += 1
+    score = shared / math.sqrt(len(words) * len(candidate))
+    if bool(words & NEGATIONS) != bool(candidate & NEGATIONS):
+        score *= NEGATION_FACTOR
+    return score
 
 
 def near_duplicate_groups(proposals: Sequence[tuple[str, str]],

@@ -27,6 +27,7 @@ from appliance.storage.migrations import apply_migrations
 
 log = logging.getLogger("appliance")
 TALLY_SNAPSHOT_SECONDS = 3600  # the sequence engine reads vote counts from an hourly snapshot (storage rule 8)
+HINTS_PER_MINUTE = 60  # near-duplicate look-ups per person (POST .../proposals/similar)
 
 
 def utc_now() -> datetime:
@@ -91,6 +92,7 @@ class Appliance:
     tally_snapshots: Snapshots = field(default_factory=lambda: Snapshots(TALLY_SNAPSHOT_SECONDS))
     vote_limiter: RateLimiter = field(init=False)
     proposal_limiter: RateLimiter = field(init=False)
+    hint_limiter: RateLimiter = field(init=False)
     session_checks: dict[str, int] = field(default_factory=dict)  # session -> when its person was last found
 
     def __post_init__(self) -> None:
@@ -98,6 +100,8 @@ class Appliance:
         security = self.settings.security
         self.vote_limiter = RateLimiter(security.votes_per_minute, 60, self.instance_secret)
         self.proposal_limiter = RateLimiter(security.proposals_per_hour, 3600, self.instance_secret)
+        # Hints while typing: the page asks at most once per pause in typing (400 ms).
+        self.hint_limiter = RateLimiter(HINTS_PER_MINUTE, 60, self.instance_secret)
 
     @property
     def keys_dir(self) -> Path:

@@ -135,12 +135,14 @@ class Hint:
 def similar_proposals(app: Appliance, round_id: str, viewer: Viewer, draft: str) -> list[Hint]:
     """Accepted proposals that say nearly what the draft says, best first: to vote for one instead of repeating it."""
     round_, _ = open_round_for(app, round_id, viewer)
+    _within_limit(app, app.hint_limiter, viewer,
+                  "too many look-ups of similar proposals: at most %(limit)s a minute; try again in %(wait)s s")
     release(app, round_)
     return _hints(app, round_id, draft)
 
 
-def _hints(app: Appliance, round_id: str, text: str, limit: int = 5) -> list[Hint]:
-    found = similar.similar(app.dbs.ballots, round_id, text[:MAX_DRAFT_CHARS], limit)
+def _hints(app: Appliance, round_id: str, text: str, limit: int = 5, typing: bool = True) -> list[Hint]:
+    found = similar.similar(app.dbs.ballots, round_id, text[:MAX_DRAFT_CHARS], limit, typing=typing)
     hints = [(proposals.get_proposal(app.dbs.ballots, round_id, pid), score) for pid, score in found]
     return [Hint(p, round(score, 2)) for p, score in hints if p is not None and p.status == "accepted"]
 
@@ -200,7 +202,7 @@ def moderation_queue(app: Appliance, actor: str, round_id: str, viewer: Viewer) 
     held = held_by_others(app, actor, round_id)
     pending = proposals.list_by_status(app.dbs.ballots, round_id, "pending")
     flags = personal_data_flags(app, [p.text for p in pending])
-    return [QueueItem(p, held.get(p.id), found, _hints(app, round_id, p.text, DUPLICATE_HINTS))
+    return [QueueItem(p, held.get(p.id), found, _hints(app, round_id, p.text, DUPLICATE_HINTS, typing=False))
             for p, found in zip(pending, flags)]
 
 

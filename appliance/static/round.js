@@ -192,8 +192,9 @@
     };
 
     var lookUp = function () {
-      var draft = cleaned();
-      var tooShort = length(draft) < min;
+      // A space after the last word says it is finished: "jours " is not on its way to "journaux".
+      var draft = area.value.normalize("NFC").replace(/\s+/g, " ").replace(/^ /, "");
+      var tooShort = length(cleaned()) < min;
       if (tooShort || draft === asked) {
         if (tooShort) {
           hints.classList.add("hidden");

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from appliance.storage import similar
 from appliance.storage.ballots import store_packs
 from appliance.storage.connection import fetch_one, forget_order, write
 
@@ -337,6 +338,20 @@ def identity_0007(db: Database) -> None:
         ALTER TABLE people ADD COLUMN session_generation INTEGER NOT NULL DEFAULT 0;
         """
     )
+
+
+@ballots(name="0005_similar_terms_again")
+def ballots_0005(db: Database) -> None:
+    """The open rounds' near-duplicate indexes written again with the terms as now computed (French plurals in
+    -aux, hyphenated words): a draft's terms and the indexed ones must be made alike."""
+    for (round_id,) in db.conn.execute("SELECT id FROM rounds WHERE status = 'open'").fetchall():
+        table = f"similar_{round_id}"
+        if fetch_one(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)) is None:
+            continue
+        db.conn.execute(f"DELETE FROM [{table}]")
+        accepted = db.conn.execute("SELECT id, text FROM proposals WHERE round_id = ? AND status = 'accepted'",
+                                   (round_id,)).fetchall()
+        similar.index_accepted(db, round_id, accepted)
 
 
 class NewerDatabase(sqlite3.DatabaseError):

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from sqlite_utils import Database
 
 from appliance.domain.similarity import (HINT_MIN_SCORE, NEAR_DUPLICATE_THRESHOLD, draft_score, draft_terms,
-                                         group_terms, terms)
+                                         group_terms, partial_terms, terms)
 from appliance.storage.connection import fetch_all, fetch_one, forget_order, write
 
 _ROUND_ID = re.compile(r"[0-9a-zA-Z]{1,64}")
@@ -80,24 +80,27 @@ def drop(db: Database, round_id: str) -> None:
         db.conn.execute(f"DROP TABLE IF EXISTS [{table}]")
 
 
-def similar(db: Database, round_id: str, draft: str, limit: int = 5,
-            min_score: float = HINT_MIN_SCORE) -> list[tuple[str, float]]:
-    """Accepted proposals like a draft being typed: (id, score in 0..1), best first.
+def similar(db: Database, round_id: str, draft: str, limit: int = 5, min_score: float = HINT_MIN_SCORE,
+            typing: bool = True) -> list[tuple[str, float]]:
+    """Accepted proposals like a draft: (id, score in 0..1), best first.
 
-    The query is built from the draft's terms, each quoted, so no text the user
-    types is ever read as FTS5 query syntax.
+    While `typing`, a last word with no space after it may be unfinished (see draft_terms); a complete text
+    (a proposal in the moderation queue) has none. The query is built from the draft's terms, each quoted, so
+    no text the user types is ever read as FTS5 query syntax.
     """
     table = _table(round_id)
-    found, unfinished = draft_terms(draft)
+    found, partial = draft_terms(draft)
+    partial = partial if typing else None
     query_terms = list(dict.fromkeys(found))[-MAX_QUERY_TERMS:]
     if not query_terms or limit <= 0 or not _exists(db, table):
         return []
-    last = found[-1] if unfinished else None
-    query = " OR ".join(_quoted(term) + (" *" if term == last else "") for term in query_terms)
+    last = found[-1] if partial is not None else None
+    query = " OR ".join([_quoted(term) + (" *" if term == last else "") for term in query_terms]
+                        + [_quoted(term) for term in (partial_terms(partial) if partial else [])])
     rows = fetch_all(db, f"SELECT rowid, terms FROM [{table}] WHERE [{table}] MATCH ? ORDER BY rank LIMIT ?",
                      (query, max(CANDIDATES, limit)))
     # Rows come best first by bm25; the stable sort keeps that order between equal scores.
-    scored = [(_proposal_id(rowid), draft_score(query_terms, frozenset(text.split()), last))
+    scored = [(_proposal_id(rowid), draft_score(query_terms, frozenset(text.split()), partial))
               for rowid, text in rows]
     scored.sort(key=lambda item: item[1], reverse=True)
     return [(pid, round(score, 4)) for pid, score in scored if score >= min_score][:limit]

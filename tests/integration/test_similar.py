@@ -17,6 +17,7 @@ from appliance.domain.similarity import (NEAR_DUPLICATE_THRESHOLD, group_terms, 
                                          terms)
 from appliance.storage import similar
 from appliance.storage.connection import checkpoint, connect, fetch_all, write
+from appliance.storage import migrations
 from appliance.storage.migrations import apply_migrations
 
 ROUND = "0123456789abcdef"
@@ -105,6 +106,55 @@ def test_a_few_words_already_give_hints_even_the_unfinished_last_one(db):
     bornes, bikes = indexed(db, BORNES, BIKES)
     assert [p for p, _ in similar.similar(db, ROUND, "bornes de rech")] == [bornes]
     assert [p for p, _ in similar.similar(db, ROUND, "bike park")] == [bikes]
+
+
+def test_a_word_on_its_way_meets_its_term_and_a_finished_word_is_no_prefix(db):
+    organise, papers = indexed(db, "Améliorer l'organisation des réunions", "Plus de journaux gratuits à la cafétéria")
+    for typed in ("organis", "organisa", "organisat", "organisatio", "organisation"):
+        assert [p for p, _ in similar.similar(db, ROUND, f"la meilleure {typed}")] == [organise], typed
+    assert [p for p, _ in similar.similar(db, ROUND, "Plus de jour")] == [papers]  # maybe "journaux", coming
+    assert similar.similar(db, ROUND, "Plus de jours ") == []  # a space after it: "jours" is finished
+    assert similar.similar(db, ROUND, "Plus de parking") == []  # "plus" alone is not enough in common
+    # A proposal in the moderation queue is a finished text: its last word is no prefix.
+    assert similar.similar(db, ROUND, "Plus de jour", typing=False) == []
+
+
+def test_french_plurals_in_aux_and_hyphenated_words_meet_their_other_forms(db):
+    for one, other in (("Rénover les locaux du siège", "rénover le local du siège"),
+                       ("réseaux sociaux internes", "un réseau social interne"),
+                       ("nouveaux bureaux", "un nouveau bureau"),
+                       ("le travail du week-end", "le travail du weekend"),
+                       ("répondre aux e-mails", "répondre à un email")):
+        assert terms(one) == terms(other), (one, other)
+    locaux, = indexed(db, "Rénover les locaux du siège")
+    assert similar.similar(db, ROUND, "rénover le local du siège ") == [(locaux, 1.0)]
+
+
+def test_an_upgrade_writes_open_rounds_indexes_again_with_todays_terms(tmp_path):
+    ballots = connect(tmp_path / "ballots.db")
+    migrations.ballots.apply(ballots, stop_before="0005_similar_terms_again")
+    with write(ballots):
+        ballots.conn.execute(
+            "INSERT INTO rounds (id, title, question, description, audience_groups, dimensions, k, moderation,"
+            " status, proposal_min_chars, proposal_max_chars, proposal_quota, release_interval_seconds)"
+            f" VALUES ('{ROUND}', 'T', 'Q', '', '[]', '[]', 5, 'post', 'open', 12, 280, 5, 3600)")
+        ballots.conn.execute("INSERT INTO proposals (id, round_id, text, status, author_label)"
+                             f" VALUES ('00000000000000aa', '{ROUND}', 'Rénover les locaux', 'accepted', x'00')")
+        ballots.conn.execute(f"CREATE VIRTUAL TABLE [similar_{ROUND}] USING fts5(terms,"
+                             " tokenize = 'unicode61 remove_diacritics 2')")
+        ballots.conn.execute(f"INSERT INTO [similar_{ROUND}] (rowid, terms) VALUES (?, 'renov locau')",
+                             (int("00000000000000aa", 16) - (1 << 63),))  # as the earlier terms had it
+    assert similar.similar(ballots, ROUND, "rénover le local ") == [("00000000000000aa", 0.5)]
+    migrations.ballots.apply(ballots)
+    assert similar.similar(ballots, ROUND, "rénover le local ") == [("00000000000000aa", 1.0)]
+    ballots.close()
+
+
+def test_a_negated_draft_scores_below_its_opposite(db):
+    meetings, = indexed(db, "Des réunions d'équipe le vendredi matin")
+    ((same, score),) = similar.similar(db, ROUND, "Des réunions d'équipe le vendredi matin")
+    ((opposite, negated),) = similar.similar(db, ROUND, "Pas de réunions d'équipe le vendredi matin")
+    assert same == opposite == meetings and score == 1.0 and negated < 0.5  # "related", never "the same"
 
 
 def test_hints_come_best_first_with_scores_between_0_and_1(db):

@@ -78,3 +78,14 @@ def test_a_sequence_never_shows_two_proposals_whose_texts_say_the_same(api):
         shown = [p["text"] for p in api("u05").get(url(round_id, "sequence")).json()["proposals"]]
         assert len(shown) == 12
         assert len([text for text in shown if "bornes de recharge" in text]) <= 1
+
+
+def test_look_ups_of_similar_proposals_are_limited_per_person(api):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    typist, other = api("u04"), api("u05")
+    for n in range(60):
+        hints(typist, round_id, f"More bike parking {n}")
+    refused = typist.post(url(round_id, "proposals/similar"), json={"text": "More bike parking again"})
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert "too many look-ups of similar proposals: at most 60 a minute" in refused.json()["detail"]
+    assert hints(other, round_id, "More bike parking") == []  # one person's limit, not everyone's
