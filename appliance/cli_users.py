@@ -101,7 +101,7 @@ def check_display_name(text: str | None, username: str) -> str:
 
 def same_username(app: Appliance, username: str) -> str | None:
     """An existing username that sign-in takes for this one (NFKC, case folded), or None."""
-    from appliance.services.sign_in import normal_username
+    from appliance.directory import normal_username
 
     wanted = normal_username(username)
     return next((p.username for p in people.list_people(app.dbs.identity)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+
+def normal_username(username: str) -> str:
+    """The username as directories compare it: NFKC, spaces trimmed and collapsed, case folded.
+
+    Sign-in finds local accounts and throttling counts under this form, so " Alice", "alice " and "ａｌｉｃｅ"
+    are one name.
+    """
+    return " ".join(unicodedata.normalize("NFKC", username).split()).casefold()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlite_utils import Database
 
-from appliance.directory import Person
+from appliance.directory import Person, normal_username
 from appliance.storage import people
 
 HASHER = PasswordHasher()
@@ -26,7 +26,7 @@ class LocalDirectory:
 
     def authenticate(self, username: str, password: str) -> Person | None:
         """The person if the password matches; rehashes when argon2 parameters changed."""
-        found = people.find_by_username(self.db, username)
+        found = self._lookup(username)
         if found is None:
             _verify(_DUMMY_HASH, password)
             return None
@@ -35,12 +35,20 @@ class LocalDirectory:
         if not password or not matches:
             return None
         if HASHER.check_needs_rehash(password_hash):
-            people.set_password_hash(self.db, username, HASHER.hash(password))
+            people.set_password_hash(self.db, person.username, HASHER.hash(password))
         return person
 
     def find(self, username: str) -> Person | None:
-        found = people.find_by_username(self.db, username)
+        found = self._lookup(username)
         return None if found is None else found[0]
+
+    def _lookup(self, username: str) -> tuple[Person, str] | None:
+        """The person and password hash of a username compared as directories compare them (`ALICE` is
+        `alice`; `user add` keeps two such names from coexisting). Every username is read each time, found or
+        not, so that the cost does not tell which names exist."""
+        wanted = normal_username(username)
+        match = next((name for name in people.usernames(self.db) if normal_username(name) == wanted), None)
+        return None if match is None else people.find_by_username(self.db, match)
 
     def spend_a_check(self, password: str) -> None:
         """As long as a password check, for a username that is not here: its absence does not show in the time."""
@@ -70,7 +78,7 @@ class LocalDirectory:
         """Nothing to release: identity.db belongs to the appliance."""
 
     def has_username(self, username: str) -> bool:
-        return people.find_by_username(self.db, username) is not None
+        return self._lookup(username) is not None
 
     def add_person(self, person: Person, password: str) -> None:
         """Create a person with this password."""

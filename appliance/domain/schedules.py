@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from appliance.domain.errors import Invalid
 from appliance.domain.rounds import Round, as_utc
 
-_LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_LOCAL_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 def retry_delay(attempts: int, first: int, cap: int) -> int:
@@ -51,7 +51,7 @@ def zone_named(name: str) -> ZoneInfo:
 
 def parse_local_time(text: str) -> time:
     """"HH:MM" (24-hour clock), or Invalid."""
-    match = _LOCAL_TIME.match(text)
+    match = _LOCAL_TIME.fullmatch(text)  # "$" would let a final newline through
     if match is None:
         raise Invalid("bad time %(text)s: give the local time as HH:MM, from 00:00 to 23:59", text=repr(text))
     return time(int(match[1]), int(match[2]))

@@ -159,8 +159,8 @@ def my_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredPr
 def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, vote: str,
               qualification: str | None) -> None:
     """Record or change a vote under the voter's pseudonym: one short write, no directory call."""
+    round_, secret = open_round_for(app, round_id, viewer)  # an unknown round is a 404, whatever the vote
     stored_qualification = check_vote(vote, qualification)
-    round_, secret = open_round_for(app, round_id, viewer)
     _within_limit(app, app.vote_limiter, viewer, "too many votes: at most %(limit)s in a minute; try again in %(wait)s s")
     combo = snapshots.member_combo(app.dbs.identity, round_id, viewer.person_id)
     if combo is None:  # joined the audience after open: "other" in every breakdown

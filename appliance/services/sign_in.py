@@ -29,10 +29,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import unicodedata
 from dataclasses import dataclass
 
-from appliance.directory import DirectoryUnavailable, Person
+from appliance.directory import DirectoryUnavailable, Person, normal_username
 from appliance.domain.errors import Throttled, Unauthorized
 from appliance.services.context import Appliance
 from appliance.storage import throttle
@@ -106,14 +105,6 @@ def still_signed_in(app: Appliance, person: Person) -> bool:
         return False
     before, after = app.viewer(person), app.viewer(current)
     return (before.is_admin, before.is_moderator) == (after.is_admin, after.is_moderator)
-
-
-def normal_username(username: str) -> str:
-    """The username as directories compare it: NFKC, spaces trimmed and collapsed, case folded.
-
-    Throttling counts under this form, so " Alice", "alice " and "ａｌｉｃｅ" share one count.
-    """
-    return " ".join(unicodedata.normalize("NFKC", username).split()).casefold()
 
 
 def new_device_token(app: Appliance, username: str) -> str:

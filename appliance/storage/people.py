@@ -35,6 +35,11 @@ def find_by_username(db: Database, username: str) -> tuple[Person, str] | None:
     return None if row is None else (person_from_row(row[:6]), row[6])
 
 
+def usernames(db: Database) -> list[str]:
+    """Every local username."""
+    return [row[0] for row in fetch_all(db, "SELECT username FROM people")]
+
+
 def list_people(db: Database) -> list[Person]:
     """Everyone in the local directory, by username."""
     return [person_from_row(r) for r in fetch_all(db, f"SELECT {COLUMNS} FROM people ORDER BY username")]

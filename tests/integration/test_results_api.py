@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from appliance.storage import audit
 from tests.conftest import add_person, create_open_round
 
 # 34 more staff: Finance 12, IT 10, Legal 6 and HR 6, of whom only 3 each take part (too few to be shown).
@@ -97,6 +98,19 @@ def test_the_csv_has_a_row_per_segment_with_the_same_hidden_cells(api, crowd) ->
     by_segment = {row["segment"]: row for row in rows}
     assert by_segment["Legal"]["note"] == "not enough responses" and by_segment["Legal"]["agree"] == ""
     assert by_segment["Finance"]["dimension"] == "department"
+
+
+def test_an_admin_s_csv_export_is_audited_but_not_a_head_nor_an_employee_s_download(api, crowd, appliance) -> None:
+    admin, round_id, _ = closed_round(api, crowd, lambda u, d: "agree")
+    assert admin.post(f"/api/v1/rounds/{round_id}/publish").status_code == 200
+    csv_url = f"/api/v1/rounds/{round_id}/results.csv"
+
+    def exports() -> list[str]:
+        return [actor for _, actor, action, *_ in audit.recent(appliance.dbs.identity) if action == "results.export"]
+
+    assert admin.head(csv_url).status_code == 200 and exports() == []  # a monitoring probe, a link checker
+    assert api(crowd[1]).get(csv_url).status_code == 200 and exports() == []  # employees read published results
+    assert admin.get(csv_url).status_code == 200 and exports() == ["admin"]
 
 
 def test_results_stay_the_same_when_asked_again_or_by_another_dimension_first(api, crowd) -> None:

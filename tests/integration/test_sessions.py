@@ -139,3 +139,11 @@ def test_a_stored_session_tells_the_sign_in_time_only_to_the_hour(api, appliance
     assert expires_at % 3600 == 0
     lifetime = appliance.settings.security.session_lifetime_hours * 3600
     assert 0 <= expires_at - (appliance.clock().timestamp() + lifetime) < 3600
+
+
+def test_a_local_username_is_found_whatever_its_case_or_width(api, appliance):
+    for typed in ("U06", " u06 ", "\uff55\uff10\uff16"):  # "ｕ０６": full-width, as some keyboards type it
+        response = api(None).sign_in(typed)
+        assert response.status_code == 200, typed
+        assert response.json()["username"] == "u06"
+    assert api(None).sign_in("u066").status_code == 401

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
@@ -28,6 +28,7 @@ from appliance.web.api.models import (
     SegmentOut,
 )
 from appliance.web.auth import requires_admin
+from appliance.web.head import HEAD_MARK
 
 RATE_NAMES = ("agree", "disagree", "neutral")
 SCORE_NAMES = ("top", "controversy", "rejection", "engagement")
@@ -146,11 +147,12 @@ class ResultsController(Controller):
 
     @get("/results.csv", sync_to_thread=True, media_type="text/csv", responses=PROBLEMS)
     def results_as_csv(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
-                       actor: NamedDependency[str], round_id: FromPath[str],
+                       actor: NamedDependency[str], request: Request, round_id: FromPath[str],
                        dimension: FromQuery[str | None] = None) -> Response[str]:
         """The same view as CSV: one row per proposal, then one per segment of `dimension`."""
         round_, view = service.round_results(app, round_id, viewer, dimension)
-        service.record_export(app, actor, round_id)
+        if viewer.is_admin and not request.scope.get(HEAD_MARK):  # an admin's export, not a probe's HEAD
+            service.record_export(app, actor, round_id)
         filename = f"results-{round_.id}.csv"
         return Response(results_csv(view), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
