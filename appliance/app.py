@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from appliance import __version__
 from appliance.services.context import Appliance, build_appliance, log
@@ -31,6 +32,15 @@ from appliance.web.head import head_as_get
 from appliance.web.pages import page_routers, template_config, unrouted_error
 
 PUBLIC_PATHS = ["^/healthz$", "^/readyz$", "^/metrics$", "^/schema", "^/sign-in$", "^/language$", "^/static/"]
+# How a client authenticates, for clients generated from /schema: the session cookie that POST
+# /api/v1/session sets, and on every state-changing request the csrftoken cookie's value in a header.
+SECURITY_SCHEMES = Components(security_schemes={
+    "session": SecurityScheme(type="apiKey", name="session", security_scheme_in="cookie",
+                              description="set by POST /api/v1/session (HttpOnly)"),
+    "csrf": SecurityScheme(type="apiKey", name="X-CSRFToken", security_scheme_in="header",
+                           description="the value of the csrftoken cookie (set by any GET), on POST, PUT, PATCH"
+                                       " and DELETE"),
+})
 
 
 def _csrf_secret(instance_secret: bytes) -> str:
@@ -59,7 +69,8 @@ def create_app(settings: Settings, appliance: Appliance | None = None) -> Litest
         template_config=template_config(),
         request_class=SafeRequest,
         openapi_config=OpenAPIConfig(title="Consultation appliance", version=__version__, path="/schema",
-                                     render_plugins=[JsonRenderPlugin()]),
+                                     render_plugins=[JsonRenderPlugin()], components=SECURITY_SCHEMES,
+                                     security=[{"session": [], "csrf": []}]),
         on_startup=[scheduler.start],
         on_shutdown=[scheduler.stop, lambda: appliance.close()],
         debug=False,

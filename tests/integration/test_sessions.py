@@ -121,6 +121,11 @@ def test_a_password_hash_with_old_parameters_is_rehashed_at_sign_in(api, applian
 def test_the_openapi_schema_documents_the_api(api):
     schema = api(None).get("/schema/openapi.json").json()
     assert "/api/v1/rounds/{round_id}/ballots" in schema["paths"]
+    assert schema["components"]["securitySchemes"]["csrf"] == {
+        "type": "apiKey", "name": "X-CSRFToken", "in": "header",
+        "description": "the value of the csrftoken cookie (set by any GET), on POST, PUT, PATCH and DELETE"}
+    for path in ("ballots", "proposals", "proposals/similar"):  # the limits a client must expect
+        assert {"429", "503"} <= set(schema["paths"][f"/api/v1/rounds/{{round_id}}/{path}"]["post"]["responses"])
     assert schema["info"]["title"] == "Consultation appliance"
 
 

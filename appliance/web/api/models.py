@@ -281,6 +281,11 @@ PROBLEMS = {
     code: ResponseSpec(Problem, description=text, media_type="application/problem+json", generate_examples=False)
     for code, text in PROBLEM_CODES.items()
 }
+THROTTLED_PROBLEMS = PROBLEMS | {  # what votes, proposals and look-ups may also answer
+    code: ResponseSpec(Problem, description=text, media_type="application/problem+json", generate_examples=False)
+    for code, text in {429: "past the per-person limit; the Retry-After header says when to try again",
+                       503: "the appliance is busy or the directory cannot be reached; try again"}.items()
+}
 SIGN_IN_PROBLEMS = PROBLEMS | {
     code: ResponseSpec(Problem, description=text, media_type="application/problem+json", generate_examples=False)
     for code, text in {401: "wrong username or password",

@@ -13,6 +13,7 @@ from appliance.services.context import Appliance
 from appliance.storage.proposals import StoredProposal
 from appliance.web.api.models import (
     PROBLEMS,
+    THROTTLED_PROBLEMS,
     BallotIn,
     BallotOut,
     ClaimOut,
@@ -44,12 +45,12 @@ class ProposalController(Controller):
     path = "/api/v1/rounds/{round_id:str}"
     tags = ["proposals and votes"]
 
-    @post("/proposals", sync_to_thread=True, status_code=201, responses=PROBLEMS)
+    @post("/proposals", sync_to_thread=True, status_code=201, responses=THROTTLED_PROBLEMS)
     def submit(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str], data: JSONBody[ProposalIn]) -> ProposalOut:
         """Submit a proposal; it reaches moderation (or publication) with the next release batch."""
         return proposal_out(service.submit_proposal(app, round_id, viewer, data.text))
 
-    @post("/proposals/similar", sync_to_thread=True, status_code=200, responses=PROBLEMS)
+    @post("/proposals/similar", sync_to_thread=True, status_code=200, responses=THROTTLED_PROBLEMS)
     def similar(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str],
                 data: JSONBody[DraftIn]) -> list[HintOut]:
         """Accepted proposals close to a draft being written (French or English, accents ignored), best first.
@@ -84,7 +85,7 @@ class ProposalController(Controller):
         return SequenceOut(proposals=[proposal_out(p) for p in chosen.proposals], voted=chosen.voted,
                            remaining=chosen.remaining)
 
-    @post("/ballots", sync_to_thread=True, status_code=200, responses=PROBLEMS)
+    @post("/ballots", sync_to_thread=True, status_code=200, responses=THROTTLED_PROBLEMS)
     def vote(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str], data: JSONBody[BallotIn]) -> BallotOut:
         """Cast or change my vote on one proposal."""
         service.cast_vote(app, round_id, viewer, data.proposal, data.vote, data.qualification)
