@@ -176,9 +176,11 @@
     var timer = null;
     var asked = "";
 
-    // The text as the server reads it: NFC, runs of white space as one space, trimmed.
+    // The text as the server reads it: NFC, control and invisible format characters dropped (but the joiner
+    // of emoji sequences and the tags of a subdivision flag), runs of white space as one space, trimmed.
+    var invisible = /(?![\t\n\v\f\r\x1c-\x1f\x85\u200d\u{E0020}-\u{E007F}])[\p{Cc}\p{Cf}]/gu;
     var cleaned = function () {
-      return area.value.normalize("NFC").replace(/\s+/g, " ").trim();
+      return area.value.normalize("NFC").replace(invisible, "").replace(/\s+/g, " ").trim();
     };
     // Its length as the server counts it: code points, not UTF-16 units.
     var length = function (text) {

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import (DESKTOP, PHONE, overflows_sideways, screenshot, serious_accessibility_problems,
                                     sign_in)
+from appliance.domain.proposals import clean_text
 from tests.conftest import PASSWORD, create_open_round
 
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> is not run'
@@ -175,6 +176,10 @@ def test_the_proposal_form_counts_like_the_server_and_sends_once(api, open_page)
     text = "  Caf" + "e\u0301" + "   au   bure" + "a\u0300" + "u \U0001f600  "
     area.fill(text)
     expect(phone.locator("#proposal-counter")).to_have_text("16 / 280 characters")  # 23 UTF-16 units once trimmed
+    # invisible characters the server drops (a zero-width space, a soft hyphen, a BOM) are not counted either
+    padded = "Hold\u200b fewer\u00ad meetings\ufeff"
+    area.fill(padded)
+    expect(phone.locator("#proposal-counter")).to_have_text(f"{len(clean_text(padded))} / 280 characters")
     area.fill("Hold fewer and shorter meetings")
     assert phone.evaluate("""() => {
         const button = document.querySelector("#propose-form button[type=submit]");

@@ -28,7 +28,7 @@ GROUPS = (("open", N_("Open now")), ("published", N_("Results published")), ("cl
 
 
 class ProposalForm(BaseModel):
-    text: str = Field("", max_length=10_000)
+    text: str = Field("", max_length=40_000)  # the textarea's guard: 4 x the longest proposal_max_chars
 
 
 class BallotForm(BaseModel):
