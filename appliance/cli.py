@@ -182,11 +182,13 @@ def run_init(_: argparse.Namespace) -> int:
 
 
 def run_migrate(_: argparse.Namespace) -> int:
+    from appliance.storage.backup import refuse_unfinished_restore
     from appliance.storage.connection import Databases
     from appliance.storage.migrations import apply_migrations
 
     storage = load_settings().storage
     storage.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    refuse_unfinished_restore(storage.data_dir)
     dbs = Databases(storage.identity_db, storage.ballots_db)
     applied = apply_migrations(dbs.identity, dbs.ballots)
     dbs.close()

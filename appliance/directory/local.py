@@ -43,11 +43,13 @@ class LocalDirectory:
         return None if found is None else found[0]
 
     def _lookup(self, username: str) -> tuple[Person, str] | None:
-        """The person and password hash of a username compared as directories compare them (`ALICE` is
-        `alice`; `user add` keeps two such names from coexisting). Every username is read each time, found or
-        not, so that the cost does not tell which names exist."""
+        """The person and password hash of a username: as written, else compared as directories compare them
+        (`ALICE` is `alice`) when that names one person only (`user add` keeps such names apart; older data
+        may not). Every username is read each time, found or not, so that the cost does not tell which exist."""
+        names = people.usernames(self.db)
         wanted = normal_username(username)
-        match = next((name for name in people.usernames(self.db) if normal_username(name) == wanted), None)
+        alike = [name for name in names if normal_username(name) == wanted]
+        match = username if username in alike else alike[0] if len(alike) == 1 else None
         return None if match is None else people.find_by_username(self.db, match)
 
     def spend_a_check(self, password: str) -> None:

@@ -80,6 +80,7 @@ def _databases(settings: Settings) -> list[Path]:
 def make_backup(settings: Settings, target: Path, with_keys: bool = False) -> BackupReport:
     """Write a backup of the data directory into target, a new or empty directory."""
     storage = settings.storage
+    stored.refuse_unfinished_restore(storage.data_dir)  # part old data, part a backup: not worth keeping
     for db in _databases(settings):
         if not db.is_file():
             raise BackupError(f"no database {db}: nothing to back up (check storage.data_dir)")
@@ -248,7 +249,11 @@ def restore_backup(settings: Settings, source: Path, replace: bool = False) -> B
     plan = _restore_plan(settings, source, manifest)
     marker = storage.data_dir / stored.RESTORE_MARKER  # the appliance refuses to open the data while it is there
     try:
-        marker.write_text(f"restoring {source}\n", encoding="utf-8")
+        with open(marker, "w", encoding="utf-8") as file:
+            file.write(f"restoring {source}\n")
+            file.flush()
+            os.fsync(file.fileno())  # on disk before any file is swapped in, even through a power cut
+        _sync_directory(storage.data_dir)
     except OSError as error:
         marker.unlink(missing_ok=True)
         raise BackupError(f"restore not applied: cannot write {marker}: {error.strerror or error};"

@@ -54,7 +54,7 @@ def create_first_admin(app: Appliance, username: str, password_file: Path | None
                 f" `docker exec -it CONTAINER appliance user add {username} --group {group}`"
                 f" (outside a container: `appliance user add {username} --group {group}`)")
     password = read_admin_password(password_file)
-    if people.find_by_username(app.dbs.identity, username) is not None:
+    if LocalDirectory(app.dbs.identity).has_username(username):  # compared as sign-in compares names
         raise FirstAdminError(f"APPLIANCE_ADMIN_USERNAME: {username!r} exists but is not an admin; choose another"
                               " name, or add it to an admin group")
     person = Person(new_person_id(), username, username, "", frozenset({group}), {})

@@ -56,21 +56,25 @@ class ViewCache:
 
 
 class Snapshots:
-    """Values computed again at most once every `seconds` per key: the sequence engine's hourly vote counts."""
+    """Values computed once per period of `seconds` per key (periods on the clock: every hour, on the hour):
+    the sequence engine's hourly vote counts."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._values: dict[str, tuple[float, Any]] = {}
+        self._values: dict[str, tuple[int, Any]] = {}
         self._lock = threading.Lock()
+
+    def period(self, now: float) -> int:
+        return int(now // self.seconds)
 
     def get(self, key: str, now: float, compute: Callable[[], Any]) -> Any:
         with self._lock:
             taken = self._values.get(key)
-            if taken is not None and now - taken[0] < self.seconds:
+            if taken is not None and taken[0] == self.period(now):
                 return taken[1]
         value = compute()
         with self._lock:
-            self._values[key] = (now, value)
+            self._values[key] = (self.period(now), value)
         return value
 
     def forget(self, key: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from appliance.domain import segments
 from appliance.domain.errors import Invalid
-from appliance.domain.proposals import clean_text
+from appliance.domain.proposals import clean_paragraphs, clean_text
 from appliance.domain.results import CountRow
 from appliance.domain.rounds import DESCRIPTION_MAX_CHARS, QUESTION_MAX_CHARS, TITLE_MAX_CHARS, Round
 from appliance.services.context import Appliance
@@ -294,8 +294,8 @@ def _within(text: str, limit: int, what: str) -> str:
 
 def _closed_round(app: Appliance, export: PolisExport, title: str, k: int) -> Round:
     defaults = app.settings.rounds
-    question = _within(export.topic or title, QUESTION_MAX_CHARS, "the question (summary.csv topic)")
-    description = _within(export.description, DESCRIPTION_MAX_CHARS,
+    question = _within(clean_text(export.topic) or title, QUESTION_MAX_CHARS, "the question (summary.csv topic)")
+    description = _within(clean_paragraphs(export.description), DESCRIPTION_MAX_CHARS,
                           "the description (summary.csv conversation-description)")
     return Round(
         id=secrets.token_hex(8), title=title, question=question, description=description,

@@ -32,34 +32,30 @@ def sequence_for(app: Appliance, round_id: str, viewer: Viewer) -> Sequence:
     round_, secret = open_round_for(app, round_id, viewer)
     release(app, round_)
     accepted = proposals.list_by_status(app.dbs.ballots, round_id, "accepted")
-    counts, similar_groups, fingerprint = app.tally_snapshots.get(round_id, app.clock().timestamp(),
-                                                                  lambda: _snapshot(app, round_id))
+    now = app.clock().timestamp()
+    counts, similar_groups = app.tally_snapshots.get(round_id, now, lambda: (
+        ballots.tallies(app.dbs.ballots, round_id), similar.groups(app.dbs.ballots, round_id)))
     pseudonym = voter_pseudonym(app.instance_secret, secret, viewer.person_id)
     voted = ballots.voted_by(app.dbs.ballots, round_id, pseudonym) & {p.id for p in accepted}
     groups = merged_groups([p.id for p in accepted], {p.id: p.duplicate_of for p in accepted if p.duplicate_of},
                            similar_groups)
     # In a fixed order (the list comes shuffled): the same draws then pick the same proposals.
     tallies = [Tally(p.id, *counts.get(p.id, (0, 0, 0))) for p in sorted(accepted, key=lambda p: p.id)]
-    chosen = next_sequence(tallies, voted, _draws(app, secret, pseudonym, fingerprint, voted), groups)
+    chosen = next_sequence(tallies, voted, _draws(app, secret, pseudonym, app.tally_snapshots.period(now), voted),
+                           groups)
     by_id = {p.id: p for p in accepted}
     left = {groups.get(p.id, p.id) for p in accepted} - {groups.get(pid, pid) for pid in voted}
     return Sequence([by_id[pid] for pid in chosen], len(voted), len(left))
 
 
-def _snapshot(app: Appliance, round_id: str) -> tuple[dict, dict, bytes]:
-    """The hourly snapshot: vote counts, near-duplicate groups, and a fingerprint of the counts."""
-    counts = ballots.tallies(app.dbs.ballots, round_id)
-    fingerprint = hashlib.sha256(repr(sorted(counts.items())).encode()).digest()
-    return counts, similar.groups(app.dbs.ballots, round_id), fingerprint
-
-
-def _draws(app: Appliance, secret: bytes, pseudonym: bytes, fingerprint: bytes, voted: set[str]) -> np.random.Generator:
-    """The random draws of one voter's sequence: the same for the same snapshot and the same votes.
+def _draws(app: Appliance, secret: bytes, pseudonym: bytes, period: int, voted: set[str]) -> np.random.Generator:
+    """The random draws of one voter's sequence: the same within one snapshot period for the same votes.
 
     Asking again gives the same sequence, so that repeated asking cannot sample the engine's Thompson draws
-    and read the hidden counts (or a single vote's move) from how often each proposal comes up.
+    and read the hidden counts (or a single vote's move) from how often each proposal comes up. The draws
+    change with the period whether the counts did or not: a new sequence does not say that someone voted.
     """
-    state = b"sequence" + pseudonym + fingerprint + ",".join(sorted(voted)).encode()
+    state = b"sequence" + pseudonym + period.to_bytes(8, "big") + ",".join(sorted(voted)).encode()
     seed = hmac.new(app.instance_secret + secret, state, hashlib.sha256).digest()
     return np.random.default_rng(int.from_bytes(seed, "big"))
 

@@ -27,6 +27,7 @@ from appliance.storage.connection import fetch_one, write
 EXPIRY_GRAIN_SECONDS = 3600
 LOCAL_PREFIX = "local:"  # ids of the local directory's people, whose row holds their session generation
 _NONCE_BYTES = 12
+SEALED_BLOCK = 4096  # sealed people are padded to whole blocks of this many bytes (one block for all but a few)
 
 
 def expiry(now: int, lifetime: int) -> int:
@@ -51,7 +52,7 @@ def create_session(db: Database, token: str, person: Person, expires_at: int, no
 
 
 def find_session(db: Database, token: str, now: int) -> Person | None:
-    """The person of an unexpired session, or None (and a session whose local account moved on is deleted)."""
+    """The person of an unexpired session, or None (also when its local account moved on since)."""
     key = token_hash(token)
     row = fetch_one(db, "SELECT sealed FROM sessions WHERE token_hash = ? AND expires_at > ?", (key, now))
     if row is None:
@@ -61,8 +62,7 @@ def find_session(db: Database, token: str, now: int) -> Person | None:
     except (InvalidTag, ValueError):
         return None
     if payload["generation"] != _generation(db, payload["id"]):
-        delete_session(db, key)
-        return None
+        return None  # a new password, or the account gone: the row itself expires (no write on this path)
     return Person(payload["id"], payload["username"], payload["display_name"], "", frozenset(payload["groups"]),
                   payload["attributes"])
 
@@ -87,8 +87,11 @@ def _key(token: str) -> bytes:
 
 
 def _seal(token: str, data: bytes) -> bytes:
+    """Encrypted, and padded with spaces to whole blocks of SEALED_BLOCK bytes: the length of a sealed row must
+    not tell whose it is (the length of a name, of a list of groups)."""
+    padded = data + b" " * (-len(data) % SEALED_BLOCK)
     nonce = os.urandom(_NONCE_BYTES)
-    return nonce + AESGCM(_key(token)).encrypt(nonce, data, token_hash(token).encode())
+    return nonce + AESGCM(_key(token)).encrypt(nonce, padded, token_hash(token).encode())
 
 
 def _open(token: str, sealed: bytes) -> bytes:

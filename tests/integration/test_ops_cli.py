@@ -202,10 +202,11 @@ def test_a_restore_stopped_half_way_keeps_the_appliance_from_opening_until_it_is
     (key / "in-the-way").mkdir(parents=True)  # the last file cannot be moved into place: the others were
     assert run(["restore", "b", "--force"], monkeypatch) == 1
     assert "restore only partly applied" in capsys.readouterr().err
-    for command in (["user", "list"], ["serve"]):
-        assert run(command, monkeypatch) == 1
+    for command in (["user", "list"], ["serve"], ["migrate"], ["backup", "mixed"]):
+        assert run(command, monkeypatch) == 1, command
         err = capsys.readouterr().err
         assert f"a restore into {DATA} is running or did not finish" in err and "restore --force" in err
+    assert not (tmp_path / "mixed").exists()  # no backup of part old data, part restored
     assert run(["doctor"], monkeypatch) == 1
     assert "did not finish" in capsys.readouterr().out
     shutil.rmtree(key)

@@ -81,13 +81,13 @@ def test_sequences_read_vote_counts_from_an_hourly_snapshot(api, appliance, voti
         assert voter.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": pid, "vote": "agree"}).status_code == 200
     now = appliance.clock()
 
-    def taken_again() -> tuple[dict, dict, bytes]:
-        return ballots.tallies(appliance.dbs.ballots, round_id), {}, b""
+    def taken_again() -> tuple[dict, dict]:
+        return ballots.tallies(appliance.dbs.ballots, round_id), {}
 
-    counts, _, _ = appliance.tally_snapshots.get(round_id, now.timestamp(), taken_again)
+    counts, _ = appliance.tally_snapshots.get(round_id, now.timestamp(), taken_again)
     assert counts == {}  # still the snapshot taken before anyone voted
     later = now + timedelta(seconds=3601)
-    counts, _, _ = appliance.tally_snapshots.get(round_id, later.timestamp(), taken_again)
+    counts, _ = appliance.tally_snapshots.get(round_id, later.timestamp(), taken_again)
     assert counts == {pid: (1, 0, 0) for pid in ids[:5]}
     # The voter's own votes are always current, whatever the snapshot.
     assert not {p["id"] for p in sequence(voter, round_id)["proposals"]} & set(ids[:5])
@@ -95,6 +95,8 @@ def test_sequences_read_vote_counts_from_an_hourly_snapshot(api, appliance, voti
 
 def test_asking_again_gives_the_same_sequence_so_the_draws_cannot_be_sampled(api, appliance, voting_round):
     _, round_id = voting_round
+    now = appliance.clock()
+    appliance.clock = lambda: now  # within one snapshot period (the hour)
     for i, voter in enumerate(("u00", "u01", "u02")):  # votes in the snapshot, that the engine's draws depend on
         client = api(voter)
         for proposal in sequence(client, round_id)["proposals"][:8]:
@@ -106,6 +108,8 @@ def test_asking_again_gives_the_same_sequence_so_the_draws_cannot_be_sampled(api
     [first] = asked
     other = {tuple(p["id"] for p in sequence(api("u10"), round_id)["proposals"]) for _ in range(3)}
     assert len(other) == 1 and other != asked  # another voter, other draws
+    appliance.clock = lambda: now + timedelta(hours=1)  # the next period: new draws, though no count moved
+    assert tuple(p["id"] for p in sequence(voter, round_id)["proposals"]) != first
     voter.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": first[0], "vote": "neutral"})
     after = [p["id"] for p in sequence(voter, round_id)["proposals"]]
     assert first[0] not in after and sequence(voter, round_id)["proposals"] == sequence(voter, round_id)["proposals"]
