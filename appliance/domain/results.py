@@ -11,6 +11,9 @@ import numpy as np
 from appliance.domain.votes import OPTION_INDEX, OPTIONS
 
 NOT_ENOUGH = "not enough responses"
+# A breakdown asked for by a dimension none of whose groups was kept apart at open (each under k people).
+NO_BREAKDOWN = ("no breakdown: when the round opened, the groups of this dimension could not be kept apart without"
+                " one of them counting fewer than k people, so they were merged")
 
 
 @dataclass(frozen=True)

@@ -114,12 +114,10 @@ def test_an_unknown_round_is_a_404_even_for_a_vote_that_is_not_one(u00):
     assert_problem(response, 404, "no round 'no-such-round'")
 
 
-def test_a_digest_time_with_a_final_newline_and_a_date_before_2000_in_utc_are_refused(admin):
+def test_a_digest_time_with_a_final_newline_is_refused(admin):
     round_id = round_in(admin, "draft")
     response = admin.put(url(round_id, "digest"), json={"recipients": ["admins"], "local_time": "09:00\n"})
     assert response.status_code == 400, response.text
-    early = admin.post(ROUNDS, json=DRAFT | {"opens_at": "2000-01-01T00:30:00+01:00"})  # 1999 in UTC
-    assert_problem(early, 400, "opens_at must be in the years 2000 to 2999")
 
 
 @pytest.mark.parametrize("action", ["ballots", "accept", "refuse"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import create_open_round
+from tests.conftest import add_person, create_open_round
 from tests.integration.test_results_api import closed_round, crowd  # noqa: F401 (a fixture)
 
 
@@ -63,3 +63,20 @@ def test_the_audience_reads_no_results_before_publication(api, pages, crowd):  #
     browser = pages("c05")
     assert browser.get(f"/rounds/{round_id}/results").status_code == 403
     assert "See the results" not in browser.get(f"/rounds/{round_id}").text
+
+
+def test_a_dimension_merged_at_open_says_why_it_has_no_breakdown(api, pages, appliance):
+    for i in range(25):  # three departments, and a site of one's own each: no site can be kept apart
+        add_person(appliance, f"o{i}", {"ops"}, {"department": ("Ops", "Sales", "Legal")[i // 10], "site": f"S{i}"})
+    admin = api("admin")
+    round_id = create_open_round(admin, moderation="post", audience_groups=["ops"], dimensions=["department", "site"])
+    proposal = api("o0").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "A shuttle between the sites"})
+    for i in range(6):
+        api(f"o{i}").post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": proposal.json()["id"], "vote": "agree"})
+    assert admin.post(f"/api/v1/rounds/{round_id}/close").status_code == 200
+    view = admin.get(f"/api/v1/rounds/{round_id}/results", params={"dimension": "site"}).json()
+    assert view["segments"] == [] and view["note"].startswith("no breakdown: when the round opened")
+    html = pages("admin").get(f"/rounds/{round_id}/results?dimension=site").text
+    assert "No breakdown by site: when the round opened, its groups could not be kept apart" in html
+    by_department = pages("admin").get(f"/rounds/{round_id}/results?dimension=department").text
+    assert "No breakdown" not in by_department and "rounded to 5 points" in by_department

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery
 
 from appliance.domain import disclosure
 from appliance.domain.disclosure import NOT_ENOUGH, ProposalView, ResultsView
+from appliance.domain.results import NO_BREAKDOWN
 from appliance.domain.rounds import Round, Viewer
 from appliance.domain.scoring import PUBLISHED_DECIMALS, Estimate
 from appliance.services import rounds as service
@@ -66,7 +67,8 @@ def proposal_result_out(result: ProposalView) -> ProposalResultOut:
 def results_out(round_: Round, view: ResultsView) -> ResultsOut:
     return ResultsOut(
         round_id=round_.id, status=round_.status, k=view.k, shown=view.shown, voters=view.voters,
-        note=None if view.shown else NOT_ENOUGH, dimensions=list(view.dimensions), dimension=view.dimension,
+        note=NOT_ENOUGH if not view.shown else NO_BREAKDOWN if view.dimension and not view.segments else None,
+        dimensions=list(view.dimensions), dimension=view.dimension,
         main_dimension=view.main_dimension,
         segments=[SegmentOut(name=s.name, pooled=s.pooled, shown=s.shown, participation=s.participation,
                              participation_at_least=s.participation_at_least, over_represented=s.over_represented,
