@@ -28,4 +28,8 @@ def test_the_breakdown_by_department_reads_well_and_hides_small_groups(api, open
         screenshot(page, f"results-by-department-{size}")
         assert not problems, problems
         assert not overflows_sideways(page)
+        width = page.viewport_size["width"]
+        for tab in page.locator(".tabs a").all():  # every tab in sight, none scrolled away
+            box = tab.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, tab.inner_text()
     expect(page.locator(".legend li").first).to_contain_text("\u202f%")  # French writes 62 %

@@ -160,6 +160,18 @@ def test_the_dashboard_shows_participation_a_day_late_and_in_bands(api, pages, a
     assert f"<td>{Speaker('fr').date(day)}</td>" in shown and "<td class=\"num\">moins de 5</td>" in shown
 
 
+def test_once_closed_the_dashboard_gives_the_voters_as_the_results_do(api, pages):
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"], moderation="post")
+    proposal = api("u00").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Hold fewer meetings"}).json()
+    for i in range(7):
+        api(f"u{i:02d}").post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": proposal["id"], "vote": "agree"})
+    assert admin.post(f"/api/v1/rounds/{round_id}/close").status_code == 200
+    page = pages("admin").get(f"/admin/rounds/{round_id}").text
+    assert "<strong>7</strong>" in page and "5 to 9" not in page  # not a band beside the results' 7 voters
+    assert "7 voters" in pages("admin").get(f"/rounds/{round_id}/results").text
+
+
 def test_an_admin_sets_the_weekly_digest_from_the_dashboard(api, pages):
     round_id = create_open_round(api("admin"), audience_groups=["staff"])
     admin = pages("admin")
