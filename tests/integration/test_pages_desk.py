@@ -71,7 +71,7 @@ def test_an_admin_creates_opens_closes_and_publishes_a_round_from_the_pages(page
     round_id = dashboard.rsplit("/", 1)[1]
     assert "Round created as a draft." in admin.get(created.headers["location"]).text
     for action, status in (("open", "Open"), ("close", "Closed"), ("publish", "Results published")):
-        response = admin.submit(f"{dashboard}/{action}")
+        response = admin.submit(f"{dashboard}/{action}", {"confirm": "1"})  # the box the dashboard asks to tick
         assert response.status_code == 303, response.text
         assert 'class="badge status-' in admin.get(dashboard).text and status in admin.get(dashboard).text
     assert admin.get(f"/rounds/{round_id}/results").status_code == 200
@@ -89,9 +89,24 @@ def test_a_refused_round_form_comes_back_with_its_values(pages):
 def test_a_second_close_is_a_clear_conflict(api, pages):
     round_id = create_open_round(api("admin"), audience_groups=["staff"])
     admin = pages("admin")
-    assert admin.submit(f"/admin/rounds/{round_id}/close").status_code == 303
-    again = admin.submit(f"/admin/rounds/{round_id}/close")
+    assert admin.submit(f"/admin/rounds/{round_id}/close", {"confirm": "1"}).status_code == 303
+    again = admin.submit(f"/admin/rounds/{round_id}/close", {"confirm": "1"})
     assert again.status_code == 409 and "cannot close a round that is closed" in again.text
+
+
+def test_closing_and_publishing_from_the_pages_take_a_ticked_box(api, pages):
+    api_admin = api("admin")
+    round_id = create_open_round(api_admin, audience_groups=["staff"])
+    admin = pages("admin")
+    dashboard = admin.get(f"/admin/rounds/{round_id}").text
+    assert 'name="confirm" value="1" required' in dashboard and "this cannot be undone" in dashboard
+    unticked = admin.submit(f"/admin/rounds/{round_id}/close")
+    assert unticked.status_code == 400 and "tick the box that says what this does" in unticked.text
+    assert api_admin.get(f"/api/v1/rounds/{round_id}").json()["status"] == "open"
+    assert admin.submit(f"/admin/rounds/{round_id}/close", {"confirm": "1"}).status_code == 303
+    assert admin.submit(f"/admin/rounds/{round_id}/publish").status_code == 400
+    assert admin.submit(f"/admin/rounds/{round_id}/publish", {"confirm": "1"}).status_code == 303
+    assert api_admin.get(f"/api/v1/rounds/{round_id}").json()["status"] == "published"
 
 
 def test_the_round_form_sets_the_quota_and_the_schedule(api, pages):

@@ -48,6 +48,13 @@ class RoundForm(BaseModel):
     moderation: str = Field("pre", max_length=8)
 
 
+CONFIRMED = ("close", "publish")  # steps that cannot be undone: the form's box must be ticked
+
+
+class LifecycleForm(BaseModel):
+    confirm: str = Field("", max_length=8)
+
+
 class DatesForm(BaseModel):
     opens_at: str | None = Field(None, max_length=32)  # absent: not on the form (an open round's)
     closes_at: str = Field("", max_length=32)
@@ -190,11 +197,15 @@ class AdminPages(Controller):
         return see_other(f"/admin/rounds/{round_id}?done=dated")
 
     @post("/{round_id:str}/{action:str}", sync_to_thread=True, status_code=303)
-    def lifecycle(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str],
-                  action: FromPath[str]) -> Redirect:
-        """Open, close or publish the round."""
+    def lifecycle(self, app: NamedDependency[Appliance], actor: NamedDependency[str], viewer: NamedDependency[Viewer],
+                  round_id: FromPath[str], action: FromPath[str],
+                  data: Annotated[LifecycleForm, FORM]) -> Redirect:
+        """Open, close or publish the round; closing and publishing, which cannot be undone, once confirmed."""
         if action not in LIFECYCLE:
             raise Invalid("unknown action %(action)s", action=repr(action))
+        if action in CONFIRMED and data.confirm != "1":
+            service.find_round(app, round_id, viewer)  # an unknown round is said first
+            raise Invalid("tick the box that says what this does, to confirm it: it cannot be undone")
         done, step = LIFECYCLE[action]
         step(app, actor, round_id)
         return see_other(f"/admin/rounds/{round_id}?done={done}")
