@@ -121,6 +121,11 @@ def release_period(now: float, interval_seconds: int) -> int:
     return int(now // interval_seconds) if interval_seconds > 0 else 0
 
 
+def next_release(now: float, interval_seconds: int) -> float | None:
+    """When the next batch of new proposals is released (a Unix time); None when they are released at once."""
+    return (release_period(now, interval_seconds) + 1) * interval_seconds if interval_seconds > 0 else None
+
+
 def shown_status(status: str, moderation: str) -> str:
     """What an author is told: a queued proposal is already pending (pre) or accepted (post)."""
     return released_status(moderation) if status == "queued" else status

@@ -7,6 +7,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from functools import lru_cache
 
 from appliance.directory import MAX_SURNAMES, DirectoryUnavailable
@@ -43,6 +44,15 @@ def _release_for(app: Appliance, round_: Round) -> proposals.Release:
     """This moment's release period of the round, and what released proposals become."""
     period = proposal_rules.release_period(app.clock().timestamp(), round_.release_interval_seconds)
     return proposals.Release(period, proposal_rules.released_status(round_.moderation))
+
+
+def next_batch(app: Appliance, round_: Round) -> datetime | None:
+    """When the open round's next batch of new proposals reaches moderation (or, in post-moderation, the
+    public list); None when it is not open or releases at once. Says nothing of what the batch holds."""
+    if round_.status != "open":
+        return None
+    at = proposal_rules.next_release(app.clock().timestamp(), round_.release_interval_seconds)
+    return None if at is None else datetime.fromtimestamp(at, timezone.utc)
 
 
 def release(app: Appliance, round_: Round) -> None:

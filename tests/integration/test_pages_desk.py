@@ -327,3 +327,22 @@ def test_the_dashboard_counts_an_address_that_does_not_parse_among_those_mail_sk
     people.insert_person(appliance.dbs.identity, broken, PASSWORD_HASH)
     html = admin.get(f"/admin/rounds/{round_id}").text
     assert f"Reaches {before} people now." in html and "1 without an email address is skipped." in html
+
+
+@pytest.mark.parametrize("settings_overrides", [{"rounds": {"release_interval_seconds": 3600}}])
+def test_the_dashboard_and_the_desk_say_when_the_next_batch_comes_not_what_it_holds(api, pages, appliance,
+                                                                                   settings_overrides):
+    from datetime import datetime, timezone
+
+    from appliance.i18n import Speaker
+
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    assert api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Hold fewer meetings"}).status_code == 201
+    now = appliance.clock().timestamp()
+    when = Speaker("en", appliance.settings.server.time_zone).datetime(
+        datetime.fromtimestamp((now // 3600 + 1) * 3600, timezone.utc))
+    dashboard = pages("admin").get(f"/admin/rounds/{round_id}").text
+    assert f"new proposals arrive in batches: the next at {when}" in dashboard
+    assert "<strong>0</strong>" in dashboard  # the proposal sent this hour is not counted before its batch
+    desk = pages("mod").get(f"/rounds/{round_id}/moderation").text
+    assert f"Next batch of new proposals: {when}." in desk and "Nothing waits for moderation." in desk

@@ -170,6 +170,7 @@ class AdminPages(Controller):
         reachable, without_email = len(reachable) - len(unusable), without_email + len(unusable)
         zone = app.settings.server.time_zone
         return page(request, "admin_round.html", round=round_, notice=notice, backlog=backlog,
+                    next_batch=participation.next_batch(app, round_),
                     dates={name: local_input(getattr(round_, name), zone) for name in DATE_FIELDS},
                     participation=service.participation(app, round_id), digest=digest,
                     digest_reach=(reachable, without_email), mail_enabled=app.settings.mail.enabled,

@@ -71,6 +71,7 @@ class ModerationPages(Controller):
         published = sorted(participation.accepted_proposals(app, round_id, viewer), key=lambda p: p.text.casefold())
         notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
         return page(request, "moderation.html", round=round_, notice=notice, reason_codes=REFUSAL_REASONS,
+                    next_batch=participation.next_batch(app, round_),
                     flag_kinds=FLAG_KINDS, published=published, mine=mine, batch=participation.DESK_BATCH,
                     others=participation.held_by_others(app, actor, round_id), texts={p.id: p.text for p in published},
                     items=[(item, marked_text(item.proposal.text, item.flags)) for item in items])
