@@ -25,9 +25,13 @@ LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 
 @lru_cache(maxsize=len(LANGUAGES))
 def translations(language: str) -> gettext.NullTranslations:
-    """The language's catalogue, compiled in memory from its .po file (English is the source language)."""
+    """The language's catalogue, compiled in memory from its .po file.
+
+    English is the source language; its catalogue only rewords, for the pages, the messages that name an
+    API field ("closes_at" is "the closing date" on a form).
+    """
     po_file = LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
-    if language == DEFAULT_LANGUAGE or not po_file.exists():
+    if not po_file.exists():
         return gettext.NullTranslations()
     with po_file.open("rb") as source:
         catalog = read_po(source, locale=language)
