@@ -141,8 +141,12 @@ def test_a_round_from_proposals_to_published_results_in_a_real_browser(open_page
     accessible(admin, "error-desktop")
     admin.goto(f"/admin/rounds/{round_id}")
     accessible(admin, "dashboard-desktop")
+    admin.click("button.danger")  # the box not ticked: the browser does not send the form
+    assert admin.evaluate("document.querySelector(\"form[action$='/close'] input[name=confirm]\").validity.valid") is False
+    admin.check("form[action$='/close'] input[name=confirm]")
     admin.click("button.danger")
     expect(admin.locator(".notice")).to_contain_text("The round is closed")
+    admin.check("form[action$='/publish'] input[name=confirm]")
     admin.click("form[action$='/publish'] button")
     expect(admin.locator(".notice")).to_contain_text("published")
 
