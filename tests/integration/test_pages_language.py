@@ -156,3 +156,13 @@ def test_a_refused_form_names_its_fields_as_the_form_does_in_french(pages):
     assert refused.status_code == 400
     alert = refused.text.split('role="alert">', 1)[1].split("</p>", 1)[0]
     assert alert == "la date de clôture est déjà passée\u00a0: indiquez une date à venir"  # not "closes_at"
+
+
+def test_an_action_address_opened_as_a_link_is_explained_in_the_page_s_language(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    admin = pages("admin")
+    english = admin.get(f"/admin/rounds/{round_id}/close", headers={"accept": "text/html"})
+    assert english.status_code == 405 and "Go back to the page and use its button." in english.text
+    admin.submit("/language", {"lang": "fr", "next": "/rounds"})
+    french = admin.get(f"/admin/rounds/{round_id}/close", headers={"accept": "text/html"})
+    assert "Revenez à la page et utilisez son bouton." in french.text and "Method Not Allowed" not in french.text

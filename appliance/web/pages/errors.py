@@ -22,6 +22,7 @@ TITLES = {
     401: N_("Please sign in"),
     403: N_("This is not open to you"),
     404: N_("This page does not exist"),
+    405: N_("This is a button's address"),
     409: N_("This cannot be done now"),
     429: N_("Too many attempts"),
     503: N_("The appliance cannot answer right now"),
@@ -81,7 +82,10 @@ def http_error(request: Request, error: HTTPException) -> Template:
     if error.status_code >= 500:
         return unexpected_error(request, error)
     detail = error.detail
-    if isinstance(error, PermissionDeniedException) and "CSRF" in detail:
+    if error.status_code == 405:  # an address for a form's button, opened as a link
+        detail = speaker_for(request).gettext("This address is for a button on a page, not for a link. Go back"
+                                              " to the page and use its button.")
+    elif isinstance(error, PermissionDeniedException) and "CSRF" in detail:
         detail = speaker_for(request).gettext("The form had expired. Go back, reload the page and try again.")
     elif isinstance(error, ValidationException):
         detail = api_errors.describe_validation(error.extra) or detail
