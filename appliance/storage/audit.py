@@ -23,3 +23,13 @@ def record(db: Database, actor: str, action: str, target: str = "", detail: str 
 def recent(db: Database, limit: int = 100) -> list[tuple[str, str, str, str, str]]:
     """The latest entries, newest first."""
     return fetch_all(db, "SELECT at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
+
+
+ROUND_STEPS = ("round.open", "round.close", "round.publish")
+
+
+def round_steps(db: Database, round_id: str) -> dict[str, datetime]:
+    """When a round was opened, closed and published (those steps it went through): action -> first time."""
+    rows = fetch_all(db, "SELECT action, min(at) FROM audit_log WHERE target = ? AND action IN (?, ?, ?)"
+                         " GROUP BY action", (round_id, *ROUND_STEPS))
+    return {action: datetime.fromisoformat(at) for action, at in rows}

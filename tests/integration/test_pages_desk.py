@@ -75,6 +75,10 @@ def test_an_admin_creates_opens_closes_and_publishes_a_round_from_the_pages(page
         assert response.status_code == 303, response.text
         assert 'class="badge status-' in admin.get(dashboard).text and status in admin.get(dashboard).text
     assert admin.get(f"/rounds/{round_id}/results").status_code == 200
+    page = admin.get(dashboard).text  # what happened when, beside what was planned
+    for label in ("Planned closing", "Opened", "Closed", "Results published"):
+        assert f'<th scope="row">{label}</th><td>' in page, label
+    assert '<th scope="row">Closes at</th>' not in page
 
 
 def test_a_refused_round_form_comes_back_with_its_values(pages):

@@ -19,7 +19,7 @@ from appliance.domain.rounds import (DESCRIPTION_MAX_CHARS, MAX_K, MIN_K, QUESTI
 from appliance.services import notifications, outbox, participation
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
-from appliance.storage import proposals
+from appliance.storage import audit, proposals
 from appliance.storage.digests import DigestSchedule
 from appliance.web.auth import requires_admin
 from appliance.web.pages.errors import said
@@ -171,6 +171,7 @@ class AdminPages(Controller):
         zone = app.settings.server.time_zone
         return page(request, "admin_round.html", round=round_, notice=notice, backlog=backlog,
                     next_batch=participation.next_batch(app, round_),
+                    steps=audit.round_steps(app.dbs.identity, round_id),
                     dates={name: local_input(getattr(round_, name), zone) for name in DATE_FIELDS},
                     participation=service.participation(app, round_id), digest=digest,
                     digest_reach=(reachable, without_email), mail_enabled=app.settings.mail.enabled,
