@@ -293,6 +293,10 @@ def test_a_digest_time_zone_that_is_a_folder_is_refused_on_the_dashboard(api, pa
     response = pages("admin").submit(f"/admin/rounds/{round_id}/digest",
                                      {"recipients": "admins", "time_zone": "Europe", "local_time": "09:00"})
     assert response.status_code == 400 and "unknown time zone" in response.text and "Europe" in response.text
+    assert f'<a href="/admin/rounds/{round_id}">Back to the page, to correct it</a>' in response.text
+    unticked = pages("admin").submit(f"/admin/rounds/{round_id}/close")  # a refused step leads back to it too
+    assert f'<a href="/admin/rounds/{round_id}">Back to the page, to correct it</a>' in unticked.text
+    assert "Back to the page" not in pages("admin").get("/rounds/no-such-round").text  # a link, not a form
 
 
 def test_an_admin_changes_a_draft_s_dates_and_closes_an_open_round_later_from_the_dashboard(api, pages):

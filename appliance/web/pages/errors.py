@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from urllib.parse import quote
 
@@ -30,10 +31,28 @@ TITLES = {
 SOMETHING_WRONG = N_("Something went wrong")
 
 
+# A refused form leads back to the page it was on: a round's dashboard, its moderation desk, the round page.
+_FORM_PAGES = ((re.compile(r"/admin/rounds/(?!new/?$)([^/]+)/[^/]+/?"), "/admin/rounds/{}"),
+               (re.compile(r"/rounds/([^/]+)/moderation(/.*)?"), "/rounds/{}/moderation"),
+               (re.compile(r"/rounds/([^/]+)/.+"), "/rounds/{}"))
+
+
+def back_to(request: Request) -> str | None:
+    """The page whose form made this request, when it is a form's own address; else None."""
+    if request.method != "POST":
+        return None
+    for pattern, target in _FORM_PAGES:
+        match = pattern.fullmatch(request.url.path)
+        if match:
+            return target.format(quote(match.group(1), safe=""))
+    return None
+
+
 def _render(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Template:
     """The error page, titled in the reader's language; the detail is the service's own message."""
     response = page(request, "error.html", status=status,
-                    title=speaker_for(request).gettext(TITLES.get(status, SOMETHING_WRONG)), detail=detail)
+                    title=speaker_for(request).gettext(TITLES.get(status, SOMETHING_WRONG)), detail=detail,
+                    back=back_to(request))
     if headers:
         response.headers.update(headers)
     return response
