@@ -166,3 +166,13 @@ def test_an_action_address_opened_as_a_link_is_explained_in_the_page_s_language(
     admin.submit("/language", {"lang": "fr", "next": "/rounds"})
     french = admin.get(f"/admin/rounds/{round_id}/close", headers={"accept": "text/html"})
     assert "Revenez à la page et utilisez son bouton." in french.text and "Method Not Allowed" not in french.text
+
+
+def test_a_page_for_another_role_says_who_has_it(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    admin = pages("admin")  # an admin, not a moderator
+    desk = admin.get(f"/rounds/{round_id}/moderation")
+    assert desk.status_code == 403 and "This page is for moderators: the members of moderators" in desk.text
+    employee = pages("u01").get("/admin/rounds")
+    assert employee.status_code == 403 and "This page is for administrators: the members of admins" in employee.text
+    assert "needs the" not in desk.text + employee.text  # not the API's words

@@ -29,6 +29,12 @@ TITLES = {
     503: N_("The appliance cannot answer right now"),
 }
 SOMETHING_WRONG = N_("Something went wrong")
+# A role's guard refused the page: who has the role, in the directory's words.
+ROLE_NEEDED = {
+    "this needs the moderator role": N_("This page is for moderators: the members of %(groups)s in the directory."
+                                        " An administrator of the directory can add you."),
+    "this needs the admin role": N_("This page is for administrators: the members of %(groups)s in the directory."),
+}
 
 
 # A refused form leads back to the page it was on: a round's dashboard, its moderation desk, the round page.
@@ -106,6 +112,10 @@ def http_error(request: Request, error: HTTPException) -> Template:
                                               " to the page and use its button.")
     elif isinstance(error, PermissionDeniedException) and "CSRF" in detail:
         detail = speaker_for(request).gettext("The form had expired. Go back, reload the page and try again.")
+    elif isinstance(error, PermissionDeniedException) and detail in ROLE_NEEDED:
+        directory = request.app.state.appliance.settings.directory
+        groups = directory.moderator_groups if "moderator" in detail else directory.admin_groups
+        detail = speaker_for(request).gettext(ROLE_NEEDED[detail], groups=", ".join(groups))
     elif isinstance(error, ValidationException):
         detail = api_errors.describe_validation(error.extra) or detail
     return _render(request, error.status_code, detail, error.headers)
