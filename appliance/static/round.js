@@ -193,6 +193,30 @@
       counter.classList.toggle("over", size > max);
     };
 
+    // "Vote for them rather than repeat them": a hint takes an agree vote where it stands.
+    var agreeButton = function (hint) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "secondary small";
+      button.textContent = hints.dataset.agree;
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        api("POST", "/api/v1/rounds/" + propose.dataset.round + "/ballots",
+            { proposal: hint.id, vote: "agree", qualification: null }, csrfToken(propose))
+          .then(function () {
+            var done = document.createElement("span");
+            done.className = "small muted";
+            done.setAttribute("role", "status");
+            done.textContent = hints.dataset.agreed;
+            button.replaceWith(done);
+          }).catch(function () {
+            button.disabled = false;
+            button.textContent = hints.dataset.agree_failed;
+          });
+      });
+      return button;
+    };
+
     var lookUp = function () {
       // A space after the last word says it is finished: "jours " is not on its way to "journaux".
       var draft = area.value.normalize("NFC").replace(/\s+/g, " ").replace(/^ /, "");
@@ -211,7 +235,11 @@
           hintsList.replaceChildren();
           found.slice(0, 3).forEach(function (hint) {
             var item = document.createElement("li");
-            item.textContent = hint.text;
+            var words = document.createElement("span");
+            words.className = "hint-text";
+            words.textContent = hint.text;
+            item.appendChild(words);
+            item.appendChild(agreeButton(hint));
             hintsList.appendChild(item);
           });
           hints.classList.toggle("hidden", found.length === 0);

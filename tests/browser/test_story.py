@@ -24,7 +24,7 @@ def accessible(page, name: str) -> None:
     assert not overflows_sideways(page), f"{name} is wider than the window"
 
 
-def test_a_round_from_proposals_to_published_results_in_a_real_browser(open_page):
+def test_a_round_from_proposals_to_published_results_in_a_real_browser(api, open_page):
     # The admin creates the round with the form and opens it from its dashboard.
     admin = open_page(DESKTOP)
     sign_in(admin, "admin", PASSWORD)
@@ -84,8 +84,11 @@ def test_a_round_from_proposals_to_published_results_in_a_real_browser(open_page
     writer.goto(f"/rounds/{round_id}")
     writer.locator("#proposal-text").press_sequentially("Shorter meetings, and fewer of them")
     expect(writer.locator("#hints")).to_be_visible()
-    expect(writer.locator("#hints-list li").first).to_have_text(IDEAS[0])
+    expect(writer.locator("#hints-list li .hint-text").first).to_have_text(IDEAS[0])
     screenshot(writer, "round-hints-phone")
+    writer.locator("#hints-list li button").first.click()  # agree with it rather than repeat it
+    expect(writer.locator("#hints-list li [role=status]").first).to_have_text("Your agreement is recorded.")
+    assert api("u07").get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 1
 
     # An employee votes through the card: no page load, progress, spoken feedback, keyboard shortcuts.
     voter = open_page(PHONE)
@@ -210,7 +213,7 @@ def test_hints_are_looked_up_from_the_round_s_minimum_length(api, open_page, set
     phone.wait_for_timeout(900)
     assert asked == []
     phone.locator("#proposal-text").press_sequentially(" and shorter")
-    expect(phone.locator("#hints-list li").first).to_have_text("Hold fewer and shorter meetings")
+    expect(phone.locator("#hints-list li .hint-text").first).to_have_text("Hold fewer and shorter meetings")
 
 
 def test_long_words_in_hints_and_refusal_notes_do_not_widen_the_phone_page(api, open_page):
@@ -224,7 +227,7 @@ def test_long_words_in_hints_and_refusal_notes_do_not_widen_the_phone_page(api, 
     sign_in(phone, "u01", PASSWORD)
     phone.goto(f"/rounds/{round_id}")
     phone.locator("#proposal-text").press_sequentially("Meetings shorter please")
-    expect(phone.locator("#hints-list li").first).to_have_text(published)
+    expect(phone.locator("#hints-list li .hint-text").first).to_have_text(published)
     assert not overflows_sideways(phone), "the hints are wider than the phone"
     phone.goto(f"/rounds/{round_id}/mine")
     expect(phone.locator(".item-note")).to_contain_text(LONG_WORD)
