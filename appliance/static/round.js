@@ -105,6 +105,21 @@
       });
     };
 
+    // A vote given from a similar-proposal hint: that proposal leaves the queue (or the card), and the progress
+    // is read again from the appliance (the hint may have been voted on before: the server counts it once).
+    document.addEventListener("appliance:voted", function (event) {
+      var id = event.detail;
+      queue = queue.filter(function (p) { return p.id !== id; });
+      api("GET", "/api/v1/rounds/" + round + "/sequence").then(function (sequence) {
+        voted = sequence.voted;
+        remaining = sequence.remaining;
+        showProgress();
+      }).catch(function () {});
+      if (proposalField.value === id && !busy) {
+        next().catch(leaveCard);
+      }
+    });
+
     var vote = function (choice) {
       if (busy || !proposalField.value) { return; }
       busy = true;
@@ -209,6 +224,7 @@
             done.setAttribute("role", "status");
             done.textContent = hints.dataset.agreed;
             button.replaceWith(done);
+            document.dispatchEvent(new CustomEvent("appliance:voted", { detail: hint.id }));
           }).catch(function () {
             button.disabled = false;
             button.textContent = hints.dataset.agree_failed;
