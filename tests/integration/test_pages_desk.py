@@ -117,8 +117,13 @@ def test_closing_and_publishing_from_the_pages_take_a_ticked_box(api, pages):
 def test_the_round_form_sets_the_quota_and_the_schedule(api, pages):
     created = pages("admin").submit("/admin/rounds/new", {
         "title": "Canteen", "question": "How could the canteen serve us better?", "proposal_quota": "2",
-        "opens_at": "2099-01-01T08:00", "proposals_close_at": "2099-01-05T12:00", "closes_at": "2099-01-10T18:30"})
+        "description": "Lunch times.\n\nThe menu.", "opens_at": "2099-01-01T08:00",
+        "proposals_close_at": "2099-01-05T12:00", "closes_at": "2099-01-10T18:30"})
     round_id = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    dashboard = pages("admin").get(f"/admin/rounds/{round_id}").text  # every setting the form took, shown back
+    assert '<th scope="row">Proposals per person</th><td>2</td>' in dashboard
+    assert '<th scope="row">Proposals close at</th><td>Jan 5, 2099, 12:00' in dashboard
+    assert '<td class="description">Lunch times.\n\nThe menu.</td>' in dashboard
     stored = api("admin").get(f"/api/v1/rounds/{round_id}").json()
     assert stored["proposal_quota"] == 2
     # Typed in server.time_zone (Europe/Paris, UTC+1 in January), stored in UTC.
