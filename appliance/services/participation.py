@@ -157,6 +157,18 @@ def _hints(app: Appliance, round_id: str, text: str, limit: int = 5, typing: boo
     return [Hint(p, round(score, 2)) for p, score in hints if p is not None and p.status == "accepted"]
 
 
+def waiting_for_batch(app: Appliance, round_: Round, mine: list[StoredProposal]) -> set[str]:
+    """Ids of the proposals their author is told are accepted but that wait for the next release batch.
+
+    In post-moderation with batches an author is told "accepted" at once; the page and the API's `published`
+    say when it really appears.
+    """
+    if round_.moderation != "post" or round_.release_interval_seconds <= 0:
+        return set()
+    stored = [proposals.get_proposal(app.dbs.ballots, round_.id, p.id) for p in mine if p.status == "accepted"]
+    return {p.id for p in stored if p is not None and p.status == "queued"}
+
+
 def my_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredProposal]:
     """The viewer's own proposals, with the status their author is told, while the round is open."""
     round_, secret = open_round_for(app, round_id, viewer)

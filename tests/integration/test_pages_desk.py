@@ -361,3 +361,13 @@ def test_the_dashboard_and_the_desk_say_when_the_next_batch_comes_not_what_it_ho
     assert "<strong>0</strong>" in dashboard  # the proposal sent this hour is not counted before its batch
     desk = pages("mod").get(f"/rounds/{round_id}/moderation").text
     assert f"Next batch of new proposals: {when}." in desk and "Nothing waits for moderation." in desk
+
+
+@pytest.mark.parametrize(("settings_overrides", "published"), [
+    ({"rounds": {"release_interval_seconds": 3600}}, False), ({"rounds": {"release_interval_seconds": 0}}, True)])
+def test_the_api_says_whether_an_author_s_accepted_proposal_is_published_yet(api, settings_overrides, published):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    author = api("u01")
+    assert author.post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Hold fewer meetings"}).status_code == 201
+    [mine] = author.get(f"/api/v1/rounds/{round_id}/proposals/mine").json()
+    assert (mine["status"], mine["published"]) == ("accepted", published)  # accepted at once, public with its batch

@@ -85,6 +85,8 @@ class ProposalOut(BaseModel):
 class MyProposalOut(ProposalOut):
     refusal_reason: str | None = None
     refusal_note: str | None = None
+    published: bool = Field(False, description="the audience sees it now; an accepted proposal in post-moderation"
+                                               " is not published before its release batch")
 
 
 class BallotIn(Body):

@@ -15,8 +15,6 @@ from appliance.domain.rounds import Round, Viewer, can_read_results
 from appliance.services import participation, sequences
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
-from appliance.storage import proposals
-from appliance.storage.proposals import StoredProposal
 from appliance.web.pages.errors import said
 from appliance.web.pages.labels import NOTICES, N_
 from appliance.web.pages.render import page, see_other, speaker_for
@@ -109,15 +107,5 @@ class RoundPages(Controller):
         """My proposals in an open round and what became of them; one waiting for its batch is said so."""
         round_ = service.find_round(app, round_id, viewer)
         mine = participation.my_proposals(app, round_id, viewer)
-        return page(request, "mine.html", round=round_, proposals=mine, waiting=waiting_for_batch(app, round_, mine))
-
-
-def waiting_for_batch(app: Appliance, round_: Round, mine: list[StoredProposal]) -> set[str]:
-    """Ids of the proposals their author is told are accepted but that wait for the next release batch.
-
-    In post-moderation with batches the API says "accepted" at once; the page says when it will really appear.
-    """
-    if round_.moderation != "post" or round_.release_interval_seconds <= 0:
-        return set()
-    stored = [proposals.get_proposal(app.dbs.ballots, round_.id, p.id) for p in mine if p.status == "accepted"]
-    return {p.id for p in stored if p is not None and p.status == "queued"}
+        return page(request, "mine.html", round=round_, proposals=mine,
+                    waiting=participation.waiting_for_batch(app, round_, mine))
