@@ -43,7 +43,7 @@ def test_a_round_goes_from_launch_to_published_results(api):
 
     mine = voters[2].get(f"/api/v1/rounds/{round_id}/proposals/mine").json()
     assert mine == [{"id": by_text[texts[2]], "text": texts[2], "status": "refused",
-                     "refusal_reason": "off_topic", "refusal_note": "about tools, not daily work"}]
+                     "refusal_reason": "off_topic", "refusal_note": "about tools, not daily work", "published": False}]
 
     assert admin.post(f"/api/v1/rounds/{round_id}/close").json()["status"] == "closed"
     results = admin.get(f"/api/v1/rounds/{round_id}/results").json()
