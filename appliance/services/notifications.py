@@ -76,12 +76,12 @@ def set_digest_schedule(app: Appliance, actor: str, schedule: DigestSchedule) ->
     recipients = tuple(dict.fromkeys(r.strip() for r in schedule.recipients if r.strip()))
     if not recipients:
         raise Invalid("recipients must name at least one of 'admins', 'audience' or a directory group")
-    spelled, unknown = as_in_directory(app, [r for r in recipients if r not in (ADMINS, AUDIENCE)])
+    spelled = as_in_directory(app, [r for r in recipients if r not in (ADMINS, AUDIENCE)])
+    unknown = [given for given, name in spelled.items() if name is None]
     if unknown:
         raise Invalid("unknown group %(group)s: recipients are 'admins', 'audience' or directory groups",
                       group=repr(unknown[0]))
-    as_written = {group.casefold(): group for group in spelled}
-    recipients = tuple(dict.fromkeys(r if r in (ADMINS, AUDIENCE) else as_written[r.casefold()] for r in recipients))
+    recipients = tuple(dict.fromkeys(spelled.get(r, r) for r in recipients))  # 'admins', 'audience' as they are
     schedule = replace(schedule, recipients=recipients, active_since=int(app.clock().timestamp()))
     stored.save_schedule(app.dbs.identity, schedule)
     audit.record(app.dbs.identity, actor, "round.digest", schedule.round_id,

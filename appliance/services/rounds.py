@@ -93,19 +93,19 @@ def check_against_directory(app: Appliance, groups: tuple[str, ...], dimensions:
                 raise Invalid("unknown dimension %(dimension)s: the directory offers none", dimension=repr(unknown[0]))
             raise Invalid("unknown dimension %(dimension)s: the directory offers %(offered)s",
                           dimension=repr(unknown[0]), offered=offered)
-    spelled, missing = as_in_directory(app, groups)
+    spelled = as_in_directory(app, groups)
+    missing = [given for given, name in spelled.items() if name is None]
     if missing:
         raise Invalid("audience group %(group)s does not exist in the directory", group=repr(missing[0]))
-    return spelled
+    return tuple(dict.fromkeys(spelled.values()))
 
 
-def as_in_directory(app: Appliance, groups: Iterable[str]) -> tuple[tuple[str, ...], list[str]]:
-    """The groups the directory has, as it writes them (it compares names without case), each once; and the
-    names it does not have."""
+def as_in_directory(app: Appliance, groups: Iterable[str]) -> dict[str, str | None]:
+    """Each group name given -> the name as the directory writes it (it compares names without case), or None
+    when the directory has no such group."""
     groups = list(groups)
     names = {name.casefold(): name for name in app.directory.group_names()} if groups else {}
-    spelled = tuple(dict.fromkeys(names[g.casefold()] for g in groups if g.casefold() in names))
-    return spelled, [g for g in groups if g.casefold() not in names]
+    return {given: names.get(given.casefold()) for given in groups}
 
 
 def find_round(app: Appliance, round_id: str, viewer: Viewer) -> Round:

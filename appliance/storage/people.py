@@ -47,11 +47,9 @@ def list_people(db: Database) -> list[Person]:
 
 def set_password_hash(db: Database, username: str, password_hash: str, sign_out: bool = False) -> bool:
     """Replace a password hash, and with `sign_out` end the person's sessions; False when no such person."""
-    with write(db):
-        cursor = db.conn.execute("UPDATE people SET password_hash = ? WHERE username = ?", (password_hash, username))
-        if sign_out:  # the sessions sealed under the old generation no longer open
-            db.conn.execute("UPDATE people SET session_generation = session_generation + 1 WHERE username = ?",
-                            (username,))
+    with write(db):  # with sign_out, the sessions sealed under the old generation no longer open
+        cursor = db.conn.execute("UPDATE people SET password_hash = ?, session_generation = session_generation + ?"
+                                 " WHERE username = ?", (password_hash, int(sign_out), username))
     return cursor.rowcount == 1
 
 

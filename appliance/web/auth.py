@@ -73,13 +73,16 @@ def _checked(app: Appliance, token_hash: str, now: int) -> None:
     checks[token_hash] = now
 
 
+NEEDS_ADMIN, NEEDS_MODERATOR = "this needs the admin role", "this needs the moderator role"  # guards' refusals
+
+
 def requires_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Guard: only members of an admin group."""
     if not connection.auth.is_admin:
-        raise PermissionDeniedException("this needs the admin role")
+        raise PermissionDeniedException(NEEDS_ADMIN)
 
 
 def requires_moderator(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """Guard: only members of a moderator group."""
     if not connection.auth.is_moderator:
-        raise PermissionDeniedException("this needs the moderator role")
+        raise PermissionDeniedException(NEEDS_MODERATOR)

@@ -15,6 +15,7 @@ from appliance.domain.errors import DomainError
 from appliance.i18n import DEFAULT_LANGUAGE
 from appliance.storage.ballot_writer import VoteTimeout
 from appliance.web import errors as api_errors
+from appliance.web.auth import NEEDS_ADMIN, NEEDS_MODERATOR
 from appliance.web.pages.labels import ACTIONS, STATUSES, N_
 from appliance.web.pages.render import current_page, page, safe_next, speaker_for
 
@@ -29,11 +30,11 @@ TITLES = {
     503: N_("The appliance cannot answer right now"),
 }
 SOMETHING_WRONG = N_("Something went wrong")
-# A role's guard refused the page: who has the role, in the directory's words.
+# A role's guard refused the page: who has the role (the directory settings' groups that give it).
 ROLE_NEEDED = {
-    "this needs the moderator role": N_("This page is for moderators: the members of %(groups)s in the directory."
-                                        " An administrator of the directory can add you."),
-    "this needs the admin role": N_("This page is for administrators: the members of %(groups)s in the directory."),
+    NEEDS_MODERATOR: ("moderator_groups", N_("This page is for moderators: the members of %(groups)s in the"
+                                             " directory. An administrator of the directory can add you.")),
+    NEEDS_ADMIN: ("admin_groups", N_("This page is for administrators: the members of %(groups)s in the directory.")),
 }
 
 
@@ -113,9 +114,9 @@ def http_error(request: Request, error: HTTPException) -> Template:
     elif isinstance(error, PermissionDeniedException) and "CSRF" in detail:
         detail = speaker_for(request).gettext("The form had expired. Go back, reload the page and try again.")
     elif isinstance(error, PermissionDeniedException) and detail in ROLE_NEEDED:
-        directory = request.app.state.appliance.settings.directory
-        groups = directory.moderator_groups if "moderator" in detail else directory.admin_groups
-        detail = speaker_for(request).gettext(ROLE_NEEDED[detail], groups=", ".join(groups))
+        setting, message = ROLE_NEEDED[detail]
+        groups = getattr(request.app.state.appliance.settings.directory, setting)
+        detail = speaker_for(request).gettext(message, groups=", ".join(groups))
     elif isinstance(error, ValidationException):
         detail = api_errors.describe_validation(error.extra) or detail
     return _render(request, error.status_code, detail, error.headers)
