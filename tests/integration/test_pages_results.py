@@ -80,3 +80,17 @@ def test_a_dimension_merged_at_open_says_why_it_has_no_breakdown(api, pages, app
     assert "No breakdown by site: when the round opened, its groups could not be kept apart" in html
     by_department = pages("admin").get(f"/rounds/{round_id}/results?dimension=department").text
     assert "No breakdown" not in by_department and "rounded to 5 points" in by_department
+
+
+def test_the_download_suits_the_page_s_language_and_the_admin_goes_back_to_the_dashboard(api, pages, crowd):  # noqa: F811
+    admin, round_id, _ = closed_round(api, crowd, lambda username, department: "agree")
+    browser = pages("admin")
+    english = browser.get(f"/rounds/{round_id}/results?dimension=department").text
+    assert f'href="/api/v1/rounds/{round_id}/results.csv?dimension=department" download' in english
+    assert f'<a href="/admin/rounds/{round_id}">' in english  # back to the dashboard the admin came from
+    french = browser.get(f"/rounds/{round_id}/results?dimension=department", headers={"Accept-Language": "fr"}).text
+    link = re.search(r'href="(/api/v1/rounds/[^"]+)" download', french).group(1).replace("&amp;", "&")
+    assert link == f"/api/v1/rounds/{round_id}/results.csv?dimension=department&separator=semicolon"
+    assert ";" in browser.get(link).text.splitlines()[0]
+    assert admin.post(f"/api/v1/rounds/{round_id}/publish").status_code == 200
+    assert f'<a href="/rounds/{round_id}">' in pages("c05").get(f"/rounds/{round_id}/results").text

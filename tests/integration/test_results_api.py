@@ -93,11 +93,27 @@ def test_the_representative_estimate_weighs_departments_by_their_audience(api, c
 def test_the_csv_has_a_row_per_segment_with_the_same_hidden_cells(api, crowd) -> None:
     admin, round_id, _ = closed_round(api, crowd, lambda u, d: "agree")
     text = admin.get(f"/api/v1/rounds/{round_id}/results.csv", params={"dimension": "department"}).text
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     assert [row["segment"] for row in rows][:1] == ["all"]
     by_segment = {row["segment"]: row for row in rows}
     assert by_segment["Legal"]["note"] == "not enough responses" and by_segment["Legal"]["agree"] == ""
     assert by_segment["Finance"]["dimension"] == "department"
+
+
+def test_the_csv_opens_in_excel_with_its_accents_and_in_french_excel_in_columns(api, crowd) -> None:
+    admin, round_id, _ = closed_round(api, crowd, lambda u, d: "agree" if u < "c15" else "neutral")
+    url = f"/api/v1/rounds/{round_id}/results.csv"
+    english = admin.get(url, params={"dimension": "department"})
+    assert english.content.startswith(b"\xef\xbb\xbfrank,proposal,")  # UTF-8 byte order mark: Excel keeps the accents
+    french = admin.get(url, params={"dimension": "department", "separator": "semicolon"})
+    comma_rows = list(csv.reader(io.StringIO(english.text.removeprefix("\ufeff"))))
+    semicolon_rows = list(csv.reader(io.StringIO(french.text.removeprefix("\ufeff")), delimiter=";"))
+    assert len(semicolon_rows) == len(comma_rows) and len(semicolon_rows[1]) == len(comma_rows[1])
+    for ours, theirs in zip(semicolon_rows, comma_rows):  # the same cells, decimal commas in the figures only
+        assert ours[1:4] == theirs[1:4] and ours[4:] == [cell.replace(".", ",") for cell in theirs[4:]]
+    assert any("," in cell for cell in semicolon_rows[1][6:])
+    wrong = admin.get(url, params={"separator": "tab"})
+    assert wrong.status_code == 400 and "separator" in wrong.text
 
 
 def test_an_admin_s_csv_export_is_audited_but_not_a_head_nor_an_employee_s_download(api, crowd, appliance) -> None:

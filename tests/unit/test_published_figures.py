@@ -37,6 +37,7 @@ def test_83_agree_of_100_is_83_percent_on_the_page_in_the_export_and_in_the_dige
     page = results_out(CLOSED, view).proposals[0]
     assert percent_said(say, page.rates["agree"].value) == "83%"
     assert ",0.8250," in results_csv(view)
+    assert ";0,8250;" in results_csv(view, "semicolon")
     mail = digests.final_digest("Title", view.voters, digests.top_proposals(view, "consensus"), [], None, say)
     assert "83%" in mail.text and "82%" not in mail.text
 

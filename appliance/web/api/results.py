@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Literal
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
@@ -83,12 +84,25 @@ def spreadsheet_safe(text: str) -> str:
 
 
 CSV_RATES = ("agree", "disagree", "neutral")
+BOM = "\ufeff"  # Excel reads a UTF-8 CSV as UTF-8 only when it starts with one
 
 
-def results_csv(view: ResultsView) -> str:
-    """The same view, one row per proposal and group: "all", then each segment of the chosen dimension."""
+def results_csv(view: ResultsView, separator: str = "comma") -> str:
+    """The same view, one row per proposal and group: "all", then each segment of the chosen dimension.
+
+    It starts with a byte order mark, so that Excel reads its accents. With
+    `separator` "semicolon" the figures have decimal commas (0,8250): what a
+    spreadsheet set up for French, and most of Europe, opens in columns.
+    """
     out = io.StringIO()
-    writer = csv.writer(out)
+    out.write(BOM)
+    semicolon = separator == "semicolon"
+    writer = csv.writer(out, delimiter=";" if semicolon else ",")
+
+    def number(value: float, decimals: int) -> str:
+        text = f"{value:.{decimals}f}"
+        return text.replace(".", ",") if semicolon else text
+
     dimension = view.dimension or ""
     writer.writerow(["rank", "proposal", "dimension", "segment", "voters", "zone",
                      *(f"{name}{part}" for name in CSV_RATES for part in ("", "_low", "_high")),
@@ -100,21 +114,21 @@ def results_csv(view: ResultsView) -> str:
         if scores is None:
             writer.writerow(["", text, "", "all", "", "", *[""] * 18, NOT_ENOUGH])
             continue
-        rates = [f"{value:.4f}" for name in CSV_RATES
+        rates = [number(value, 4) for name in CSV_RATES
                  for value in (scores.rates[name].value, max(0.0, scores.rates[name].low),
                                min(1.0, scores.rates[name].high))]
-        representative = [f"{result.representative[name].value:.2f}" if result.representative else ""
+        representative = [number(result.representative[name].value, 2) if result.representative else ""
                           for name in CSV_RATES]
-        consensus = "" if result.cross_segment_consensus is None else f"{result.cross_segment_consensus:.2f}"
+        consensus = "" if result.cross_segment_consensus is None else number(result.cross_segment_consensus, 2)
         writer.writerow([result.rank, text, "", "all", result.voters, scores.zone, *rates,
-                         *(f"{getattr(scores, name).value:.4f}" for name in SCORE_NAMES), f"{scores.top.low:.4f}",
-                         *representative, consensus, ""])
+                         *(number(getattr(scores, name).value, 4) for name in SCORE_NAMES),
+                         number(scores.top.low, 4), *representative, consensus, ""])
         for cell in result.cells:
             segment = spreadsheet_safe(cell.segment) + (" (pooled)" if cell.pooled else "")
             if cell.rates is None:
                 writer.writerow([result.rank, text, dimension, segment, "", "", *[""] * 18, NOT_ENOUGH])
                 continue
-            cell_rates = [f"{value:.2f}" for name in CSV_RATES
+            cell_rates = [number(value, 2) for name in CSV_RATES
                           for value in (cell.rates[name].value, cell.rates[name].low, cell.rates[name].high)]
             writer.writerow([result.rank, text, dimension, segment, "", "", *cell_rates, *[""] * 9, ""])
     return out.getvalue()
@@ -150,11 +164,16 @@ class ResultsController(Controller):
     @get("/results.csv", sync_to_thread=True, media_type="text/csv", responses=PROBLEMS)
     def results_as_csv(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
                        actor: NamedDependency[str], request: Request, round_id: FromPath[str],
-                       dimension: FromQuery[str | None] = None) -> Response[str]:
-        """The same view as CSV: one row per proposal, then one per segment of `dimension`."""
+                       dimension: FromQuery[str | None] = None,
+                       separator: FromQuery[Literal["comma", "semicolon"]] = "comma") -> Response[str]:
+        """The same view as CSV: one row per proposal, then one per segment of `dimension`.
+
+        UTF-8 with a byte order mark. `separator=semicolon` writes ";" between
+        cells and decimal commas, for spreadsheets set up for French.
+        """
         round_, view = service.round_results(app, round_id, viewer, dimension)
         if viewer.is_admin and not request.scope.get(HEAD_MARK):  # an admin's export, not a probe's HEAD
             service.record_export(app, actor, round_id)
         filename = f"results-{round_.id}.csv"
-        return Response(results_csv(view), media_type="text/csv",
+        return Response(results_csv(view, separator), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
