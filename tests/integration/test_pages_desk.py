@@ -298,10 +298,28 @@ def test_a_digest_time_zone_that_is_a_folder_is_refused_on_the_dashboard(api, pa
     response = pages("admin").submit(f"/admin/rounds/{round_id}/digest",
                                      {"recipients": "admins", "time_zone": "Europe", "local_time": "09:00"})
     assert response.status_code == 400 and "unknown time zone" in response.text and "Europe" in response.text
-    assert f'<a href="/admin/rounds/{round_id}">Back to the page, to correct it</a>' in response.text
-    unticked = pages("admin").submit(f"/admin/rounds/{round_id}/close")  # a refused step leads back to it too
-    assert f'<a href="/admin/rounds/{round_id}">Back to the page, to correct it</a>' in unticked.text
+    assert 'name="time_zone" value="Europe"' in response.text  # the dashboard again, with what was typed
+    unticked = pages("admin").submit(f"/admin/rounds/{round_id}/close")  # a refused step comes back to it too
+    assert unticked.status_code == 400 and "tick the box" in unticked.text and "Close the round" in unticked.text
     assert "Back to the page" not in pages("admin").get("/rounds/no-such-round").text  # a link, not a form
+
+
+def test_a_refused_dashboard_form_comes_back_with_the_values_typed(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    admin = pages("admin")
+    typed = {"recipients": ["admins", "staff"], "weekday": "4", "local_time": "25:00", "time_zone": "Europe/Paris",
+             "enabled": "1", "final_at_publication": "1"}
+    refused = admin.submit(f"/admin/rounds/{round_id}/digest", typed)
+    html = refused.text
+    assert refused.status_code == 400 and re.search(r'<p class="alert" role="alert">[^<]*from 00:00 to 23:59', html)
+    assert 'value="25:00"' in html and '<option value="4" selected>' in html
+    assert re.search(r'value="staff" checked', html) and re.search(r'name="final_at_publication" value="1" checked',
+                                                                     html)
+    assert api("admin").get(f"/api/v1/rounds/{round_id}/digest").json()["enabled"] is False  # nothing was saved
+    earlier = admin.submit(f"/admin/rounds/{round_id}/dates", {"closes_at": "2000-01-30T12:00"})
+    assert earlier.status_code == 400 and 'value="2000-01-30T12:00"' in earlier.text
+    assert '<details class="correct" id="dates" open>' in earlier.text
+    assert admin.submit("/admin/rounds/no-such-round/dates", {"closes_at": "2000-01-30T12:00"}).status_code == 404
 
 
 def test_an_admin_changes_a_draft_s_dates_and_closes_an_open_round_later_from_the_dashboard(api, pages):

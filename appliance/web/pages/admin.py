@@ -159,55 +159,74 @@ class AdminPages(Controller):
     def dashboard(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], request: Request,
                   round_id: FromPath[str], done: FromQuery[str | None] = None) -> Template:
         """A round's settings, participation within the disclosure rules, moderation backlog, next step."""
+        notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
+        return self._dashboard(app, viewer, request, round_id, notice=notice)
+
+    @staticmethod
+    def _dashboard(app: Appliance, viewer: Viewer, request: Request, round_id: str, *, notice: str | None = None,
+                   refused: DomainError | None = None, typed_dates: DatesForm | None = None,
+                   typed_digest: DigestSchedule | None = None) -> Template:
+        """The dashboard; after a refused form, with the reason and the values the admin typed, to correct them."""
         round_ = service.find_round(app, round_id, viewer)
         if round_.status == "open":
             participation.release(app, round_)  # the batch due now reaches the backlog, as on the desk
         backlog = len(proposals.list_by_status(app.dbs.ballots, round_id, "pending"))
-        notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
         digest = notifications.digest_schedule(app, round_id)
         reachable, without_email = notifications.resolve_recipients(app, round_, digest.recipients)
         unusable = [r for r in reachable if not notifications.has_address(r.person)]  # skipped when mail goes out
         reachable, without_email = len(reachable) - len(unusable), without_email + len(unusable)
         zone = app.settings.server.time_zone
-        return page(request, "admin_round.html", round=round_, notice=notice, backlog=backlog,
-                    next_batch=participation.next_batch(app, round_),
-                    steps=audit.round_steps(app.dbs.identity, round_id),
-                    dates={name: local_input(getattr(round_, name), zone) for name in DATE_FIELDS},
-                    participation=service.participation(app, round_id), digest=digest,
+        dates = {name: local_input(getattr(round_, name), zone) for name in DATE_FIELDS}
+        if typed_dates is not None:
+            dates |= {name: value for name in DATE_FIELDS if (value := getattr(typed_dates, name)) is not None}
+        return page(request, "admin_round.html", status=refused.status if refused else 200,
+                    error=said(request, refused) if refused else None, round=round_, notice=notice,
+                    backlog=backlog, next_batch=participation.next_batch(app, round_),
+                    steps=audit.round_steps(app.dbs.identity, round_id), dates=dates,
+                    dates_refused=typed_dates is not None,
+                    participation=service.participation(app, round_id), digest=typed_digest or digest,
                     digest_reach=(reachable, without_email), mail_enabled=app.settings.mail.enabled,
                     groups=sorted(g for g in app.directory.group_names()
                                   if g not in (notifications.ADMINS, notifications.AUDIENCE)))
 
     @post("/{round_id:str}/digest", sync_to_thread=True, status_code=303)
-    def digest(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str],
-               data: Annotated[DigestForm, FORM]) -> Redirect:
-        """Save who gets the round's weekly digest and when; a refused value is said on an error page."""
-        schedule = DigestSchedule(round_id, as_list(data.recipients), parse_count(data.weekday, "weekday") or 0,
-                                  data.local_time, data.time_zone.strip(), data.enabled == "1",
-                                  data.final_at_publication == "1", 0)
-        notifications.set_digest_schedule(app, actor, schedule)
+    def digest(self, app: NamedDependency[Appliance], actor: NamedDependency[str], viewer: NamedDependency[Viewer],
+               request: Request, round_id: FromPath[str], data: Annotated[DigestForm, FORM]) -> Redirect | Template:
+        """Save who gets the round's weekly digest and when; a refused value comes back on the dashboard."""
+        weekday = int(data.weekday) if data.weekday.strip().isdecimal() else -1  # -1: refused, as out of range
+        schedule = DigestSchedule(round_id, as_list(data.recipients), weekday, data.local_time,
+                                  data.time_zone.strip(), data.enabled == "1", data.final_at_publication == "1", 0)
+        try:
+            notifications.set_digest_schedule(app, actor, schedule)
+        except DomainError as error:
+            return self._dashboard(app, viewer, request, round_id, refused=error, typed_digest=schedule)
         return see_other(f"/admin/rounds/{round_id}?done=digest#digest")
 
     @post("/{round_id:str}/dates", sync_to_thread=True, status_code=303)
-    def dates(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str],
-              data: Annotated[DatesForm, FORM]) -> Redirect:
-        """New dates for a draft, or a later close for an open round (the API's PATCH); refusals on an error page."""
+    def dates(self, app: NamedDependency[Appliance], actor: NamedDependency[str], viewer: NamedDependency[Viewer],
+              request: Request, round_id: FromPath[str], data: Annotated[DatesForm, FORM]) -> Redirect | Template:
+        """New dates for a draft, or a later close for an open round (the API's PATCH); a refusal comes back."""
         zone = app.settings.server.time_zone
-        changes = {name: parse_local_moment(value, name, zone) for name in DATE_FIELDS
-                   if (value := getattr(data, name)) is not None}
-        service.edit_round(app, actor, round_id, changes)
+        try:
+            changes = {name: parse_local_moment(value, name, zone) for name in DATE_FIELDS
+                       if (value := getattr(data, name)) is not None}
+            service.edit_round(app, actor, round_id, changes)
+        except DomainError as error:
+            return self._dashboard(app, viewer, request, round_id, refused=error, typed_dates=data)
         return see_other(f"/admin/rounds/{round_id}?done=dated")
 
     @post("/{round_id:str}/{action:str}", sync_to_thread=True, status_code=303)
     def lifecycle(self, app: NamedDependency[Appliance], actor: NamedDependency[str], viewer: NamedDependency[Viewer],
-                  round_id: FromPath[str], action: FromPath[str],
-                  data: Annotated[LifecycleForm, FORM]) -> Redirect:
+                  request: Request, round_id: FromPath[str], action: FromPath[str],
+                  data: Annotated[LifecycleForm, FORM]) -> Redirect | Template:
         """Open, close or publish the round; closing and publishing, which cannot be undone, once confirmed."""
         if action not in LIFECYCLE:
             raise Invalid("unknown action %(action)s", action=repr(action))
-        if action in CONFIRMED and data.confirm != "1":
-            service.find_round(app, round_id, viewer)  # an unknown round is said first
-            raise Invalid("tick the box that says what this does, to confirm it: it cannot be undone")
         done, step = LIFECYCLE[action]
-        step(app, actor, round_id)
+        try:
+            if action in CONFIRMED and data.confirm != "1":
+                raise Invalid("tick the box that says what this does, to confirm it: it cannot be undone")
+            step(app, actor, round_id)
+        except DomainError as error:
+            return self._dashboard(app, viewer, request, round_id, refused=error)
         return see_other(f"/admin/rounds/{round_id}?done={done}")
