@@ -157,25 +157,23 @@ def _hints(app: Appliance, round_id: str, text: str, limit: int = 5, typing: boo
     return [Hint(p, round(score, 2)) for p, score in hints if p is not None and p.status == "accepted"]
 
 
-def waiting_for_batch(app: Appliance, round_: Round, mine: list[StoredProposal]) -> set[str]:
-    """Ids of the proposals their author is told are accepted but that wait for the next release batch.
+@dataclass(frozen=True)
+class MyProposals:
+    """An author's own proposals, each with the status its author is told, and those still to be published."""
 
-    In post-moderation with batches an author is told "accepted" at once; the page and the API's `published`
-    say when it really appears.
-    """
-    if round_.moderation != "post" or round_.release_interval_seconds <= 0:
-        return set()
-    stored = [proposals.get_proposal(app.dbs.ballots, round_.id, p.id) for p in mine if p.status == "accepted"]
-    return {p.id for p in stored if p is not None and p.status == "queued"}
+    proposals: list[StoredProposal]
+    waiting: frozenset[str]  # told "accepted" (post-moderation) but waiting for the next release batch
 
 
-def my_proposals(app: Appliance, round_id: str, viewer: Viewer) -> list[StoredProposal]:
-    """The viewer's own proposals, with the status their author is told, while the round is open."""
+def my_proposals(app: Appliance, round_id: str, viewer: Viewer) -> MyProposals:
+    """The viewer's own proposals while the round is open; the page and the API's `published` say which wait."""
     round_, secret = open_round_for(app, round_id, viewer)
     release(app, round_)
     label = author_label(app.instance_secret, secret, viewer.person_id)
-    return [replace(p, status=proposal_rules.shown_status(p.status, round_.moderation))
-            for p in proposals.list_by_author(app.dbs.ballots, round_id, label)]
+    stored = proposals.list_by_author(app.dbs.ballots, round_id, label)
+    waiting = frozenset(p.id for p in stored if p.status == "queued") if round_.moderation == "post" else frozenset()
+    return MyProposals([replace(p, status=proposal_rules.shown_status(p.status, round_.moderation)) for p in stored],
+                       waiting)
 
 
 def cast_vote(app: Appliance, round_id: str, viewer: Viewer, proposal_id: str, vote: str,

@@ -70,3 +70,20 @@ def test_a_proposal_that_looks_like_a_formula_is_exported_as_text(api):
     admin.post(f"/api/v1/rounds/{round_id}/close")
     csv_text = admin.get(f"/api/v1/rounds/{round_id}/results.csv").text
     assert csv_text.splitlines()[1].startswith(",\"'=HYPERLINK(")
+
+
+def test_a_formula_after_a_comma_or_a_semicolon_is_exported_as_text_whatever_the_separator(api):
+    from appliance.web.api.results import spreadsheet_safe
+
+    assert spreadsheet_safe("Plus de vélos,=cmd|' /C calc'!A0,merci") == "Plus de vélos,'=cmd|' /C calc'!A0,merci"
+    assert spreadsheet_safe("a; +1; @SUM(A1); -2, fin. 3.5") == "a; '+1; '@SUM(A1); '-2, fin. 3.5"
+    admin = api("admin")
+    round_id = create_open_round(admin, moderation="post")
+    text = "Plus de vélos, merci;=cmd|' /C calc'!A0"
+    assert api("u00").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    admin.post(f"/api/v1/rounds/{round_id}/close")
+    for separator in ("comma", "semicolon"):
+        row = admin.get(f"/api/v1/rounds/{round_id}/results.csv", params={"separator": separator}).text.splitlines()[1]
+        for cut in (",", ";"):  # opened with either separator, no cell starts a formula
+            assert not any(cell.strip('"')[:1] in "=+-@" for cell in row.split(cut) if cell), (separator, cut, row)
+        assert "Plus de vélos, merci;'=cmd" in row  # and the text, with its full stop and commas, reads the same

@@ -313,9 +313,15 @@ def test_a_refused_dashboard_form_comes_back_with_the_values_typed(api, pages):
     html = refused.text
     assert refused.status_code == 400 and re.search(r'<p class="alert" role="alert">[^<]*from 00:00 to 23:59', html)
     assert 'value="25:00"' in html and '<option value="4" selected>' in html
-    assert re.search(r'value="staff" checked', html) and re.search(r'name="final_at_publication" value="1" checked',
-                                                                     html)
+    assert 'value="staff" checked' in html and 'value="admins" checked' in html
+    assert 'name="enabled" value="1" checked' in html and 'name="final_at_publication" value="1" checked' in html
     assert api("admin").get(f"/api/v1/rounds/{round_id}/digest").json()["enabled"] is False  # nothing was saved
+    reach = re.compile(r"Reaches (\d+) (?:person|people) now")
+    saved_reach = reach.search(admin.get(f"/admin/rounds/{round_id}").text).group(1)  # the admins alone
+    assert admin.submit(f"/admin/rounds/{round_id}/digest", typed | {"local_time": "09:00"}).status_code == 303
+    typed_reach = reach.search(admin.get(f"/admin/rounds/{round_id}").text).group(1)
+    assert reach.search(html).group(1) == typed_reach != saved_reach  # the reach of the boxes ticked
+    assert admin.submit(f"/admin/rounds/{round_id}/digest", typed | {"weekday": "", "local_time": "09:00"}).status_code == 303
     earlier = admin.submit(f"/admin/rounds/{round_id}/dates", {"closes_at": "2000-01-30T12:00"})
     assert earlier.status_code == 400 and 'value="2000-01-30T12:00"' in earlier.text
     assert '<details class="correct" id="dates" open>' in earlier.text

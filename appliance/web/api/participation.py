@@ -68,11 +68,10 @@ class ProposalController(Controller):
     def mine(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[MyProposalOut]:
         """My own proposals and their status (with the refusal reason, shown only to me)."""
         mine = service.my_proposals(app, round_id, viewer)
-        waiting = service.waiting_for_batch(app, service.find_round(app, round_id, viewer), mine)
         return [
             MyProposalOut(id=p.id, text=p.text, status=p.status, refusal_reason=p.refusal_reason,
-                          refusal_note=p.refusal_note, published=p.status == "accepted" and p.id not in waiting)
-            for p in mine
+                          refusal_note=p.refusal_note, published=p.status == "accepted" and p.id not in mine.waiting)
+            for p in mine.proposals
         ]
 
     @get("/sequence", sync_to_thread=True, responses=PROBLEMS)

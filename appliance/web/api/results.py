@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Literal
 
 from litestar import Controller, Request, Response, get
@@ -78,9 +79,19 @@ def results_out(round_: Round, view: ResultsView) -> ResultsOut:
     )
 
 
+FORMULA_STARTS = "=+-@\t\r"
+# A separator of the other kind: a spreadsheet set up for it cuts the cell there, and what follows is a new cell.
+_CELL_STARTS_INSIDE = re.compile(r"([,;]\s*)(?=[=+\-@\t\r])")
+
+
 def spreadsheet_safe(text: str) -> str:
-    """Text a spreadsheet shows as text, never runs as a formula (OWASP CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """Text a spreadsheet shows as text, never runs as a formula (OWASP CSV injection).
+
+    A quote goes before a formula character that starts the cell, or that follows a
+    comma or a semicolon: the file may be opened with either as its separator.
+    """
+    text = _CELL_STARTS_INSIDE.sub(r"\1'", text)
+    return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
 CSV_RATES = ("agree", "disagree", "neutral")

@@ -171,7 +171,7 @@ class AdminPages(Controller):
         if round_.status == "open":
             participation.release(app, round_)  # the batch due now reaches the backlog, as on the desk
         backlog = len(proposals.list_by_status(app.dbs.ballots, round_id, "pending"))
-        digest = notifications.digest_schedule(app, round_id)
+        digest = typed_digest or notifications.digest_schedule(app, round_id)
         reachable, without_email = notifications.resolve_recipients(app, round_, digest.recipients)
         unusable = [r for r in reachable if not notifications.has_address(r.person)]  # skipped when mail goes out
         reachable, without_email = len(reachable) - len(unusable), without_email + len(unusable)
@@ -184,7 +184,7 @@ class AdminPages(Controller):
                     backlog=backlog, next_batch=participation.next_batch(app, round_),
                     steps=audit.round_steps(app.dbs.identity, round_id), dates=dates,
                     dates_refused=typed_dates is not None,
-                    participation=service.participation(app, round_id), digest=typed_digest or digest,
+                    participation=service.participation(app, round_id), digest=digest,
                     digest_reach=(reachable, without_email), mail_enabled=app.settings.mail.enabled,
                     groups=sorted(g for g in app.directory.group_names()
                                   if g not in (notifications.ADMINS, notifications.AUDIENCE)))
@@ -193,9 +193,10 @@ class AdminPages(Controller):
     def digest(self, app: NamedDependency[Appliance], actor: NamedDependency[str], viewer: NamedDependency[Viewer],
                request: Request, round_id: FromPath[str], data: Annotated[DigestForm, FORM]) -> Redirect | Template:
         """Save who gets the round's weekly digest and when; a refused value comes back on the dashboard."""
-        weekday = int(data.weekday) if data.weekday.strip().isdecimal() else -1  # -1: refused, as out of range
-        schedule = DigestSchedule(round_id, as_list(data.recipients), weekday, data.local_time,
-                                  data.time_zone.strip(), data.enabled == "1", data.final_at_publication == "1", 0)
+        weekday = data.weekday.strip() or "0"  # empty: Monday; not a number: -1, refused as out of range
+        schedule = DigestSchedule(round_id, as_list(data.recipients), int(weekday) if weekday.isdecimal() else -1,
+                                  data.local_time, data.time_zone.strip(), data.enabled == "1",
+                                  data.final_at_publication == "1", 0)
         try:
             notifications.set_digest_schedule(app, actor, schedule)
         except DomainError as error:

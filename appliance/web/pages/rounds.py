@@ -40,7 +40,7 @@ def round_context(app: Appliance, viewer: Viewer, round_: Round) -> dict:
     if round_.status != "open" or not service.is_member(app, round_, viewer):
         return context
     try:
-        mine = participation.my_proposals(app, round_.id, viewer)
+        mine = participation.my_proposals(app, round_.id, viewer).proposals
         chosen = sequences.sequence_for(app, round_.id, viewer)
     except Conflict:  # past its closing time, not closed yet: nothing to take part in any more
         return context | {"ended": True}
@@ -107,5 +107,4 @@ class RoundPages(Controller):
         """My proposals in an open round and what became of them; one waiting for its batch is said so."""
         round_ = service.find_round(app, round_id, viewer)
         mine = participation.my_proposals(app, round_id, viewer)
-        return page(request, "mine.html", round=round_, proposals=mine,
-                    waiting=participation.waiting_for_batch(app, round_, mine))
+        return page(request, "mine.html", round=round_, proposals=mine.proposals, waiting=mine.waiting)
