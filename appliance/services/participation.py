@@ -140,15 +140,20 @@ class Hint:
 
     proposal: StoredProposal
     score: float
+    voted: bool = False  # the person writing has voted on it already (agreeing from the hint would change that vote)
 
 
 def similar_proposals(app: Appliance, round_id: str, viewer: Viewer, draft: str) -> list[Hint]:
     """Accepted proposals that say nearly what the draft says, best first: to vote for one instead of repeating it."""
-    round_, _ = open_round_for(app, round_id, viewer)
+    round_, secret = open_round_for(app, round_id, viewer)
     _within_limit(app, app.hint_limiter, viewer,
                   "too many look-ups of similar proposals: at most %(limit)s a minute; try again in %(wait)s s")
     release(app, round_)
-    return _hints(app, round_id, draft)
+    hints = _hints(app, round_id, draft)
+    if not hints:
+        return hints
+    voted = ballots.voted_by(app.dbs.ballots, round_id, voter_pseudonym(app.instance_secret, secret, viewer.person_id))
+    return [replace(h, voted=h.proposal.id in voted) for h in hints]
 
 
 def _hints(app: Appliance, round_id: str, text: str, limit: int = 5, typing: bool = True) -> list[Hint]:

@@ -48,6 +48,8 @@
     var voted = parseInt(zone.dataset.voted, 10) || 0;
     var remaining = parseInt(zone.dataset.remaining, 10) || 0;
     var busy = false;
+    var SETTLE_MS = 500;
+    var settled = null;
     // The rest of the sequence the page was drawn with: asking for another on load could draw another proposal
     // of a group of near-duplicates than the one on the card, and ask the same question twice.
     var given = document.getElementById("sequence-rest");
@@ -82,6 +84,10 @@
       card.classList.remove("hidden");
       done.classList.add("hidden");
       if (focused) { text.focus(); }  // a screen reader reads the new proposal before the next vote
+      // A second tap of a double tap would vote on this proposal unread: its buttons take no tap for a moment.
+      card.classList.add("settling");
+      clearTimeout(settled);
+      settled = setTimeout(function () { card.classList.remove("settling"); }, SETTLE_MS);
     };
 
     var refill = function () {
@@ -130,7 +136,11 @@
         voted += 1;
         remaining = Math.max(0, remaining - 1);
         showProgress();
-        var recorded = fill(zone.dataset.recorded, { vote: zone.dataset["vote_" + parts[0]] || parts[0] });
+        var said = zone.dataset["vote_" + parts[0]] || parts[0];
+        if (parts[1]) {  // the nuance too, so that the voter knows it was taken
+          said = fill(zone.dataset.nuanced, { vote: said, nuance: zone.dataset["nuance_" + parts[1]] || parts[1] });
+        }
+        var recorded = fill(zone.dataset.recorded, { vote: said });
         status.classList.remove("failed");
         status.textContent = "";
         status.textContent = recorded;
@@ -255,7 +265,14 @@
             words.className = "hint-text";
             words.textContent = hint.text;
             item.appendChild(words);
-            item.appendChild(agreeButton(hint));
+            if (hint.voted) {  // agreeing would change the vote given on the card, unseen: say it instead
+              var already = document.createElement("span");
+              already.className = "small muted";
+              already.textContent = " " + hints.dataset.voted;
+              item.appendChild(already);
+            } else {
+              item.appendChild(agreeButton(hint));
+            }
             hintsList.appendChild(item);
           });
           hints.classList.toggle("hidden", found.length === 0);

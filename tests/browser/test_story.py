@@ -91,6 +91,9 @@ def test_a_round_from_proposals_to_published_results_in_a_real_browser(api, open
     expect(writer.locator("#progress-text")).to_contain_text("1 voted")  # the progress counts it
     expect(writer.locator("#card-text")).not_to_have_text(IDEAS[0])  # nor is it asked again on the card
     assert api("u07").get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 1
+    writer.locator("#proposal-text").press_sequentially(" please")  # the hint again: voted on, nothing to press
+    expect(writer.locator("#hints-list li").first).to_contain_text("(you have voted on it)")
+    expect(writer.locator("#hints-list li").first.locator("button")).to_have_count(0)
 
     # An employee votes through the card: no page load, progress, spoken feedback, keyboard shortcuts.
     voter = open_page(PHONE)
@@ -99,6 +102,8 @@ def test_a_round_from_proposals_to_published_results_in_a_real_browser(api, open
     expect(voter.locator("#progress-text")).to_have_text("0 voted, 3 to go")
     accessible(voter, "round-vote-phone")
     seen = []
+    said = {"click-agree": "Vote recorded: Agree.", "chip-doable": "Vote recorded: Agree (Doable).",
+            "key-2": "Vote recorded: Disagree."}  # the nuance too, so that the voter knows it was taken
     for done, action in enumerate(("click-agree", "chip-doable", "key-2"), start=1):
         seen.append(voter.locator("#card-text").inner_text())
         if action == "click-agree":
@@ -108,7 +113,7 @@ def test_a_round_from_proposals_to_published_results_in_a_real_browser(api, open
         else:
             voter.keyboard.press("2")
         expect(voter.locator("#progress-text")).to_have_text(f"{done} voted, {3 - done} to go")
-        expect(voter.locator("#vote-status")).to_contain_text("Vote recorded")
+        expect(voter.locator("#vote-status")).to_have_text(said[action])
     expect(voter.locator("#card-done")).to_be_visible()
     assert voter.url.endswith(f"/rounds/{round_id}")  # the votes went through the API, no page load
     assert sorted(seen) == sorted(IDEAS)

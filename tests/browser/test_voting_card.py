@@ -36,3 +36,25 @@ def test_near_duplicates_are_asked_once_between_the_page_and_its_script(api, ope
         expect(phone.locator("#done-all")).to_be_visible()
         assert len(seen) == 2 and TEXTS[2] in seen, seen
         assert api(voter).get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 2
+
+
+def test_a_double_tap_votes_once_and_never_on_the_proposal_it_brings(api, open_page):
+    round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
+    texts = ("Publish the cafeteria menu ahead", "Open the library on Saturdays", "Add bike racks by the entrance")
+    for author, text in zip(("u01", "u02", "u03"), texts):
+        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    phone = open_page(PHONE)
+    sign_in(phone, "u05", PASSWORD)
+    phone.goto(f"/rounds/{round_id}")
+    first = phone.locator("#card-text").inner_text()
+    box = phone.locator(".vote-agree button.vote").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    phone.mouse.click(x, y)
+    phone.wait_for_function("shown => document.getElementById('card-text').textContent !== shown", arg=first)
+    phone.mouse.click(x, y)  # the second tap of a double tap, on the proposal that has just come
+    expect(phone.locator("#progress-text")).to_have_text("1 voted, 2 to go")
+    phone.wait_for_timeout(300)
+    assert api("u05").get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 1
+    phone.wait_for_timeout(400)  # a moment later, the card takes taps again
+    phone.mouse.click(x, y)
+    expect(phone.locator("#progress-text")).to_have_text("2 voted, 1 to go")

@@ -60,6 +60,8 @@ def test_an_employee_proposes_and_votes_without_javascript(api, pages):
 
     sent = author.submit(f"/rounds/{round_id}/proposals", {"text": "Publish the meeting notes within a day"})
     assert sent.status_code == 303 and sent.headers["location"] == f"/rounds/{round_id}?done=proposed_post#propose"
+    thanked = author.get(sent.headers["location"]).text  # the page opens at the form: the thanks are there
+    assert re.search(r'<section id="propose"[^>]*>\s*<h2[^<]*</h2>\s*<p class="notice" role="status">Thank you', thanked)
     page = voter.get(f"/rounds/{round_id}")
     assert "Publish the meeting notes within a day" in page.text
     proposal = card_proposal(page.text)
@@ -96,6 +98,10 @@ def test_a_proposal_too_short_comes_back_with_the_reason_and_the_draft(api, page
     response = pages("u01").submit(f"/rounds/{round_id}/proposals", {"text": "Short"})
     assert response.status_code == 400
     assert 'role="alert"' in response.text and ">Short</textarea>" in response.text
+    form = response.text.split('<section id="propose"')[1]  # the reason above the draft, which takes the focus
+    assert '<p class="alert" role="alert" id="proposal-error">proposal is too short' in form
+    assert re.search(r'<textarea[^>]*aria-describedby="proposal-error proposal-rules" aria-invalid="true" autofocus',
+                     form)
 
 
 def test_a_wrong_vote_is_a_clear_page_not_a_server_error(api, pages):
@@ -208,6 +214,8 @@ def test_an_unknown_address_is_a_page_for_a_browser_and_problem_json_for_program
     response = browser.get("/no/such/page", headers={"accept": "text/html,application/xhtml+xml"})
     assert response.status_code == 404 and "text/html" in response.headers["content-type"]
     assert "This page does not exist" in response.text
+    french = browser.get("/no/such/page", headers={"accept": "text/html", "Accept-Language": "fr"})
+    assert "Cette page n’existe pas" in french.text and "Not Found" not in french.text  # no English left over
     program = api("u01").get("/api/v1/no-such-thing", headers={"accept": "text/html"})
     assert program.status_code == 404 and program.headers["content-type"].startswith("application/problem+json")
     assert api("u01").get("/no/such/page").headers["content-type"].startswith("application/problem+json")

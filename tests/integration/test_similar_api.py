@@ -89,3 +89,16 @@ def test_look_ups_of_similar_proposals_are_limited_per_person(api):
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
     assert "too many look-ups of similar proposals: at most 60 a minute" in refused.json()["detail"]
     assert hints(other, round_id, "More bike parking") == []  # one person's limit, not everyone's
+
+
+def test_a_hint_says_whether_the_writer_has_voted_on_it_and_only_the_writer(api):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    created = api("u01").post(url(round_id, "proposals"), json={"text": ENGLISH})
+    assert created.status_code == 201
+    draft = "More bike parking near the entrance"
+    writer, other = api("u04"), api("u05")
+    assert [h["voted"] for h in hints(writer, round_id, draft)] == [False]
+    assert writer.post(url(round_id, "ballots"), json={"proposal": created.json()["id"], "vote": "disagree"}
+                       ).status_code == 200
+    assert [h["voted"] for h in hints(writer, round_id, draft)] == [True]  # agreeing from it would change that vote
+    assert [h["voted"] for h in hints(other, round_id, draft)] == [False]  # another person's votes are not theirs

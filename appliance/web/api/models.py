@@ -111,6 +111,12 @@ class HintOut(ProposalOut):
     score: float
 
 
+class SimilarOut(HintOut):
+    """A hint for a person writing a proposal: `voted` when they have voted on it already."""
+
+    voted: bool
+
+
 class SequenceOut(BaseModel):
     """The next proposals to vote on (up to 12, in random order) and the voter's progress through the round."""
 

@@ -22,6 +22,7 @@ from appliance.web.api.models import (
     DuplicateIn,
     FlagOut,
     HintOut,
+    SimilarOut,
     ModeratedOut,
     MyProposalOut,
     ProposalIn,
@@ -52,12 +53,14 @@ class ProposalController(Controller):
 
     @post("/proposals/similar", sync_to_thread=True, status_code=200, responses=THROTTLED_PROBLEMS)
     def similar(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str],
-                data: JSONBody[DraftIn]) -> list[HintOut]:
+                data: JSONBody[DraftIn]) -> list[SimilarOut]:
         """Accepted proposals close to a draft being written (French or English, accents ignored), best first.
 
         The draft travels in the body and is neither stored nor logged; ask again as the draft grows.
+        `voted` says which of them the person has voted on already.
         """
-        return hints_out(service.similar_proposals(app, round_id, viewer, data.text))
+        return [SimilarOut(id=h.proposal.id, text=h.proposal.text, status=h.proposal.status, score=h.score,
+                           voted=h.voted) for h in service.similar_proposals(app, round_id, viewer, data.text)]
 
     @get("/proposals", sync_to_thread=True, responses=PROBLEMS)
     def accepted(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str]) -> list[ProposalOut]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from http import HTTPStatus
 from urllib.parse import quote
 
 from litestar import Request, Response
@@ -108,6 +109,8 @@ def http_error(request: Request, error: HTTPException) -> Template:
     if error.status_code >= 500:
         return unexpected_error(request, error)
     detail = error.detail
+    if detail == HTTPStatus(error.status_code).phrase:  # "Not Found" says in English what the title says already
+        detail = ""
     if error.status_code == 405:  # an address for a form's button, opened as a link
         detail = speaker_for(request).gettext("This address is for a button on a page, not for a link. Go back"
                                               " to the page and use its button.")

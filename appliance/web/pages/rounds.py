@@ -21,6 +21,7 @@ from appliance.web.pages.render import page, see_other, speaker_for
 from appliance.web.pages.session import FORM
 
 VOTE_NOTICES = ("voted", "vote_withdrawn", "vote_closed")
+PROPOSE_NOTICES = ("proposed", "proposed_post")
 GROUPS = (("open", N_("Open now")), ("published", N_("Results published")), ("closed", N_("Closed")),
           ("draft", N_("Drafts")))
 
@@ -70,10 +71,13 @@ class RoundPages(Controller):
         round_ = service.find_round(app, round_id, viewer)
         notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
         context = round_context(app, viewer, round_)
-        # said in the card's live region, not at the top of the page; at the top when there is no card any more
+        # said where it happened: in the card's live region, beside the proposal form (the page opens there);
+        # at the top of the page when neither is on it any more
         voted = done in VOTE_NOTICES and context["member"]
-        return page(request, "round.html", notice=None if voted else notice, vote_notice=notice if voted else "",
-                    draft="", **context)
+        proposed = done in PROPOSE_NOTICES and context["member"]
+        return page(request, "round.html", notice=None if voted or proposed else notice,
+                    vote_notice=notice if voted else "", propose_notice=notice if proposed else None,
+                    propose_error=None, draft="", **context)
 
     @post("/rounds/{round_id:str}/proposals", sync_to_thread=True, status_code=303)
     def propose(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], request: Request,
@@ -83,9 +87,11 @@ class RoundPages(Controller):
             proposal = participation.submit_proposal(app, round_id, viewer, data.text)
         except DomainError as error:
             round_ = service.find_round(app, round_id, viewer)
-            return page(request, "round.html", status=error.status, error=said(request, error), draft=data.text,
-                        vote_notice="",
-                        **round_context(app, viewer, round_))
+            context = round_context(app, viewer, round_)
+            beside_form = context["member"]  # said above the draft it is about, where the page opens
+            return page(request, "round.html", status=error.status, error=None if beside_form else said(request, error),
+                        propose_error=said(request, error) if beside_form else None, propose_notice=None,
+                        draft=data.text, vote_notice="", **context)
         done = "proposed" if proposal.status == "pending" else "proposed_post"
         return see_other(f"/rounds/{round_id}?done={done}#propose")
 
