@@ -47,10 +47,11 @@ def run_backup(args: argparse.Namespace) -> int:
     print(f"backup written to {report.path}: {', '.join(report.files)}")
     missing = len(report.open_rounds) - len(report.keys)
     if report.open_rounds and not args.with_keys:
-        print(f"{len(report.open_rounds)} open round(s), without their keys: restored from this backup, they are"
-              " closed with the votes they have (add --with-keys to keep them open)")
+        print(f"{len(report.open_rounds)} open round(s), without their keys: restored from this backup, they can"
+              " only be closed with the votes they have (`appliance close-keyless-rounds` before the first start);"
+              " add --with-keys to keep them open")
     elif missing:
-        print(f"{missing} open round(s) had no key file to copy: restored, they are closed")
+        print(f"{missing} open round(s) had no key file to copy: restored, they are closed with the votes they have")
     if report.keys:
         print(f"round keys of {len(report.keys)} open round(s) included: keep this backup as safe as the keys")
     return 0

@@ -8,12 +8,14 @@ environment): the file's content, stripped, becomes the value.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -90,6 +92,25 @@ class ServerSettings(Section):
         if self.tls_certificate_file is not None and self.tls_key_file is not None:
             check_tls_pair(self.tls_certificate_file, self.tls_key_file)
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def addresses_or_networks(cls, value: list[str]) -> list[str]:
+        """Each an IP address or a network: the web server takes anything else for a literal name, matching nothing,
+        so that every client would share the proxy's address (and its sign-in throttle)."""
+        cleaned = [entry.strip() for entry in value]
+        for entry in cleaned:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=True)
+            except ValueError as error:
+                hint = ""
+                if "host bits set" in str(error):
+                    hint = f" (the network is {ipaddress.ip_network(entry, strict=False)})"
+                raise ValueError(f"{entry!r} is not an IP address or network (like 10.0.0.5 or 10.0.0.0/24)"
+                                 f"{hint}") from None
+        return cleaned
 
     @field_validator("time_zone")
     @classmethod
@@ -220,6 +241,13 @@ class LdapSettings(Section):
             scheme, _, rest = url.partition("://")
             if scheme.lower() not in ("ldap", "ldaps") or not rest.strip("/"):
                 raise ValueError(f"servers: {url!r} is not an ldap:// or ldaps:// URL")
+            try:
+                port = urlsplit(url).port
+            except ValueError:
+                port = 0
+            if port == 0 or not urlsplit(url).hostname:
+                raise ValueError(f"servers: {url!r} needs a host, and a port from 1 to 65535 if it names one"
+                                 " (like ldaps://dc1.example.org:636)")
             if self.start_tls and scheme.lower() == "ldaps":
                 raise ValueError(f"start_tls: {url} is ldaps:// (already encrypted); use ldap:// URLs with StartTLS")
         if self.user_filter.count("{username}") != 1 or not _is_filter(self.user_filter.replace("{username}", "x")):

@@ -3,12 +3,14 @@
 A backup is a directory: both databases (copied with VACUUM INTO while the
 appliance keeps serving), the generated instance secret when there is one, a
 manifest with checksums, and the key files of open rounds only when asked for.
-Without keys, a restored open round cannot take votes: it is closed at start.
+Without keys, a restored open round cannot take votes: it can only be closed
+(`appliance close-keyless-rounds`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -86,7 +88,34 @@ def make_backup(settings: Settings, target: Path, with_keys: bool = False) -> Ba
             raise BackupError(f"no database {db}: nothing to back up (check storage.data_dir)")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} already exists and is not an empty directory: give a new one")
-    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # A new directory is written beside the target under a hidden name, and given the target's name once
+    # complete: a backup stopped half-way (a stopped job) leaves no directory that looks like a backup. An empty
+    # directory given (a mount point, perhaps) is written into, and emptied again if the backup fails.
+    given = target.exists()
+    work = target if given else _partial(target)
+    if not given:
+        shutil.rmtree(work, ignore_errors=True)  # what an earlier backup stopped half-way left
+    try:
+        work.mkdir(parents=True, exist_ok=given, mode=0o700)
+        report = _write_backup(settings, work, with_keys)
+        if not given:
+            os.replace(work, target)
+    except (OSError, sqlite3.Error) as error:
+        for left in list(work.iterdir()) if given else [work]:
+            if left.is_dir():
+                shutil.rmtree(left, ignore_errors=True)
+            else:
+                left.unlink(missing_ok=True)
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        if "full" in reason or (isinstance(error, OSError) and error.errno == errno.ENOSPC):
+            reason = f"no space left on the disk of {target.parent.resolve()}"
+        raise BackupError(f"backup not written to {target}: {reason}; nothing of it is left") from None
+    return BackupReport(target, report.files, report.open_rounds, report.keys)
+
+
+def _write_backup(settings: Settings, target: Path, with_keys: bool) -> BackupReport:
+    """The databases, the generated secret, the keys if asked for, then the manifest, into target."""
+    storage = settings.storage
     for db in _databases(settings):
         stored.vacuum_into(db, target / db.name)
     secret = storage.data_dir / INSTANCE_SECRET_FILE
@@ -104,7 +133,11 @@ def make_backup(settings: Settings, target: Path, with_keys: bool = False) -> Ba
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "with_keys": with_keys, "open_rounds": open_rounds,
                 "files": {name: file_digest(target / name) for name in files}}
-    (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    manifest_file = target / MANIFEST
+    with open(manifest_file, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(manifest, indent=2) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
     return BackupReport(target, files, open_rounds, copied)
 
 

@@ -146,7 +146,9 @@ def check_keys_dir(settings: Settings) -> Iterator[Finding]:
     for round_id in open_rounds:
         if round_id not in keyed:
             yield Finding(FAIL, f"round {round_id}", f"open, but its key file is not in {keys_dir}: mount or restore"
-                          " the keys directory, or the round is closed at the next start")
+                          " the keys directory. If the key is really lost, the next start closes the round with the"
+                          " votes it has, or, when no open round has its key, refuses to start until"
+                          " `appliance close-keyless-rounds` is run")
     left = sorted(keyed - set(open_rounds))
     if left:
         yield Finding(WARN, "storage.keys_dir", f"{len(left)} key file(s) of rounds that are not open: the next"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 from http import HTTPStatus
@@ -16,6 +17,7 @@ from appliance.domain.errors import DomainError
 from appliance.storage.ballot_writer import VoteTimeout
 
 log = logging.getLogger("appliance.web")
+storage_log = logging.getLogger("appliance")  # not a fault of the web code: the operator's to act on
 PROBLEM = "application/problem+json"
 
 
@@ -58,7 +60,19 @@ def http_error(request: Request, error: HTTPException) -> Response:
     return problem(error.status_code, title, detail, error.headers)
 
 
+def disk_full(error: Exception) -> bool:
+    """A database write refused for want of space."""
+    return (getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            or (isinstance(error, OSError) and error.errno == errno.ENOSPC))
+
+
 def busy_error(request: Request, error: Exception) -> Response:
+    """The database stayed busy, or its disk is full: 503, try again; any other database error is a 500."""
+    if disk_full(error):
+        storage_log.error("disk full: %s %s could not be stored; free space on the disk of storage.data_dir"
+                  " (appliance doctor shows how much is left)", request.method, request.url.path)
+        return problem(503, "Service Unavailable", "the appliance cannot store anything now: its disk is full;"
+                       " try again later", headers={"Retry-After": "60"})
     busy = isinstance(error, VoteTimeout) or getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
     if not busy:
         return unexpected_error(request, error)
@@ -94,6 +108,7 @@ EXCEPTION_HANDLERS = {
     DirectoryUnavailable: directory_unavailable,
     HTTPException: http_error,
     sqlite3.OperationalError: busy_error,
+    OSError: busy_error,  # a full disk; any other is a 500
     VoteTimeout: busy_error,
     Exception: unexpected_error,
 }

@@ -49,6 +49,7 @@ def test_a_backup_made_while_serving_holds_both_databases_compacted_and_no_key(v
     assert run(["backup", "backups/monday"], monkeypatch) == 0
     out = capsys.readouterr().out
     assert "1 open round(s), without their keys" in out and "--with-keys" in out
+    assert "`appliance close-keyless-rounds` before the first start" in out  # what a restore of it will need
     backup = tmp_path / "backups" / "monday"
     assert sorted(p.name for p in backup.iterdir()) == ["backup.json", "ballots.db", "identity.db", "instance_secret"]
     manifest = json.loads((backup / "backup.json").read_text())
@@ -168,6 +169,24 @@ def test_a_restore_that_runs_out_of_disk_changes_nothing(voting, appliance, smal
     assert not list(live.rglob("*.partial"))
 
 
+def test_a_backup_that_runs_out_of_disk_leaves_nothing_that_looks_like_a_backup(voting, small_disk, monkeypatch,
+                                                                                 capsys):
+    page = os.statvfs(small_disk).f_frsize
+    resize(small_disk, fill(small_disk) + 8 * page)  # room for a start, not for both databases
+    for target in (small_disk / "monday", small_disk / "mounted"):
+        if target.name == "mounted":
+            target.mkdir()  # an empty directory given, a mount point perhaps: written into, emptied again
+        assert run(["backup", str(target)], monkeypatch) == 1
+        err = capsys.readouterr().err
+        assert f"backup not written to {target}: no space left on the disk of {small_disk}" in err
+        assert "nothing of it is left" in err
+        assert not list(small_disk.rglob("*.db")) and not list(small_disk.rglob("*.partial"))
+    assert not (small_disk / "monday").exists() and list((small_disk / "mounted").iterdir()) == []
+    resize(small_disk, 64 << 20)
+    assert run(["backup", str(small_disk / "monday")], monkeypatch) == 0  # the same name, once there is room
+    assert (small_disk / "monday" / "backup.json").is_file()
+
+
 def test_a_restore_that_fails_on_its_last_file_changes_nothing(voting, appliance, tmp_path, monkeypatch, capsys):
     assert run(["backup", "b", "--with-keys"], monkeypatch) == 0
     appliance.close()
@@ -273,7 +292,7 @@ def test_doctor_fails_when_an_open_round_lost_its_key(voting, appliance, tmp_pat
     keys.destroy_round_key(appliance.keys_dir, voting)
     assert run(["doctor"], monkeypatch) == 1
     out = capsys.readouterr().out
-    assert f"fail  round {voting}: open, but its key file is not in" in out
+    assert f"fail  round {voting}: open, but its key file is not in" in out and "close-keyless-rounds" in out
     assert "ok    directory: local, 1 admin(s)" in out
 
 

@@ -6,6 +6,7 @@ with no APPLIANCE_* variable, so relative paths below live in that directory.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -265,6 +266,10 @@ def test_ldap_needs_servers_and_search_bases() -> None:
     ({"APPLIANCE_LDAP__CA_FILE": "missing.pem"}, "setting ldap.ca_file (APPLIANCE_LDAP__CA_FILE): no such file"),
     ({"APPLIANCE_LDAP__GROUP_MEMBERSHIP": "nested"}, "setting ldap.group_membership"),
     ({"APPLIANCE_LDAP__TIMEOUT_SECONDS": "0"}, "setting ldap.timeout_seconds"),
+    ({"APPLIANCE_LDAP__SERVERS": '["ldaps://dc1:99999"]'}, "setting ldap.servers (APPLIANCE_LDAP__SERVERS):"
+                                                           " 'ldaps://dc1:99999' needs a host, and a port from 1"),
+    ({"APPLIANCE_LDAP__SERVERS": '["ldap://dc1:abc"]'}, "setting ldap.servers (APPLIANCE_LDAP__SERVERS): 'ldap"),
+    ({"APPLIANCE_LDAP__SERVERS": '["ldap://:389"]'}, "setting ldap.servers (APPLIANCE_LDAP__SERVERS): 'ldap"),
     ({"APPLIANCE_LDAP__SEGMENT_ATTRIBUTES": "department=departmentNumber"},
      "setting ldap.segment_attributes (APPLIANCE_LDAP__SEGMENT_ATTRIBUTES): not valid JSON; write it as JSON,"
      " for example '{\"department\": \"departmentNumber\"}'"),
@@ -406,3 +411,21 @@ def test_the_cli_exits_2_on_a_garbage_tls_key_naming_it(capsys: pytest.CaptureFi
         assert main(["serve", "--port", "9"]) == 2
     assert capsys.readouterr().err == ("appliance: setting server.tls_key_file (APPLIANCE_SERVER__TLS_KEY_FILE):"
                                        " garbage.pem: not a PEM private key\n")
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ("127.0.0.1/8", "'127.0.0.1/8' is not an IP address or network (like 10.0.0.5 or 10.0.0.0/24)"
+                    " (the network is 127.0.0.0/8)"),
+    ("10.0.0.300", "'10.0.0.300' is not an IP address or network"),
+    ("proxy.example.org", "'proxy.example.org' is not an IP address or network"),
+])
+def test_a_trusted_proxy_that_is_no_address_is_named_not_ignored(entry: str, expected: str) -> None:
+    # the web server would take it for a name matching nothing: every client would share the proxy's address
+    message = settings_error(APPLIANCE_SERVER__TRUSTED_PROXIES=json.dumps(["10.0.0.5", entry]))
+    assert message.startswith(f"setting server.trusted_proxies (APPLIANCE_SERVER__TRUSTED_PROXIES): {expected}")
+
+
+def test_trusted_proxies_take_addresses_networks_and_the_star() -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("APPLIANCE_SERVER__TRUSTED_PROXIES", '["10.0.0.5", " 10.1.0.0/16", "::1", "*"]')
+        assert load_settings().server.trusted_proxies == ["10.0.0.5", "10.1.0.0/16", "::1", "*"]

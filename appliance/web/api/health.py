@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from pathlib import Path
 
 from litestar import Response, get
 from litestar.di import NamedDependency
@@ -20,10 +22,25 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+LOW_DISK_MIB = 64  # less free space than this on the data directory's disk: "degraded"
+
+
+def disk_check(data_dir: Path) -> str:
+    """Free space on the data directory's disk: votes, proposals and sign-ins are writes that fail once it is full."""
+    try:
+        free = shutil.disk_usage(data_dir).free // (1 << 20)
+    except OSError as error:
+        return f"unknown: {error.strerror}"
+    if free < LOW_DISK_MIB:
+        return f"almost full: {free} MiB free; votes, proposals and sign-ins fail once it is full"
+    return f"{free} MiB free"
+
+
 @get("/readyz", opt={"exclude_from_auth": True}, sync_to_thread=True, tags=["operations"])
 def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
     """Both databases answer (else 503), and whether the directory does; which worker runs the scheduled
-    jobs ("running here", "running elsewhere" or "stopped") and the outgoing mail waiting and failed.
+    jobs ("running here", "running elsewhere" or "stopped"), the outgoing mail waiting and failed, and the
+    free space on the data directory's disk ("degraded" below 64 MiB).
 
     A directory that cannot be reached makes the appliance "degraded", not
     unready: people already signed in keep working, and every instance behind a
@@ -43,8 +60,10 @@ def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
     except DirectoryUnavailable as error:
         log.warning("readiness: directory unreachable: %s", error)
         checks["directory"] = "unreachable: new sign-ins fail, open sessions keep working"
+    checks["disk"] = disk_check(app.settings.storage.data_dir)
     checks["scheduler"] = scheduler_status(app)  # informational: one worker of the deployment runs the jobs
     failed = outbox.count_failed(app.dbs.identity)
     checks["outbox"] = f"{outbox.depth(app.dbs.identity)} waiting, {failed} failed"
-    status = "not ready" if not ready else "ready" if checks["directory"] == "ok" else "degraded"
+    healthy = checks["directory"] == "ok" and not checks["disk"].startswith("almost full")
+    status = "not ready" if not ready else "ready" if healthy else "degraded"
     return Response(checks | {"status": status}, status_code=200 if ready else 503)

@@ -136,6 +136,10 @@ def busy_error(request: Request, error: Exception) -> Template:
     """The database stayed busy: try again in a moment; any other database error is a 500."""
     if api_errors.busy_error(request, error).status_code != 503:  # logged there either way
         return _render(request, 500, speaker_for(request).gettext("Something went wrong on our side."))
+    if api_errors.disk_full(error):
+        return _render(request, 503, speaker_for(request).gettext(
+            "The appliance cannot store anything now: its disk is full, and its operator is told. Try again later."),
+            {"Retry-After": "60"})
     return _render(request, 503, speaker_for(request).gettext("The appliance is busy; try again in a moment."),
                    {"Retry-After": "2"})
 
@@ -158,6 +162,7 @@ PAGE_EXCEPTION_HANDLERS = {
     DirectoryUnavailable: directory_unavailable,
     HTTPException: http_error,
     sqlite3.OperationalError: busy_error,
+    OSError: busy_error,  # a full disk; any other is a 500
     VoteTimeout: busy_error,
     Exception: unexpected_error,
 }

@@ -1,0 +1,57 @@
+"""A full disk under the data directory: a clear 503 and a line for the operator, readiness says it, nothing lost."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import create_open_round
+from tests.integration.test_ops_cli import fill, resize
+
+SIZE = 128 << 20
+
+
+@pytest.fixture
+def data_on_a_small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs mounted where the appliance's data directory will be (the tests run as root, see .ci/run)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0700", "tmpfs", str(data)],
+                             capture_output=True)
+    assert mounted.returncode == 0, f"cannot mount a tmpfs (run the tests as root): {mounted.stderr.decode()}"
+    try:
+        yield data
+    finally:
+        subprocess.run(["umount", "-l", str(data)], check=True)
+
+
+def test_a_full_disk_refuses_writes_clearly_and_readiness_says_so(data_on_a_small_disk, api, pages, caplog):
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"], moderation="post")
+    proposal = api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Publish the menu ahead"})
+    voter, browser = api("u02"), pages("u03")
+    ready = api(None).get("/readyz").json()
+    assert ready["status"] == "ready" and ready["disk"].endswith("MiB free")
+
+    resize(data_on_a_small_disk, fill(data_on_a_small_disk))  # not one page left
+    with caplog.at_level(logging.ERROR, logger="appliance"):
+        vote = voter.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": proposal.json()["id"],
+                                                                      "vote": "agree"})
+        page = browser.submit(f"/rounds/{round_id}/ballots", {"proposal": proposal.json()["id"], "choice": "agree"})
+    assert vote.status_code == 503 and "its disk is full" in vote.json()["detail"]
+    assert vote.headers["retry-after"] == "60"
+    assert page.status_code == 503 and "its disk is full, and its operator is told" in page.text
+    assert any("disk full" in r.getMessage() and "storage.data_dir" in r.getMessage() for r in caplog.records)
+    ready = api(None).get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "degraded"  # reading still works
+    assert ready.json()["disk"].startswith("almost full: 0 MiB free")
+
+    resize(data_on_a_small_disk, SIZE)
+    assert voter.post(f"/api/v1/rounds/{round_id}/ballots", json={"proposal": proposal.json()["id"],
+                                                                  "vote": "agree"}).status_code == 200
+    assert voter.get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 1
+    assert api(None).get("/readyz").json()["status"] == "ready"
