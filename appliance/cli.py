@@ -10,6 +10,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance import __version__
@@ -33,8 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    global created_data_dir
+    created_data_dir = None
     try:
-        return args.run(args) or 0
+        status = args.run(args) or 0
+        if created_data_dir is not None and status == 0:
+            print(f"appliance: created a new, empty data directory {created_data_dir} (storage.data_dir,"
+                  " relative to the current directory unless absolute)", file=sys.stderr)
+        return status
     except SettingsError as error:
         print(f"appliance: {error}", file=sys.stderr)
         return 2
@@ -45,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"appliance: {' '.join(str(error).split()) or error.title}", file=sys.stderr)
         return 1
     except OSError as error:
-        print(f"appliance: cannot use {error.filename or 'a file'}: {error.strerror or error}", file=sys.stderr)
+        owner = f" (this user is uid {os.getuid()}: check who owns storage.data_dir and its files)" if isinstance(
+            error, PermissionError) else ""
+        print(f"appliance: cannot use {error.filename or 'a file'}: {error.strerror or error}{owner}", file=sys.stderr)
         return 1
     except sqlite3.Error as error:
         print(f"appliance: database error: {error}", file=sys.stderr)
@@ -84,12 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+created_data_dir: Path | None = None  # set by open_appliance when this command made the data directory
+
+
 @contextmanager
-def open_appliance() -> Iterator[Appliance]:
-    """The appliance opened from the settings (SettingsError names a bad one), closed afterwards."""
+def open_appliance(quiet_if_new: bool = False) -> Iterator[Appliance]:
+    """The appliance opened from the settings (SettingsError names a bad one), closed afterwards.
+
+    A data directory it has to create is said on stderr once the command is done (unless `quiet_if_new`): a
+    relative storage.data_dir depends on the current directory, and a command run from elsewhere would otherwise
+    quietly start a second, empty appliance. A refused command keeps to its one line.
+    """
     from appliance.services.context import build_appliance
 
-    app = build_appliance(load_settings())
+    global created_data_dir
+    settings = load_settings()
+    new = not settings.storage.data_dir.exists()
+    app = build_appliance(settings)
+    if new and not quiet_if_new:
+        created_data_dir = settings.storage.data_dir.resolve()
     try:
         yield app
     finally:
@@ -111,7 +133,7 @@ def run_serve(args: argparse.Namespace) -> int:
     check_address(settings.server.host, settings.server.port)  # before migrations, key checks and the scheduler
     configure_logging(settings.logging, force=True)
     log = logging.getLogger("appliance")
-    with open_appliance() as app:  # once, before the workers start: migrations and round keys
+    with open_appliance(quiet_if_new=True) as app:  # once, before the workers start: migrations and round keys
         try:
             reconcile_keys(app, close_keyless=args.close_keyless_rounds)
         except StartupRefused as error:
@@ -173,7 +195,7 @@ def check_address(host: str, port: int) -> None:
 
 
 def run_init(_: argparse.Namespace) -> int:
-    with open_appliance() as app:
+    with open_appliance(quiet_if_new=True) as app:
         storage = app.settings.storage
     print(f"data directory ready: {storage.data_dir.resolve()}")
     print(f"  databases: {storage.identity_db.name}, {storage.ballots_db.name}")

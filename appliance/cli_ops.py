@@ -134,7 +134,7 @@ def run_bootstrap(_: argparse.Namespace) -> int:
     username = os.environ.get(ADMIN_USERNAME, "").strip() or "admin"
     configure_logging(load_settings().logging, force=True)  # what it says joins the server's log, in its format
     log = logging.getLogger("appliance")
-    with open_appliance() as app:  # creates and migrates the databases
+    with open_appliance(quiet_if_new=True) as app:  # creates and migrates the databases (the first start)
         try:
             said = create_first_admin(app, username, Path(password_file) if password_file else None)
         except FirstAdminError as error:

@@ -33,16 +33,28 @@ def check_data_dir(settings: Settings) -> Iterator[Finding]:
     """The data directory exists, can be written, and has room."""
     data_dir = settings.storage.data_dir
     if not data_dir.is_dir():
-        yield Finding(FAIL, "storage.data_dir", f"{data_dir} does not exist: run `appliance init` (or serve)")
+        yield Finding(FAIL, "storage.data_dir", f"{data_dir.resolve()} does not exist: run `appliance init` (or serve)"
+                      + ("; storage.data_dir is relative to the current directory" if not data_dir.is_absolute()
+                         else ""))
         return
-    if not os.access(data_dir, os.W_OK):
-        yield Finding(FAIL, "storage.data_dir", f"{data_dir} cannot be written by this user (uid {os.getuid()})")
+    if not os.access(data_dir, os.R_OK | os.W_OK | os.X_OK):
+        yield Finding(FAIL, "storage.data_dir", f"{data_dir.resolve()} {_not_writable(data_dir)}")
     else:
         yield Finding(OK, "storage.data_dir", f"{data_dir.resolve()}")
     free = shutil.disk_usage(data_dir).free
     status = FAIL if free < MIN_FREE_BYTES else WARN if free < LOW_FREE_BYTES else OK
-    yield Finding(status, "free disk", f"{free / 2**30:.1f} GiB free beside the databases"
+    amount = f"{free / 2**30:.1f} GiB" if free >= 2**30 else f"{free / 2**20:.1f} MiB"
+    yield Finding(status, "free disk", f"{amount} free beside the databases"
                   + ("" if status == OK else ": votes and closes need room; free some space"))
+
+
+def _not_writable(path: Path) -> str:
+    """Why this user cannot write there, and what to do."""
+    if os.statvfs(path).f_flag & os.ST_RDONLY:
+        return "is on a read-only file system: mount it read-write"
+    uid = os.getuid()
+    return (f"cannot be read and written by this user (uid {uid}): chown it (and its files) to uid {uid},"
+            " or run the appliance as their owner")
 
 
 def check_databases(settings: Settings) -> Iterator[Finding]:
@@ -57,10 +69,18 @@ def check_databases(settings: Settings) -> Iterator[Finding]:
         if not path.is_file():
             yield Finding(FAIL, path.name, f"{path} does not exist: run `appliance init` (or serve)")
             continue
+        if not os.access(path, os.R_OK | os.W_OK):
+            yield Finding(FAIL, path.name, f"{path} {_not_writable(path)}; the database itself is not the problem")
+            continue
         try:
             problems = stored.integrity_problems(path)
         except sqlite3.DatabaseError as error:
             problems = [str(error)]
+        if any("readonly" in p for p in problems):  # the directory, or a -wal file, it cannot write
+            yield Finding(FAIL, path.name, f"{path} cannot be written: {problems[0]}; check the owner and mode of"
+                          f" {path.parent} and its files (this user is uid {os.getuid()}); the database itself"
+                          " is not the problem")
+            continue
         if problems:
             yield Finding(FAIL, path.name, f"integrity check failed: {'; '.join(problems[:3])};"
                           " restore the latest backup (`appliance restore`)")
@@ -214,4 +234,9 @@ CHECKS: tuple[Check, ...] = (check_data_dir, check_databases, check_instance_sec
 def run_checks(settings: Settings, checks: tuple[Check, ...] = CHECKS) -> Iterator[Finding]:
     """Every finding of every check, in order."""
     for check in checks:
-        yield from check(settings)
+        try:
+            yield from check(settings)
+        except OSError as error:  # a file it may not read: said, and the other checks still run
+            yield Finding(FAIL, check.__name__.removeprefix("check_").replace("_", " "),
+                          f"cannot use {error.filename or 'a file'}: {error.strerror or error}"
+                          f" (this user is uid {os.getuid()})")

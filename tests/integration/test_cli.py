@@ -89,6 +89,7 @@ def test_user_add_refuses_a_duplicate_username(monkeypatch, capsys):
 ])
 def test_user_add_refuses_a_username_sign_in_takes_for_an_existing_one(first, second, monkeypatch, capsys):
     assert run(["user", "add", first, "--password-stdin"], monkeypatch, "a-long-password\n") == 0
+    capsys.readouterr()
     assert run(["user", "add", second, "--password-stdin"], monkeypatch, "another-password\n") == 1
     err = capsys.readouterr().err
     assert f"user {first!r} already exists" in err and err.count("\n") == 1
@@ -120,6 +121,19 @@ def test_set_password_and_remove_change_the_local_directory(monkeypatch, capsys)
     app = open_data()
     assert people.list_people(app.dbs.identity) == []
     app.close()
+
+
+def test_a_command_that_creates_the_data_directory_says_where(tmp_path, monkeypatch, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # run from another directory than the installation's: a second, empty appliance
+    assert run(["user", "list"], monkeypatch) == 0
+    err = capsys.readouterr().err
+    assert err == (f"appliance: created a new, empty data directory {elsewhere / 'data'} (storage.data_dir,"
+                   " relative to the current directory unless absolute)\n")
+    assert run(["user", "list"], monkeypatch) == 0 and capsys.readouterr().err == ""  # said once, when made
+    monkeypatch.chdir(tmp_path)
+    assert run(["init"], monkeypatch) == 0 and capsys.readouterr().err == ""  # init says it its own way
 
 
 def test_a_bad_setting_stops_the_command_with_one_line_naming_it(monkeypatch, capsys):

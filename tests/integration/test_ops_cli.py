@@ -288,6 +288,22 @@ def test_doctor_passes_with_warnings_on_a_fresh_appliance(monkeypatch, capsys):
     assert out.rstrip().endswith("all checks passed, 2 warning(s)")
 
 
+def test_doctor_says_a_read_only_data_directory_is_no_damaged_database(small_disk, monkeypatch, capsys):
+    monkeypatch.setenv("APPLIANCE_STORAGE__DATA_DIR", str(small_disk / DATA))
+    assert run(["init"], monkeypatch) == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        capsys.readouterr()
+        assert run(["doctor"], monkeypatch) == 1
+        out = capsys.readouterr().out
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert f"fail  storage.data_dir: {small_disk / DATA} is on a read-only file system: mount it read-write" in out
+    assert "identity.db is on a read-only file system: mount it read-write; the database itself is not the" in out
+    assert "restore" not in out  # restoring a backup is no cure for a mount, and would lose what was voted since
+    assert "ok    mail: off" in out  # every check ran
+
+
 def test_doctor_fails_when_an_open_round_lost_its_key(voting, appliance, tmp_path, monkeypatch, capsys):
     keys.destroy_round_key(appliance.keys_dir, voting)
     assert run(["doctor"], monkeypatch) == 1
