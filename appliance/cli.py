@@ -133,6 +133,12 @@ def run_serve(args: argparse.Namespace) -> int:
     check_address(settings.server.host, settings.server.port)  # before migrations, key checks and the scheduler
     configure_logging(settings.logging, force=True)
     log = logging.getLogger("appliance")
+    from appliance.services.scheduler import held_elsewhere, lock_path
+
+    if held_elsewhere(lock_path(settings)):
+        log.warning("another appliance serve already runs on %s (it holds its scheduler lock): both answer"
+                    " requests, it runs the scheduled jobs and this one takes over if it stops; if that is not"
+                    " intended, stop one of them", settings.storage.data_dir.resolve())
     with open_appliance(quiet_if_new=True) as app:  # once, before the workers start: migrations and round keys
         try:
             reconcile_keys(app, close_keyless=args.close_keyless_rounds)

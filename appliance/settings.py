@@ -469,6 +469,19 @@ def describe_unknown_variable(name: str, known: list[str]) -> str:
             f" {ENV_PREFIX}<SECTION>__<KEY>, with two underscores){hint}")
 
 
+def _close_setting(location: list[str]) -> str:
+    """"; did you mean server.port?" for a misspelt key or section of the file, or ""."""
+    if len(location) == 1:
+        known, prefix = list(Settings.model_fields), ""
+    elif len(location) == 2 and location[0] in Settings.model_fields:
+        section = Settings.model_fields[location[0]].annotation
+        known, prefix = list(getattr(section, "model_fields", {})), f"{location[0]}."
+    else:
+        return ""
+    close = difflib.get_close_matches(location[-1].lower(), known, n=1, cutoff=0.6)
+    return f"; did you mean {prefix}{close[0]}?" if close else ""
+
+
 def describe_json_error(message: str) -> str:
     """Name the environment variable whose list or table value is not JSON."""
     for name, value in os.environ.items():
@@ -493,7 +506,7 @@ def describe_error(error: ValidationError) -> str:
     location = [str(part) for part in first["loc"]]
     message = first["msg"]
     if first["type"] == "extra_forbidden":
-        message = "unknown setting"
+        message = "unknown setting" + _close_setting(location)
     elif message.startswith("Value error, "):
         # Section validators say "key: what is wrong"; name the key itself. Field validators
         # say only what is wrong: their location already ends with the key.

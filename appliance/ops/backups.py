@@ -149,6 +149,8 @@ def read_manifest(source: Path) -> dict:
         if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
             raise TypeError("files: not a table of checksums")
     except FileNotFoundError:
+        if not source.is_dir():
+            raise BackupError(f"{source} does not exist or is not a directory: give a backup's directory") from None
         raise BackupError(f"{source} is not a backup made by `appliance backup` (no {MANIFEST})") from None
     except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
         raise BackupError(f"{source / MANIFEST} is damaged: not a backup manifest") from None
@@ -162,7 +164,10 @@ def read_manifest(source: Path) -> dict:
         if file_digest(path) != digest:
             raise BackupError(f"{path} does not match its checksum in {MANIFEST}: the backup is damaged")
     for name in ("identity.db", "ballots.db"):
-        problems = stored.integrity_problems(source / name)
+        try:
+            problems = stored.integrity_problems(source / name)
+        except sqlite3.DatabaseError as error:
+            problems = [str(error)]
         if problems:
             raise BackupError(f"{source / name} fails the integrity check: {problems[0]}")
     return manifest

@@ -270,6 +270,8 @@ def test_a_damaged_backup_is_refused_and_nothing_is_replaced(voting, appliance, 
     assert not (tmp_path / "new").exists()
     assert run(["restore", str(tmp_path)], monkeypatch) == 1
     assert "not a backup made by `appliance backup`" in capsys.readouterr().err
+    assert run(["restore", str(tmp_path / "no-such-backup")], monkeypatch) == 1
+    assert f"{tmp_path / 'no-such-backup'} does not exist or is not a directory" in capsys.readouterr().err
     for manifest in ('{"files": ["identity.db", "ballots.db"]}', '{"files": "all"}', "\udcff", "[]"):
         (tmp_path / "b" / "backup.json").write_text(manifest, encoding="utf-8", errors="surrogateescape")
         assert run(["restore", "b"], monkeypatch) == 1

@@ -102,3 +102,15 @@ def test_a_port_in_use_stops_serve_with_status_2_naming_the_setting_before_anyth
     assert served.stderr == (f"appliance: server.port {port} (APPLIANCE_SERVER__PORT): address already in use on"
                              " 127.0.0.1; stop what uses it or choose another port\n")
     assert not (tmp_path / "data").exists()  # no migration, key check or scheduler lock before the bind
+
+
+def test_a_second_serve_on_the_same_data_directory_says_so_in_its_log(tmp_path):
+    with serving(tmp_path / "data") as (first, _):
+        with serving(tmp_path / "data") as (second, base):
+            assert httpx.get(f"{base}/readyz").json()["scheduler"] == "running elsewhere"
+            second.terminate()
+            output = second.communicate(timeout=20)[0]
+        first.terminate()
+        first_output = first.communicate(timeout=20)[0]
+    assert "another appliance serve already runs on" in output and "it runs the scheduled jobs" in output
+    assert "another appliance serve" not in first_output

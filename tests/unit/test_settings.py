@@ -161,6 +161,9 @@ def test_a_bad_value_is_one_line_naming_the_setting_and_its_variable(variable: s
     [
         ('[server]\ncolour = "blue"\n', "setting server.colour (APPLIANCE_SERVER__COLOUR): unknown setting"),
         ('[nonsense]\nkey = 1\n', "setting nonsense (APPLIANCE_NONSENSE): unknown setting"),
+        ("[server]\nprot = 8000\n", "setting server.prot (APPLIANCE_SERVER__PROT): unknown setting;"
+                                    " did you mean server.port?"),
+        ('[strage]\ndata_dir = "x"\n', "setting strage (APPLIANCE_STRAGE): unknown setting; did you mean storage?"),
         ("[server]\nport = \"abc\"\n",
          "setting server.port (APPLIANCE_SERVER__PORT): Input should be a valid integer"),
         ("[rounds]\nproposal_min_chars = 50\nproposal_max_chars = 40\n",
