@@ -228,3 +228,13 @@ def test_a_new_password_signs_out_the_sessions_of_the_old_one(api, appliance):
     assert stolen.get("/api/v1/me").status_code == 200
     assert LocalDirectory(appliance.dbs.identity).set_password("u03", "a-brand-new-password-2030")
     assert stolen.get("/api/v1/me").status_code == 401
+
+
+def test_signing_out_says_so_and_ends_the_session(pages):
+    browser = pages("u01")
+    assert browser.get("/rounds").status_code == 200
+    out = browser.submit("/sign-out", {})
+    assert out.status_code == 303 and out.headers["location"] == "/sign-in?done=signed_out"
+    assert '<p class="notice" role="status">You are signed out.</p>' in browser.get(out.headers["location"]).text
+    assert browser.get("/rounds", follow_redirects=False).headers["location"].startswith("/sign-in")
+    assert "You are signed out" not in browser.get("/sign-in").text

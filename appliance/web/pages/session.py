@@ -41,9 +41,10 @@ class SignInPages(Controller):
     include_in_schema = False
 
     @get("/sign-in", opt={"exclude_from_auth": True}, sync_to_thread=False)
-    def form(self, request: Request, next: FromQuery[str] = "/rounds") -> Template:
-        """The sign-in form."""
-        return page(request, "sign_in.html", next=safe_next(next), username="")
+    def form(self, request: Request, next: FromQuery[str] = "/rounds", done: FromQuery[str | None] = None) -> Template:
+        """The sign-in form; after signing out, it says so."""
+        notice = speaker_for(request).gettext("You are signed out.") if done == "signed_out" else None
+        return page(request, "sign_in.html", next=safe_next(next), username="", notice=notice)
 
     @post("/sign-in", opt={"exclude_from_auth": True}, sync_to_thread=True, status_code=303)
     def submit(self, app: NamedDependency[Appliance], request: Request,
@@ -74,7 +75,7 @@ class SignInPages(Controller):
     def sign_out(self, app: NamedDependency[Appliance], request: Request) -> Redirect:
         """End the session and clear its cookie."""
         sessions.delete_session(app.dbs.identity, sessions.token_hash(request.cookies[SESSION_COOKIE]))
-        return Redirect(path="/sign-in", status_code=303,
+        return Redirect(path="/sign-in?done=signed_out", status_code=303,
                         cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
     @post("/language", opt={"exclude_from_auth": True}, sync_to_thread=False, status_code=303)
