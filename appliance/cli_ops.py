@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 from pathlib import Path
 
 from appliance.cli import CommandError, open_appliance
@@ -40,10 +41,16 @@ def add_ops_commands(commands: argparse._SubParsersAction) -> None:
 def run_backup(args: argparse.Namespace) -> int:
     from appliance.ops.backups import BackupError, make_backup
 
+    def stopped(signum: int, _frame: object) -> None:  # a stopped job: the half-written backup is removed
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stopped)
     try:
         report = make_backup(load_settings(), args.path, with_keys=args.with_keys)
     except BackupError as error:
         raise CommandError(str(error)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f"backup written to {report.path}: {', '.join(report.files)}")
     missing = len(report.open_rounds) - len(report.keys)
     if report.open_rounds and not args.with_keys:

@@ -28,6 +28,8 @@ from appliance.storage import migrations
 from appliance.storage.keys import INSTANCE_SECRET_FILE, key_path
 
 MANIFEST = "backup.json"
+INCOMPLETE = ".incomplete"  # a backup being written: NAME.incomplete, renamed NAME once complete
+IN_PROGRESS = ".backup-in-progress"  # the mark of a directory this backup is writing
 FORMAT = 1
 KEYS = "keys"
 
@@ -88,29 +90,43 @@ def make_backup(settings: Settings, target: Path, with_keys: bool = False) -> Ba
             raise BackupError(f"no database {db}: nothing to back up (check storage.data_dir)")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} already exists and is not an empty directory: give a new one")
-    # A new directory is written beside the target under a hidden name, and given the target's name once
-    # complete: a backup stopped half-way (a stopped job) leaves no directory that looks like a backup. An empty
-    # directory given (a mount point, perhaps) is written into, and emptied again if the backup fails.
+    # A new directory is written beside the target as NAME.incomplete, and given the target's name once
+    # complete: a backup stopped half-way (a full disk, Ctrl-C, a stopped job) is removed, or at worst (a kill)
+    # left under a name that says what it is. An empty directory given (a mount point, perhaps) is written
+    # into, and emptied again if the backup fails. Only what this backup made is ever removed.
     given = target.exists()
-    work = target if given else _partial(target)
-    if not given:
-        shutil.rmtree(work, ignore_errors=True)  # what an earlier backup stopped half-way left
+    work = target if given else target.with_name(target.name + INCOMPLETE)
+    if not given and work.exists():
+        if not (work.is_dir() and (work / IN_PROGRESS).is_file()):
+            raise BackupError(f"{work} exists and is not a backup left unfinished: remove it, or give another name")
+        shutil.rmtree(work)  # what an earlier backup to this name left when it was killed
+    made = False
     try:
         work.mkdir(parents=True, exist_ok=given, mode=0o700)
+        made = True
+        (work / IN_PROGRESS).touch(mode=0o600)
         report = _write_backup(settings, work, with_keys)
+        (work / IN_PROGRESS).unlink()
         if not given:
             os.replace(work, target)
-    except (OSError, sqlite3.Error) as error:
-        for left in list(work.iterdir()) if given else [work]:
-            if left.is_dir():
-                shutil.rmtree(left, ignore_errors=True)
-            else:
-                left.unlink(missing_ok=True)
+    except BaseException as error:
+        if made:
+            _remove_contents(work) if given else shutil.rmtree(work, ignore_errors=True)
+        if not isinstance(error, (OSError, sqlite3.Error)):
+            raise  # stopped (Ctrl-C, SIGTERM): nothing of it is left either
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         if "full" in reason or (isinstance(error, OSError) and error.errno == errno.ENOSPC):
             reason = f"no space left on the disk of {target.parent.resolve()}"
         raise BackupError(f"backup not written to {target}: {reason}; nothing of it is left") from None
     return BackupReport(target, report.files, report.open_rounds, report.keys)
+
+
+def _remove_contents(directory: Path) -> None:
+    for left in directory.iterdir():
+        if left.is_dir() and not left.is_symlink():
+            shutil.rmtree(left, ignore_errors=True)
+        else:
+            left.unlink(missing_ok=True)
 
 
 def _write_backup(settings: Settings, target: Path, with_keys: bool) -> BackupReport:
@@ -128,7 +144,7 @@ def _write_backup(settings: Settings, target: Path, with_keys: bool) -> BackupRe
         if key.is_file():
             _copy_private(key, target / KEYS / key.name)
             copied.append(round_id)
-    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file() and p.name != IN_PROGRESS)
     manifest = {"format": FORMAT, "appliance": __version__,
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "with_keys": with_keys, "open_rounds": open_rounds,

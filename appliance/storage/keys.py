@@ -18,10 +18,16 @@ def _write_private(path: Path, data: bytes) -> None:
     """Create a file readable by the owner only, refusing to overwrite one."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException as error:  # a full disk: no empty file left, which would refuse the next try as "exists"
+        path.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # a failed write names no file: name it
+            raise OSError(error.errno, error.strerror, str(path.absolute())) from error
+        raise
 
 
 def load_or_create_instance_secret(data_dir: Path) -> bytes:

@@ -69,8 +69,9 @@ def disk_full(error: Exception) -> bool:
 def busy_error(request: Request, error: Exception) -> Response:
     """The database stayed busy, or its disk is full: 503, try again; any other database error is a 500."""
     if disk_full(error):
-        storage_log.error("disk full: %s %s could not be stored; free space on the disk of storage.data_dir"
-                  " (appliance doctor shows how much is left)", request.method, request.url.path)
+        where = getattr(error, "filename", None) or "storage.data_dir"  # a round key's disk may be another
+        storage_log.error("disk full: %s %s could not be stored; free space on the disk of %s"
+                          " (appliance doctor shows how much is left)", request.method, request.url.path, where)
         return problem(503, "Service Unavailable", "the appliance cannot store anything now: its disk is full;"
                        " try again later", headers={"Retry-After": "60"})
     busy = isinstance(error, VoteTimeout) or getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY

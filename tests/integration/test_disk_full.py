@@ -55,3 +55,35 @@ def test_a_full_disk_refuses_writes_clearly_and_readiness_says_so(data_on_a_smal
                                                                   "vote": "agree"}).status_code == 200
     assert voter.get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 1
     assert api(None).get("/readyz").json()["status"] == "ready"
+
+
+@pytest.fixture
+def keys_on_a_small_disk(tmp_path: Path) -> Iterator[Path]:
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0700", "tmpfs", str(keys)],
+                             capture_output=True)
+    assert mounted.returncode == 0, f"cannot mount a tmpfs (run the tests as root): {mounted.stderr.decode()}"
+    try:
+        yield keys
+    finally:
+        subprocess.run(["umount", "-l", str(keys)], check=True)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"storage": {"data_dir": "data", "keys_dir": "keys"}}])
+def test_a_round_whose_key_could_not_be_written_opens_once_there_is_room(keys_on_a_small_disk, api, caplog,
+                                                                       settings_overrides):
+    admin = api("admin")
+    created = admin.post("/api/v1/rounds", json={"title": "Canteen", "question": "How could the canteen serve us?",
+                                                 "audience_groups": ["staff"]})
+    round_id = created.json()["id"]
+    (keys_on_a_small_disk / "filler").write_bytes(b"x" * 65536)
+    resize(keys_on_a_small_disk, fill(keys_on_a_small_disk))  # the keys' disk is full, the data's is not
+    with caplog.at_level(logging.ERROR, logger="appliance"):
+        refused = admin.post(f"/api/v1/rounds/{round_id}/open")
+    assert refused.status_code == 503 and "its disk is full" in refused.json()["detail"]
+    assert any(str(keys_on_a_small_disk) in r.getMessage() for r in caplog.records)  # the disk that is full
+    assert list(keys_on_a_small_disk.glob("round-*.key")) == []  # no empty key left to refuse the next attempt
+    (keys_on_a_small_disk / "filler").unlink()
+    assert admin.post(f"/api/v1/rounds/{round_id}/open").status_code == 200
+    assert admin.get(f"/api/v1/rounds/{round_id}").json()["status"] == "open"

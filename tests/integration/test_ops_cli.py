@@ -180,11 +180,39 @@ def test_a_backup_that_runs_out_of_disk_leaves_nothing_that_looks_like_a_backup(
         err = capsys.readouterr().err
         assert f"backup not written to {target}: no space left on the disk of {small_disk}" in err
         assert "nothing of it is left" in err
-        assert not list(small_disk.rglob("*.db")) and not list(small_disk.rglob("*.partial"))
+        assert not list(small_disk.rglob("*.db")) and not list(small_disk.rglob("*.incomplete"))
     assert not (small_disk / "monday").exists() and list((small_disk / "mounted").iterdir()) == []
     resize(small_disk, 64 << 20)
     assert run(["backup", str(small_disk / "monday")], monkeypatch) == 0  # the same name, once there is room
     assert (small_disk / "monday" / "backup.json").is_file()
+
+
+def test_a_backup_stopped_half_way_leaves_no_copy_of_the_keys_and_removes_only_what_it_made(
+        voting, tmp_path, monkeypatch, capsys):
+    import appliance.ops.backups as backups
+
+    def stopped(path):  # Ctrl-C, or SIGTERM turned into an exit, at the last step: cannot be timed for real
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(backups, "file_digest", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            backups.make_backup(load_settings(), tmp_path / "nightly", with_keys=True)
+    assert not (tmp_path / "nightly").exists() and not (tmp_path / "nightly.incomplete").exists()
+
+    notes = tmp_path / "monday.incomplete"
+    notes.write_text("the operator's own file\n")
+    assert run(["backup", str(tmp_path / "monday")], monkeypatch) == 1
+    assert "monday.incomplete exists and is not a backup left unfinished" in capsys.readouterr().err
+    assert notes.read_text() == "the operator's own file\n"  # never removed
+
+    killed = tmp_path / "tuesday.incomplete"  # a backup killed outright leaves its mark: the next one clears it
+    killed.mkdir()
+    (killed / backups.IN_PROGRESS).touch()
+    (killed / "identity.db").write_bytes(b"half")
+    assert run(["backup", str(tmp_path / "tuesday")], monkeypatch) == 0
+    assert not killed.exists() and (tmp_path / "tuesday" / "backup.json").is_file()
+    assert backups.IN_PROGRESS not in json.loads((tmp_path / "tuesday" / "backup.json").read_text())["files"]
 
 
 def test_a_restore_that_fails_on_its_last_file_changes_nothing(voting, appliance, tmp_path, monkeypatch, capsys):
