@@ -293,6 +293,23 @@
     window.addEventListener("pageshow", function () {
       send.disabled = false;
     });
+    // Switching the language reloads the page: the draft goes along, kept in this tab only until the page in
+    // the other language takes it back, read once and removed, and only within seconds (never for whoever
+    // uses this tab next).
+    var carried = "appliance:draft:" + propose.dataset.round;
+    var languageForm = document.querySelector("form.lang");
+    if (languageForm) {
+      languageForm.addEventListener("submit", function () {
+        try {
+          if (area.value.trim()) { sessionStorage.setItem(carried, JSON.stringify({ text: area.value, at: Date.now() })); }
+        } catch (ignored) { /* storage off: the draft is lost, as without this script */ }
+      });
+    }
+    try {
+      var kept = JSON.parse(sessionStorage.getItem(carried) || "null");
+      sessionStorage.removeItem(carried);
+      if (kept && Date.now() - kept.at < 20000 && !area.value) { area.value = kept.text; }
+    } catch (ignored) { /* storage off, or not ours */ }
     count();
   }
 }());

@@ -207,6 +207,21 @@ def test_the_proposal_form_counts_like_the_server_and_sends_once(api, open_page)
     expect(phone.locator("#propose-form button[type=submit]")).to_be_enabled()
 
 
+def test_a_draft_goes_along_when_the_language_is_switched_and_no_further(api, open_page):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    phone = open_page(PHONE)
+    sign_in(phone, "u01", PASSWORD)
+    phone.goto(f"/rounds/{round_id}")
+    phone.locator("#proposal-text").fill("Install a bike shelter near the entrance")
+    phone.click("form.lang button[value=fr]")
+    expect(phone.locator("html")).to_have_attribute("lang", "fr")
+    expect(phone.locator("#proposal-text")).to_have_value("Install a bike shelter near the entrance")
+    expect(phone.locator("#proposal-counter")).to_contain_text("40")
+    assert phone.evaluate("() => sessionStorage.length") == 0  # taken back, and gone from the tab
+    phone.reload()
+    expect(phone.locator("#proposal-text")).to_have_value("")  # a reload, or whoever uses the tab next: nothing
+
+
 @pytest.mark.parametrize("settings_overrides", [{"rounds": {"proposal_min_chars": 20, "release_interval_seconds": 0}}])
 def test_hints_are_looked_up_from_the_round_s_minimum_length(api, open_page, settings_overrides):
     round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
