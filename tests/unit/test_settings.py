@@ -432,3 +432,19 @@ def test_trusted_proxies_take_addresses_networks_and_the_star() -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("APPLIANCE_SERVER__TRUSTED_PROXIES", '["10.0.0.5", " 10.1.0.0/16", "::1", "*"]')
         assert load_settings().server.trusted_proxies == ["10.0.0.5", "10.1.0.0/16", "::1", "*"]
+
+
+def test_the_systemd_unit_example_names_valid_settings_and_the_installed_command() -> None:
+    unit = (LDAP_EXAMPLES[0].parent / "appliance.service.example").read_text(encoding="utf-8")
+    environment = dict(line.removeprefix("Environment=").split("=", 1) for line in unit.splitlines()
+                       if line.startswith("Environment="))
+    assert set(environment) == {"APPLIANCE_CONFIG", "APPLIANCE_STORAGE__DATA_DIR", "APPLIANCE_STORAGE__KEYS_DIR"}
+    config = write("etc/appliance.toml", "")  # the unit's file, empty: the defaults
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, str(config) if name == "APPLIANCE_CONFIG" else value)
+        settings = load_settings()
+    assert str(settings.storage.data_dir) == "/var/lib/consultation"
+    assert str(settings.storage.round_keys_dir) == "/var/lib/consultation-keys"
+    assert "ExecStart=/opt/consultation/.venv/bin/appliance serve" in unit
+    assert "StateDirectory=consultation consultation-keys" in unit  # the two directories, made for its user
