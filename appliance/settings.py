@@ -482,6 +482,10 @@ def _close_setting(location: list[str]) -> str:
     return f"; did you mean {prefix}{close[0]}?" if close else ""
 
 
+# A list setting's own example, where group names would mislead.
+JSON_EXAMPLES = {"trusted_proxies": '["10.0.0.5", "10.1.0.0/16"]', "servers": '["ldaps://dc1.example.org"]'}
+
+
 def describe_json_error(message: str) -> str:
     """Name the environment variable whose list or table value is not JSON."""
     for name, value in os.environ.items():
@@ -494,8 +498,8 @@ def describe_json_error(message: str) -> str:
         try:
             json.loads(value)
         except ValueError:
-            example = ('["admins", "hr"]' if field.annotation.__origin__ is list
-                       else '{"department": "departmentNumber"}')
+            example = JSON_EXAMPLES.get(parts[1], '["admins", "hr"]' if field.annotation.__origin__ is list
+                                        else '{"department": "departmentNumber"}')
             return f"setting {'.'.join(parts)} ({name}): not valid JSON; write it as JSON, for example '{example}'"
     return f"{message}; lists and tables are written as JSON, for example '[\"admins\", \"hr\"]'"
 

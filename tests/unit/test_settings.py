@@ -269,6 +269,8 @@ def test_ldap_needs_servers_and_search_bases() -> None:
     ({"APPLIANCE_LDAP__CA_FILE": "missing.pem"}, "setting ldap.ca_file (APPLIANCE_LDAP__CA_FILE): no such file"),
     ({"APPLIANCE_LDAP__GROUP_MEMBERSHIP": "nested"}, "setting ldap.group_membership"),
     ({"APPLIANCE_LDAP__TIMEOUT_SECONDS": "0"}, "setting ldap.timeout_seconds"),
+    ({"APPLIANCE_LDAP__SERVERS": "ldaps://dc1"}, "setting ldap.servers (APPLIANCE_LDAP__SERVERS): not valid JSON;"
+                                                 " write it as JSON, for example '[\"ldaps://dc1.example.org\"]'"),
     ({"APPLIANCE_LDAP__SERVERS": '["ldaps://dc1:99999"]'}, "setting ldap.servers (APPLIANCE_LDAP__SERVERS):"
                                                            " 'ldaps://dc1:99999' needs a host, and a port from 1"),
     ({"APPLIANCE_LDAP__SERVERS": '["ldap://dc1:abc"]'}, "setting ldap.servers (APPLIANCE_LDAP__SERVERS): 'ldap"),
