@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,18 +16,24 @@ from tests.integration.test_ops_cli import fill, resize
 SIZE = 128 << 20
 
 
-@pytest.fixture
-def data_on_a_small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs mounted where the appliance's data directory will be (the tests run as root, see .ci/run)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0700", "tmpfs", str(data)],
+@contextmanager
+def small_disk_at(directory: Path) -> Iterator[Path]:
+    """A tmpfs of its own mounted at directory (the tests run as root, see .ci/run), unmounted afterwards."""
+    directory.mkdir(mode=0o700)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0700", "tmpfs", str(directory)],
                              capture_output=True)
     assert mounted.returncode == 0, f"cannot mount a tmpfs (run the tests as root): {mounted.stderr.decode()}"
     try:
-        yield data
+        yield directory
     finally:
-        subprocess.run(["umount", "-l", str(data)], check=True)
+        subprocess.run(["umount", "-l", str(directory)], check=True)
+
+
+@pytest.fixture
+def data_on_a_small_disk(tmp_path: Path) -> Iterator[Path]:
+    """Where the appliance's data directory will be, before the appliance is made."""
+    with small_disk_at(tmp_path / "data") as data:
+        yield data
 
 
 def test_a_full_disk_refuses_writes_clearly_and_readiness_says_so(data_on_a_small_disk, api, pages, caplog):
@@ -59,15 +66,8 @@ def test_a_full_disk_refuses_writes_clearly_and_readiness_says_so(data_on_a_smal
 
 @pytest.fixture
 def keys_on_a_small_disk(tmp_path: Path) -> Iterator[Path]:
-    keys = tmp_path / "keys"
-    keys.mkdir(mode=0o700)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0700", "tmpfs", str(keys)],
-                             capture_output=True)
-    assert mounted.returncode == 0, f"cannot mount a tmpfs (run the tests as root): {mounted.stderr.decode()}"
-    try:
+    with small_disk_at(tmp_path / "keys") as keys:
         yield keys
-    finally:
-        subprocess.run(["umount", "-l", str(keys)], check=True)
 
 
 @pytest.mark.parametrize("settings_overrides", [{"storage": {"data_dir": "data", "keys_dir": "keys"}}])

@@ -99,7 +99,7 @@ def test_a_proposal_too_short_comes_back_with_the_reason_and_the_draft(api, page
     assert response.status_code == 400
     assert 'role="alert"' in response.text and ">Short</textarea>" in response.text
     form = response.text.split('<section id="propose"')[1]  # the reason above the draft, which takes the focus
-    assert '<p class="alert" role="alert" id="proposal-error">proposal is too short' in form
+    assert '<p class="alert" role="alert" id="proposal-error">Proposal is too short' in form
     assert re.search(r'<textarea[^>]*aria-describedby="proposal-error proposal-rules" aria-invalid="true" autofocus',
                      form)
 
@@ -108,7 +108,7 @@ def test_a_wrong_vote_is_a_clear_page_not_a_server_error(api, pages):
     round_id = create_open_round(api("admin"), audience_groups=["staff"])
     response = pages("u01").submit(f"/rounds/{round_id}/ballots", {"proposal": "nope", "choice": "maybe"})
     assert response.status_code == 400
-    assert "vote must be one of" in response.text
+    assert "Vote must be one of" in response.text
 
 
 def test_a_vote_refused_without_javascript_brings_the_voter_back_to_the_round_told_why(api, pages):

@@ -85,7 +85,7 @@ def test_a_refused_round_form_comes_back_with_its_values(pages):
     admin = pages("admin")
     response = admin.submit("/admin/rounds/new", {"title": "Canteen", "question": "Why?", "k": "2"})
     assert response.status_code == 400
-    assert "the anonymity threshold (k) must be at least 5" in response.text and 'value="Canteen"' in response.text
+    assert "The anonymity threshold (k) must be at least 5" in response.text and 'value="Canteen"' in response.text
     assert "k must be at least 5" not in response.text  # the form's words, not the API's
     response = admin.submit("/admin/rounds/new", {"title": "Canteen", "question": "Why?", "opens_at": "soon"})
     assert response.status_code == 400 and "not a date and time" in response.text
@@ -96,7 +96,7 @@ def test_a_second_close_is_a_clear_conflict(api, pages):
     admin = pages("admin")
     assert admin.submit(f"/admin/rounds/{round_id}/close", {"confirm": "1"}).status_code == 303
     again = admin.submit(f"/admin/rounds/{round_id}/close", {"confirm": "1"})
-    assert again.status_code == 409 and "cannot close a round that is closed" in again.text
+    assert again.status_code == 409 and "Cannot close a round that is closed" in again.text
 
 
 def test_closing_and_publishing_from_the_pages_take_a_ticked_box(api, pages):
@@ -106,7 +106,7 @@ def test_closing_and_publishing_from_the_pages_take_a_ticked_box(api, pages):
     dashboard = admin.get(f"/admin/rounds/{round_id}").text
     assert 'name="confirm" value="1" required' in dashboard and "this cannot be undone" in dashboard
     unticked = admin.submit(f"/admin/rounds/{round_id}/close")
-    assert unticked.status_code == 400 and "tick the box that says what this does" in unticked.text
+    assert unticked.status_code == 400 and "Tick the box that says what this does" in unticked.text
     assert api_admin.get(f"/api/v1/rounds/{round_id}").json()["status"] == "open"
     assert admin.submit(f"/admin/rounds/{round_id}/close", {"confirm": "1"}).status_code == 303
     assert admin.submit(f"/admin/rounds/{round_id}/publish").status_code == 400
@@ -221,7 +221,7 @@ def test_the_round_form_explains_an_unreachable_date_and_keeps_a_typed_offset(ap
     form = {"title": "Canteen", "question": "How could the canteen serve us better?", "audience_groups": "staff",
             "k": "5", "moderation": "pre"}
     refused = admin.submit("/admin/rounds/new", form | {"opens_at": "0001-01-01T00:00"})
-    assert refused.status_code == 400 and "the opening date: not a date and time within reach" in refused.text
+    assert refused.status_code == 400 and "The opening date: not a date and time within reach" in refused.text
     created = admin.submit("/admin/rounds/new", form | {"closes_at": "2099-01-02T00:00+05:00"})
     round_id = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
     assert api("admin").get(f"/api/v1/rounds/{round_id}").json()["closes_at"] == "2099-01-01T19:00:00Z"
@@ -287,7 +287,7 @@ def test_the_round_form_keeps_to_the_limits_of_the_api(api, pages, fields, detai
     form = {"title": "Canteen", "question": "How could the canteen serve us better?"} | fields
     response = pages("admin").submit("/admin/rounds/new", form)
     assert response.status_code == 400, response.text
-    assert detail in response.text and 'value="Canteen"' in response.text
+    assert detail[:1].upper() + detail[1:] in response.text and 'value="Canteen"' in response.text  # a sentence
     for value in fields.values():
         assert f'value="{value}"' in response.text
     assert api("admin").get("/api/v1/rounds").json() == []
@@ -297,10 +297,10 @@ def test_a_digest_time_zone_that_is_a_folder_is_refused_on_the_dashboard(api, pa
     round_id = create_open_round(api("admin"), audience_groups=["staff"])
     response = pages("admin").submit(f"/admin/rounds/{round_id}/digest",
                                      {"recipients": "admins", "time_zone": "Europe", "local_time": "09:00"})
-    assert response.status_code == 400 and "unknown time zone" in response.text and "Europe" in response.text
+    assert response.status_code == 400 and "Unknown time zone" in response.text and "Europe" in response.text
     assert 'name="time_zone" value="Europe"' in response.text  # the dashboard again, with what was typed
     unticked = pages("admin").submit(f"/admin/rounds/{round_id}/close")  # a refused step comes back to it too
-    assert unticked.status_code == 400 and "tick the box" in unticked.text and "Close the round" in unticked.text
+    assert unticked.status_code == 400 and "Tick the box" in unticked.text and "Close the round" in unticked.text
     assert "Back to the page" not in pages("admin").get("/rounds/no-such-round").text  # a link, not a form
 
 

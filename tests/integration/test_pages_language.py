@@ -120,7 +120,7 @@ def test_an_error_an_employee_meets_is_said_in_their_language(api, pages):
     browser.submit("/language", {"lang": "fr", "next": "/rounds"})
     refused = browser.submit(f"/rounds/{round_id}/proposals", {"text": "Trop court"})
     assert refused.status_code == 400
-    assert "proposition trop courte\u00a0: 10 caractères, 12 au moins" in refused.text
+    assert "Proposition trop courte\u00a0: 10 caractères, 12 au moins" in refused.text
     api_answer = api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Trop court"})
     assert api_answer.json()["detail"] == "proposal is too short: 10 characters, at least 12 needed"  # the API: English
 
@@ -132,14 +132,14 @@ def test_an_error_an_admin_meets_is_said_in_their_language(api, pages):
         "title": "Canteen", "question": "How could the canteen serve us better?", "audience_groups": "staff",
         "k": "5", "moderation": "pre", "opens_at": "2099-01-10T09:00", "closes_at": "2099-01-05T18:00"})
     assert refused.status_code == 400 and 'value="Canteen"' in refused.text
-    assert "la date de clôture doit être postérieure à la date d’ouverture" in refused.text
+    assert "La date de clôture doit être postérieure à la date d’ouverture" in refused.text
     assert "closes_at must be after opens_at" not in refused.text
     lifecycle = admin.submit("/admin/rounds/nowhere/close")
-    assert lifecycle.status_code == 404 and "aucune consultation &#39;nowhere&#39;" in lifecycle.text
+    assert lifecycle.status_code == 404 and "Aucune consultation &#39;nowhere&#39;" in lifecycle.text
     opened = create_open_round(api("admin"), audience_groups=["staff"])
     again = admin.submit(f"/admin/rounds/{opened}/open")
     assert again.status_code == 409  # the statuses it names, as the pages name them
-    assert ("action «\u00a0ouvrir\u00a0» impossible\u00a0: la consultation est à l’état «\u00a0Ouverte\u00a0» (il faut"
+    assert ("Action «\u00a0ouvrir\u00a0» impossible\u00a0: la consultation est à l’état «\u00a0Ouverte\u00a0» (il faut"
             " l’état «\u00a0Brouillon\u00a0»)") in again.text
     api_answer = api("admin").post("/api/v1/rounds", json={
         "title": "Canteen", "question": "How could the canteen serve us better?",
@@ -155,7 +155,7 @@ def test_a_refused_form_names_its_fields_as_the_form_does_in_french(pages):
                                                  "closes_at": "2020-01-01T12:00"})
     assert refused.status_code == 400
     alert = refused.text.split('role="alert">', 1)[1].split("</p>", 1)[0]
-    assert alert == "la date de clôture est déjà passée\u00a0: indiquez une date à venir"  # not "closes_at"
+    assert alert == "La date de clôture est déjà passée\u00a0: indiquez une date à venir"  # not "closes_at"
 
 
 def test_an_action_address_opened_as_a_link_is_explained_in_the_page_s_language(api, pages):

@@ -86,6 +86,15 @@ def said(request: Request, error: DomainError) -> str:
     English sentences use a status's or action's own word ("cannot open a round that is closed");
     other languages name it as their pages do (« ouvrir », « Clôturée »).
     """
+    return _sentence(_said(request, error))
+
+
+def _sentence(text: str) -> str:
+    """A message as a page writes it, with a capital first letter (the API's start in lower case)."""
+    return text[:1].upper() + text[1:]
+
+
+def _said(request: Request, error: DomainError) -> str:
     if not error.template:
         return str(error)
     say = speaker_for(request)
