@@ -69,8 +69,11 @@ What it measures:
      allocated steers the published ranking. An engine cannot starve the
      runners-up without knowing who they are; doing it on estimates
      (pumping the current top 10, probing challengers whose draw beats it,
-     giving the rest to the lowest estimates) was no better than the engine
-     over the three conversations.
+     giving the rest to the lowest estimates; or the current top 10 first
+     in every sequence, or in a voter's first) was no better than the
+     engine over the three conversations: it helps where the true ranks 10
+     and 11 are apart (vtaiwan.uberx) and hurts where the top is a flat band
+     (scoop-hivemind.biodiversity), and over 120 seeds the two even out.
    Why the conversations differ: a voter votes once at most on a proposal,
    so a proposal gets at most one vote per voter, and less from voters who
    stop early (one in the first sequence of every voter gets min(L, 12) / 12
