@@ -167,6 +167,21 @@ class StorageSettings(Section):
     data_dir: Path = Path("data")
     keys_dir: Path | None = None
 
+    @field_validator("data_dir", "keys_dir", mode="before")
+    @classmethod
+    def not_empty(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():  # "" would quietly be the current directory
+            raise ValueError("is empty: give a directory (an absolute path is best)")
+        return value
+
+    @field_validator("data_dir", "keys_dir")
+    @classmethod
+    def a_directory(cls, value: Path | None) -> Path | None:
+        """A directory, or a path where one can be made: not a file."""
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a directory")
+        return value
+
     @property
     def identity_db(self) -> Path:
         return self.data_dir / "identity.db"

@@ -450,3 +450,15 @@ def test_the_systemd_unit_example_names_valid_settings_and_the_installed_command
     assert str(settings.storage.round_keys_dir) == "/var/lib/consultation-keys"
     assert "ExecStart=/opt/consultation/.venv/bin/appliance serve" in unit
     assert "StateDirectory=consultation consultation-keys" in unit  # the two directories, made for its user
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"APPLIANCE_STORAGE__DATA_DIR": "/etc/hostname"},
+     "setting storage.data_dir (APPLIANCE_STORAGE__DATA_DIR): /etc/hostname exists and is not a directory"),
+    ({"APPLIANCE_STORAGE__DATA_DIR": ""},  # it would quietly be the current directory
+     "setting storage.data_dir (APPLIANCE_STORAGE__DATA_DIR): is empty: give a directory"),
+    ({"APPLIANCE_STORAGE__KEYS_DIR": "/etc/hostname"},
+     "setting storage.keys_dir (APPLIANCE_STORAGE__KEYS_DIR): /etc/hostname exists and is not a directory"),
+])
+def test_a_data_or_keys_directory_that_cannot_be_one_is_named(env: dict[str, str], expected: str) -> None:
+    assert settings_error(**env).startswith(expected)
