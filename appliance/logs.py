@@ -6,6 +6,7 @@ a person or an address beside a vote or a proposal.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import logging.config
@@ -36,6 +37,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class CutOffAtStop(logging.Filter):
+    """At a stop, a request still running after the grace period is cut off: one warning, not two errors.
+
+    The web server logs it as an ERROR, then the cancelled request's traceback as another ERROR
+    ("Exception in ASGI application"): a log alert would page the operator for a normal `docker stop`
+    while a slow client was still sending.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and "timeout graceful shutdown exceeded" in record.getMessage():
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = ("stopping: %s, cut off after the grace period", record.getMessage()
+                                       .removeprefix("Cancel ").split(",")[0].replace("task(s)", "request(s)"))
+            return True
+        exception = record.exc_info[1] if record.exc_info else None
+        if isinstance(exception, asyncio.CancelledError) and "graceful shutdown" in str(exception):
+            return False  # the traceback of the request just said to be cut off
+        return True
+
+
 def logging_config(settings: LoggingSettings) -> dict[str, Any]:
     """A dictConfig for the root logger and the web server's own loggers: stdout, in the chosen format."""
     formatter: dict[str, Any] = ({"()": f"{__name__}.JsonFormatter"} if settings.format == "json"
@@ -44,8 +65,9 @@ def logging_config(settings: LoggingSettings) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"appliance": formatter},
+        "filters": {"cut_off_at_stop": {"()": f"{__name__}.CutOffAtStop"}},
         "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "appliance",
-                                "stream": "ext://sys.stdout"}},
+                                "stream": "ext://sys.stdout", "filters": ["cut_off_at_stop"]}},
         "root": {"level": settings.level.upper(), "handlers": ["stdout"]},
         # The server's loggers pass their records to the root logger's handler, in the same format; its
         # access log is silenced by name: configuring "uvicorn" would otherwise make it propagate again,

@@ -114,3 +114,19 @@ def test_a_second_serve_on_the_same_data_directory_says_so_in_its_log(tmp_path):
         first_output = first.communicate(timeout=20)[0]
     assert "another appliance serve already runs on" in output and "it runs the scheduled jobs" in output
     assert "another appliance serve" not in first_output
+
+
+def test_a_request_cut_off_at_a_stop_is_one_warning_not_an_error_with_a_traceback(tmp_path):
+    """A slow client still sending when `docker stop` comes: nothing for a log alert to page the operator about."""
+    with serving(tmp_path / "data") as (server, base):
+        token = httpx.get(f"{base}/healthz").cookies["csrftoken"]
+        head = (f"POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: 100\r\nCookie: csrftoken={token}\r\nX-CSRFToken: {token}\r\n\r\n").encode()
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as client:
+            client.sendall(head + b'{"username": ')  # and never the rest
+            time.sleep(0.5)
+            server.send_signal(signal.SIGTERM)
+            output = server.communicate(timeout=30)[0]
+    assert "WARNING uvicorn.error stopping: 1 running request(s), cut off after the grace period" in output
+    assert " ERROR " not in output and "Traceback" not in output and "CancelledError" not in output
