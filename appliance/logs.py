@@ -46,10 +46,16 @@ class CutOffAtStop(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and "timeout graceful shutdown exceeded" in record.getMessage():
+        if record.levelno < logging.ERROR:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record whose arguments do not fit: the handler reports it as usual
+            return True
+        if "timeout graceful shutdown exceeded" in message:
             record.levelno, record.levelname = logging.WARNING, "WARNING"
-            record.msg, record.args = ("stopping: %s, cut off after the grace period", record.getMessage()
-                                       .removeprefix("Cancel ").split(",")[0].replace("task(s)", "request(s)"))
+            record.msg = "stopping: %s, cut off after the grace period"
+            record.args = (message.removeprefix("Cancel ").split(",")[0].replace("task(s)", "request(s)"),)
             return True
         exception = record.exc_info[1] if record.exc_info else None
         if isinstance(exception, asyncio.CancelledError) and "graceful shutdown" in str(exception):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import logging.config
+import sys
 
 from appliance.logs import JsonFormatter, logging_config
 from appliance.settings import LoggingSettings
@@ -49,3 +51,26 @@ def test_text_and_json_configurations_write_to_stdout_in_their_format(monkeypatc
         finally:
             root.handlers, root.level = saved
         assert check(stream.getvalue().strip()), stream.getvalue()
+
+
+def test_the_stop_filter_touches_only_the_cut_off_at_a_stop() -> None:
+    from appliance.logs import CutOffAtStop
+
+    stop = CutOffAtStop()
+
+    def server(message: str, args: tuple = (), exc_info=None) -> logging.LogRecord:
+        return logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, message, args, exc_info)
+
+    cut = server("Cancel %s running task(s), timeout graceful shutdown exceeded", (2,))
+    assert stop.filter(cut) and cut.levelname == "WARNING"
+    assert cut.getMessage() == "stopping: 2 running request(s), cut off after the grace period"
+    try:
+        raise asyncio.CancelledError("Task cancelled, timeout graceful shutdown exceeded")
+    except asyncio.CancelledError:
+        assert not stop.filter(server("Exception in ASGI application", exc_info=sys.exc_info()))
+    try:
+        raise RuntimeError("a real bug")
+    except RuntimeError:
+        real = server("Exception in ASGI application", exc_info=sys.exc_info())
+    assert stop.filter(real) and real.levelname == "ERROR"  # a real error stays one
+    assert stop.filter(server("bad %s %s", (1,)))  # arguments that do not fit: left to the handler, no crash
