@@ -9,7 +9,7 @@ import logging
 import logging.config
 import sys
 
-from appliance.logs import JsonFormatter, logging_config
+from appliance.logs import CutOffAtStop, JsonFormatter, logging_config
 from appliance.settings import LoggingSettings
 
 
@@ -54,8 +54,6 @@ def test_text_and_json_configurations_write_to_stdout_in_their_format(monkeypatc
 
 
 def test_the_stop_filter_touches_only_the_cut_off_at_a_stop() -> None:
-    from appliance.logs import CutOffAtStop
-
     stop = CutOffAtStop()
 
     def server(message: str, args: tuple = (), exc_info=None) -> logging.LogRecord:
