@@ -44,13 +44,15 @@ def run_backup(args: argparse.Namespace) -> int:
     def stopped(signum: int, _frame: object) -> None:  # a stopped job: the half-written backup is removed
         raise SystemExit(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, stopped)
+    stops = (signal.SIGTERM, signal.SIGHUP)  # a stopped job, a closed terminal (Ctrl-C is KeyboardInterrupt)
+    previous = {signum: signal.signal(signum, stopped) for signum in stops}
     try:
         report = make_backup(load_settings(), args.path, with_keys=args.with_keys)
     except BackupError as error:
         raise CommandError(str(error)) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(f"backup written to {report.path}: {', '.join(report.files)}")
     missing = len(report.open_rounds) - len(report.keys)
     if report.open_rounds and not args.with_keys:

@@ -178,7 +178,11 @@ class StorageSettings(Section):
     @classmethod
     def a_directory(cls, value: Path | None) -> Path | None:
         """A directory, or a path where one can be made: not a file."""
-        if value is not None and value.exists() and not value.is_dir():
+        try:
+            not_a_directory = value is not None and value.exists() and not value.is_dir()
+        except OSError:  # not reachable by this user: doctor and the commands say so in their own words
+            return value
+        if not_a_directory:
             raise ValueError(f"{value} exists and is not a directory")
         return value
 

@@ -99,12 +99,16 @@ def make_backup(settings: Settings, target: Path, with_keys: bool = False) -> Ba
     if not given and work.exists():
         if not (work.is_dir() and (work / IN_PROGRESS).is_file()):
             raise BackupError(f"{work} exists and is not a backup left unfinished: remove it, or give another name")
+        running = _writer_running(work / IN_PROGRESS)
+        if running:
+            raise BackupError(f"a backup to {target} is being written (process {running}): wait for it, or give"
+                              " another name")
         shutil.rmtree(work)  # what an earlier backup to this name left when it was killed
     made = False
     try:
         work.mkdir(parents=True, exist_ok=given, mode=0o700)
         made = True
-        (work / IN_PROGRESS).touch(mode=0o600)
+        (work / IN_PROGRESS).write_text(f"{os.getpid()}\n", encoding="ascii")
         report = _write_backup(settings, work, with_keys)
         (work / IN_PROGRESS).unlink()
         if not given:
@@ -112,13 +116,26 @@ def make_backup(settings: Settings, target: Path, with_keys: bool = False) -> Ba
     except BaseException as error:
         if made:
             _remove_contents(work) if given else shutil.rmtree(work, ignore_errors=True)
+        left = made and (any(work.iterdir()) if given else work.exists())
         if not isinstance(error, (OSError, sqlite3.Error)):
-            raise  # stopped (Ctrl-C, SIGTERM): nothing of it is left either
+            raise  # stopped (Ctrl-C, SIGTERM, a closed terminal): nothing of it is left either
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         if "full" in reason or (isinstance(error, OSError) and error.errno == errno.ENOSPC):
             reason = f"no space left on the disk of {target.parent.resolve()}"
-        raise BackupError(f"backup not written to {target}: {reason}; nothing of it is left") from None
+        outcome = (f"part of it could not be removed: delete {work} (it may hold round keys)" if left
+                   else "nothing of it is left")
+        raise BackupError(f"backup not written to {target}: {reason}; {outcome}") from None
     return BackupReport(target, report.files, report.open_rounds, report.keys)
+
+
+def _writer_running(marker: Path) -> int | None:
+    """The process writing the backup this marker is in, if it still runs."""
+    try:
+        pid = int(marker.read_text(encoding="ascii").strip())
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError, OSError):
+        return None
+    return pid if pid != os.getpid() else None
 
 
 def _remove_contents(directory: Path) -> None:

@@ -298,7 +298,9 @@
     // uses this tab next).
     var carried = "appliance:draft:" + propose.dataset.round;
     var languageForm = document.querySelector("form.lang");
-    if (languageForm) {
+    var comesBack = languageForm && languageForm.elements.next &&
+      languageForm.elements.next.value.split("?")[0] === "/rounds/" + propose.dataset.round;
+    if (comesBack) {  // only when the page in the other language is this round's, which takes the draft back
       languageForm.addEventListener("submit", function () {
         try {
           if (area.value.trim()) { sessionStorage.setItem(carried, JSON.stringify({ text: area.value, at: Date.now() })); }

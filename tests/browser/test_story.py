@@ -220,6 +220,12 @@ def test_a_draft_goes_along_when_the_language_is_switched_and_no_further(api, op
     assert phone.evaluate("() => sessionStorage.length") == 0  # taken back, and gone from the tab
     phone.reload()
     expect(phone.locator("#proposal-text")).to_have_value("")  # a reload, or whoever uses the tab next: nothing
+    phone.locator("#proposal-text").fill("Trop court")
+    phone.click("#propose-form button[type=submit]")  # refused: the page is the form's answer, not the round's
+    expect(phone.locator("#proposal-error")).to_be_visible()
+    phone.click("form.lang button[value=en]")  # this switch lands on my rounds: the draft is not kept anywhere
+    expect(phone.locator("html")).to_have_attribute("lang", "en")
+    assert phone.evaluate("() => sessionStorage.length") == 0
 
 
 @pytest.mark.parametrize("settings_overrides", [{"rounds": {"proposal_min_chars": 20, "release_interval_seconds": 0}}])

@@ -208,8 +208,17 @@ def test_a_backup_stopped_half_way_leaves_no_copy_of_the_keys_and_removes_only_w
 
     killed = tmp_path / "tuesday.incomplete"  # a backup killed outright leaves its mark: the next one clears it
     killed.mkdir()
-    (killed / backups.IN_PROGRESS).touch()
     (killed / "identity.db").write_bytes(b"half")
+    still_running = subprocess.Popen(["sleep", "60"])
+    try:  # unless the process that wrote it still runs: two backups to one name at once
+        (killed / backups.IN_PROGRESS).write_text(f"{still_running.pid}\n")
+        assert run(["backup", str(tmp_path / "tuesday")], monkeypatch) == 1
+        assert f"a backup to {tmp_path / 'tuesday'} is being written (process {still_running.pid})" in (
+            capsys.readouterr().err)
+        assert (killed / "identity.db").read_bytes() == b"half"
+    finally:
+        still_running.kill()
+        still_running.wait()
     assert run(["backup", str(tmp_path / "tuesday")], monkeypatch) == 0
     assert not killed.exists() and (tmp_path / "tuesday" / "backup.json").is_file()
     assert backups.IN_PROGRESS not in json.loads((tmp_path / "tuesday" / "backup.json").read_text())["files"]
