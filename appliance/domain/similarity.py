@@ -130,8 +130,13 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     """Cosine of two term sets in 0..1, lowered when only one of them is negated."""
     if not a or not b:
         return 0.0
-    score = len(a & b) / math.sqrt(len(a) * len(b))
-    if bool(a & NEGATIONS) != bool(b & NEGATIONS):
+    return _cosine(len(a & b), a, b)
+
+
+def _cosine(shared: int, a: Collection[str], b: frozenset[str]) -> float:
+    """shared / sqrt(|a| |b|), times NEGATION_FACTOR when only one side is negated."""
+    score = shared / math.sqrt(len(a) * len(b))
+    if bool(NEGATIONS.intersection(a)) != bool(b & NEGATIONS):
         score *= NEGATION_FACTOR
     return score
 
@@ -150,10 +155,7 @@ def draft_score(draft: Collection[str], candidate: frozenset[str], partial: str 
         prefix, beginnings = stem(partial), set(partial_terms(partial))
         if prefix not in candidate and any(term.startswith(prefix) or term in beginnings for term in candidate):
             shared += 1
-    score = shared / math.sqrt(len(words) * len(candidate))
-    if bool(words & NEGATIONS) != bool(candidate & NEGATIONS):
-        score *= NEGATION_FACTOR
-    return score
+    return _cosine(shared, words, candidate)
 
 
 def near_duplicate_groups(proposals: Sequence[tuple[str, str]],
