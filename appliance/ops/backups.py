@@ -166,11 +166,7 @@ def _write_backup(settings: Settings, target: Path, with_keys: bool) -> BackupRe
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "with_keys": with_keys, "open_rounds": open_rounds,
                 "files": {name: file_digest(target / name) for name in files}}
-    manifest_file = target / MANIFEST
-    with open(manifest_file, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(manifest, indent=2) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    _write_synced(target / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return BackupReport(target, files, open_rounds, copied)
 
 
@@ -239,6 +235,14 @@ def _stage(plan: list[tuple[Path, Path]]) -> None:
     except BaseException:
         _discard(staged)
         raise
+
+
+def _write_synced(path: Path, text: str) -> None:
+    """Write a text file and wait until it is on disk."""
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def _sync_directory(directory: Path) -> None:
@@ -320,10 +324,8 @@ def restore_backup(settings: Settings, source: Path, replace: bool = False) -> B
     plan = _restore_plan(settings, source, manifest)
     marker = storage.data_dir / stored.RESTORE_MARKER  # the appliance refuses to open the data while it is there
     try:
-        with open(marker, "w", encoding="utf-8") as file:
-            file.write(f"restoring {source}\n")
-            file.flush()
-            os.fsync(file.fileno())  # on disk before any file is swapped in, even through a power cut
+        # on disk before any file is swapped in, even through a power cut
+        _write_synced(marker, f"restoring {source}\n")
         _sync_directory(storage.data_dir)
     except OSError as error:
         marker.unlink(missing_ok=True)
