@@ -285,18 +285,19 @@ PROBLEM_CODES = {
     404: "no such round or proposal",
     409: "not possible in the round's current state",
 }
-PROBLEMS = {
-    code: ResponseSpec(Problem, description=text, media_type="application/problem+json", generate_examples=False)
-    for code, text in PROBLEM_CODES.items()
-}
-THROTTLED_PROBLEMS = PROBLEMS | {  # what votes, proposals and look-ups may also answer
-    code: ResponseSpec(Problem, description=text, media_type="application/problem+json", generate_examples=False)
-    for code, text in {429: "past the per-person limit; the Retry-After header says when to try again",
-                       503: "the appliance is busy or the directory cannot be reached; try again"}.items()
-}
-SIGN_IN_PROBLEMS = PROBLEMS | {
-    code: ResponseSpec(Problem, description=text, media_type="application/problem+json", generate_examples=False)
-    for code, text in {401: "wrong username or password",
-                       429: "too many failed sign-ins; the Retry-After header says when to try again",
-                       503: "the directory cannot be reached"}.items()
-}
+
+
+def problem_specs(descriptions: dict[int, str]) -> dict[int, ResponseSpec]:
+    """The OpenAPI answers of these statuses, each a problem+json with its description."""
+    return {code: ResponseSpec(Problem, description=text, media_type="application/problem+json",
+                               generate_examples=False) for code, text in descriptions.items()}
+
+
+PROBLEMS = problem_specs(PROBLEM_CODES)
+THROTTLED_PROBLEMS = PROBLEMS | problem_specs({  # what votes, proposals and look-ups may also answer
+    429: "past the per-person limit; the Retry-After header says when to try again",
+    503: "the appliance is busy or the directory cannot be reached; try again"})
+SIGN_IN_PROBLEMS = PROBLEMS | problem_specs({
+    401: "wrong username or password",
+    429: "too many failed sign-ins; the Retry-After header says when to try again",
+    503: "the directory cannot be reached"})
