@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = args.run(args) or 0
         if created_data_dir is not None and status == 0:
-            print(f"appliance: created a new, empty data directory {created_data_dir} (storage.data_dir,"
+            print(f"appliance: created the data directory {created_data_dir}, which did not exist (storage.data_dir,"
                   " relative to the current directory unless absolute)", file=sys.stderr)
         return status
     except SettingsError as error:

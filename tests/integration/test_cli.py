@@ -129,7 +129,7 @@ def test_a_command_that_creates_the_data_directory_says_where(tmp_path, monkeypa
     monkeypatch.chdir(elsewhere)  # run from another directory than the installation's: a second, empty appliance
     assert run(["user", "list"], monkeypatch) == 0
     err = capsys.readouterr().err
-    assert err == (f"appliance: created a new, empty data directory {elsewhere / 'data'} (storage.data_dir,"
+    assert err == (f"appliance: created the data directory {elsewhere / 'data'}, which did not exist (storage.data_dir,"
                    " relative to the current directory unless absolute)\n")
     assert run(["user", "list"], monkeypatch) == 0 and capsys.readouterr().err == ""  # said once, when made
     monkeypatch.chdir(tmp_path)
