@@ -58,3 +58,18 @@ def test_a_double_tap_votes_once_and_never_on_the_proposal_it_brings(api, open_p
     phone.wait_for_timeout(400)  # a moment later, the card takes taps again
     phone.mouse.click(x, y)
     expect(phone.locator("#progress-text")).to_have_text("2 voted, 1 to go")
+
+
+def test_every_button_of_the_phone_voting_page_is_a_44_pixel_tap_target(api, open_page):
+    round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
+    assert api("u01").post(f"/api/v1/rounds/{round_id}/proposals",
+                           json={"text": "Publish the cafeteria menu ahead"}).status_code == 201
+    for language in ("en-GB", "fr-FR"):
+        phone = open_page(PHONE, language)
+        sign_in(phone, "u05", PASSWORD)
+        phone.goto(f"/rounds/{round_id}")
+        expect(phone.locator("#card")).to_be_visible()
+        heights = phone.evaluate("""() => [...document.querySelectorAll('button, input[type=submit]')]
+            .filter(b => b.offsetParent !== null)
+            .map(b => [b.textContent.trim() || b.value, b.getBoundingClientRect().height])""")
+        assert heights and all(height >= 44 for _, height in heights), [h for h in heights if h[1] < 44]
