@@ -83,18 +83,26 @@ def fetch_one(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> tuple 
         cursor.close()
 
 
-def forget_order(db: sqlite_utils.Database) -> None:
+def forget_order(db: sqlite_utils.Database, attempts: int = 1) -> bool:
     """Truncate the WAL if no reader holds it: its frames are in commit order, which must not be kept.
 
-    Tried once with a short wait; if a reader is in the way the next write tries again.
+    Tried `attempts` times with a short wait each; False if a reader stayed in the way (the next
+    write tries again). Deleted rows are wiped from the pages (secure_delete) but stay in the
+    frames of the WAL until it is truncated.
     """
     try:
         db.conn.execute("PRAGMA busy_timeout=20")
-        fetch_one(db, "PRAGMA wal_checkpoint(TRUNCATE)")
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(0.05)
+            busy, _, _ = fetch_one(db, "PRAGMA wal_checkpoint(TRUNCATE)")
+            if not busy:
+                return True
     except sqlite3.Error:
         pass  # best effort: the next write tries again, and compaction retries longer
     finally:
         db.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return False
 
 
 def checkpoint(db: sqlite_utils.Database, attempts: int = 50) -> bool:

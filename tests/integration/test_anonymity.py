@@ -27,6 +27,7 @@ import pytest
 from appliance.directory import Person
 from appliance.domain.pseudonyms import author_label, voter_pseudonym
 from appliance.domain.votes import OPTIONS, QUALIFICATIONS, VOTES
+from appliance.services import sign_in
 from appliance.storage import keys, people
 from tests.conftest import Api, add_person, create_open_round
 
@@ -428,3 +429,17 @@ def test_a_proposal_leaves_nothing_in_the_write_ahead_log(api, appliance):
     response = api("u07").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Nothing left in the log"})
     assert response.status_code == 201
     assert read(appliance.settings.storage.data_dir / "ballots.db-wal") == b""
+
+
+def test_a_sign_in_leaves_no_key_of_its_username_in_identity_db_or_its_log(api, appliance):
+    # Every attempt is counted under HMAC(instance secret, username) before the password is checked. Whoever
+    # holds the data directory can compute that key for every username: a successful sign-in must not leave it.
+    data_dir = appliance.settings.storage.data_dir
+    name_key = sign_in._key(appliance, "user", "u04").encode()
+    browser = api(None)
+    assert browser.sign_in("u04", "not the password").status_code == 401
+    assert name_key in raw_bytes(data_dir, IDENTITY_FILES)  # a failure is kept, and the search finds it
+    assert browser.sign_in("u04").status_code == 200
+    assert name_key not in raw_bytes(data_dir, IDENTITY_FILES)
+    assert api(None).sign_in("u06").status_code == 200  # a first attempt that succeeds
+    assert sign_in._key(appliance, "user", "u06").encode() not in raw_bytes(data_dir, IDENTITY_FILES)
