@@ -336,17 +336,23 @@ class Participation:
     history: list[tuple[str, str]]
 
 
+PARTICIPATION_LAG_SECONDS = 24 * 3600
+
+
 def participation(app: Appliance, round_id: str) -> Participation:
-    """While open: bands, recorded once a day and shown a day late; after close: the voters (k or more)."""
+    """While open: bands, recorded once a day and shown a full day later; after close: the voters (k or more)."""
     round_ = _stored_round(app, round_id)
     if round_.status == "draft":
         return Participation("draft", None, None, None, [])
     if round_.status == "open":
-        today = app.clock().astimezone(zone_named(app.settings.server.time_zone)).date().isoformat()
+        now = app.clock()
+        today = now.astimezone(zone_named(app.settings.server.time_zone)).date().isoformat()
         if not participation_store.has_day(app.dbs.identity, round_id, today):
             band = participation_band(ballots.count_voters(app.dbs.ballots, round_id), round_.k)
-            participation_store.record_band(app.dbs.identity, round_id, today, band)
-        history = participation_store.bands_before(app.dbs.identity, round_id, today)
+            participation_store.record_band(app.dbs.identity, round_id, today, band, int(now.timestamp()))
+        # A full day late: the reading that records a day's band may come at any time of that day.
+        history = participation_store.bands_before(app.dbs.identity, round_id, today,
+                                                   int(now.timestamp()) - PARTICIPATION_LAG_SECONDS)
         day, band = history[-1] if history else (None, None)
         return Participation("open", band, day, None, history)
     voters = sum(ballots.combo_voters(app.dbs.ballots, round_id).values())

@@ -340,6 +340,18 @@ def identity_0007(db: Database) -> None:
     )
 
 
+@identity(name="0008_participation_recorded_at")
+def identity_0008(db: Database) -> None:
+    db.executescript(
+        """
+        -- When each day's band was recorded: it is shown a full day later, not from
+        -- the next midnight (a first reading at 23:59 would otherwise be shown at 00:00).
+        -- Bands recorded before this column existed count as long ago.
+        ALTER TABLE participation_snapshots ADD COLUMN recorded_at INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
 @ballots(name="0005_similar_terms_again")
 def ballots_0005(db: Database) -> None:
     """The open rounds' near-duplicate indexes written again with the terms as now computed (French plurals in

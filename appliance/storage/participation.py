@@ -7,11 +7,11 @@ from sqlite_utils import Database
 from appliance.storage.connection import fetch_all, fetch_one, write
 
 
-def record_band(db: Database, round_id: str, day: str, band: str) -> None:
-    """The band of this day, unless one is already recorded for it."""
+def record_band(db: Database, round_id: str, day: str, band: str, at: int) -> None:
+    """The band of this day, seen at `at` (Unix seconds), unless one is already recorded for it."""
     with write(db):
-        db.conn.execute("INSERT OR IGNORE INTO participation_snapshots (round_id, day, band) VALUES (?, ?, ?)",
-                        (round_id, day, band))
+        db.conn.execute("INSERT OR IGNORE INTO participation_snapshots (round_id, day, band, recorded_at)"
+                        " VALUES (?, ?, ?, ?)", (round_id, day, band, at))
 
 
 def has_day(db: Database, round_id: str, day: str) -> bool:
@@ -19,7 +19,7 @@ def has_day(db: Database, round_id: str, day: str) -> bool:
                      (round_id, day)) is not None
 
 
-def bands_before(db: Database, round_id: str, day: str) -> list[tuple[str, str]]:
-    """(day, band) recorded before this day, oldest first."""
-    return fetch_all(db, "SELECT day, band FROM participation_snapshots WHERE round_id = ? AND day < ? ORDER BY day",
-                     (round_id, day))
+def bands_before(db: Database, round_id: str, day: str, recorded_by: int) -> list[tuple[str, str]]:
+    """(day, band) of the days before `day` whose band was recorded at `recorded_by` or earlier, oldest first."""
+    return fetch_all(db, "SELECT day, band FROM participation_snapshots WHERE round_id = ? AND day < ?"
+                     " AND recorded_at <= ? ORDER BY day", (round_id, day, recorded_by))

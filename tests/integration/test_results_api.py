@@ -226,3 +226,21 @@ def test_participation_bands_are_stored_without_counts_and_not_in_the_ballots_fi
     rows = list(appliance.dbs.identity.execute("SELECT * FROM participation_snapshots"))
     assert [row[2] for row in rows] == ["fewer than 5"]
     assert "participation" not in " ".join(appliance.dbs.ballots.table_names())
+
+
+def test_a_band_recorded_at_the_end_of_a_day_is_shown_a_full_day_later(api, appliance, crowd) -> None:
+    """The first reading of a day records its band: read at 23:59, it must not be shown at 00:00 the next day."""
+    appliance.clock = clock = Clock()
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])
+    clock.now = datetime(2026, 3, 2, 22, 59, 59, tzinfo=timezone.utc)  # 23:59:59 in Paris (server.time_zone)
+    admin = api("admin")  # sessions last 12 hours
+    assert admin.get(f"/api/v1/rounds/{round_id}/participation").json()["band"] is None  # recorded, not shown
+    clock.now += timedelta(seconds=2)  # 00:00:01 on 3 March
+    assert admin.get(f"/api/v1/rounds/{round_id}/participation").json()["band"] is None
+    clock.now = datetime(2026, 3, 3, 22, 59, 58, tzinfo=timezone.utc)
+    admin = api("admin")
+    assert admin.get(f"/api/v1/rounds/{round_id}/participation").json()["band"] is None  # a second short of a day
+    clock.now += timedelta(seconds=1)
+    seen = admin.get(f"/api/v1/rounds/{round_id}/participation").json()
+    assert (seen["band"], seen["as_of"]) == ("fewer than 5", "2026-03-02")
