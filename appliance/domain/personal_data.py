@@ -56,7 +56,17 @@ _ADDRESS_LIKE_LOCAL = re.compile(r"[._%+\-\d]")
 
 def find_emails(text: str) -> list[Flag]:
     """Addresses like local@sub.domain.tld, also written "local [at] domain [dot] tld" or "local at domain dot tld"."""
-    return [Flag("email", m.start(), m.end(), m.group()) for m in _EMAIL.finditer(text) if _is_address(m)]
+    flags: list[Flag] = []
+    position = 0
+    # A match taken for English ("me at jean.dupont") is not an address, but the real one may start
+    # inside it ("jean.dupont@corp.fr"): look again from the next character, not from its end.
+    while (match := _EMAIL.search(text, position)) is not None:
+        if _is_address(match):
+            flags.append(Flag("email", match.start(), match.end(), match.group()))
+            position = match.end()
+        else:
+            position = match.start() + 1
+    return flags
 
 
 def _is_address(match: re.Match[str]) -> bool:
@@ -72,8 +82,10 @@ _SEP = r"[ \u00a0\u202f.\-]"
 _FRENCH = (rf"(?P<fr>(?:\+|00)33{_SEP}?(?:\(0\){_SEP}?)?[1-9](?P<s1>{_SEP}?)\d\d(?:(?P=s1)\d\d){{3}}"
            rf"|0[1-9](?P<s2>{_SEP}?)\d\d(?:(?P=s2)\d\d){{3}})")
 _INTERNATIONAL = rf"(?P<intl>\+[1-9]\d{{0,2}}(?P<groups>(?:{_SEP}?(?:\(\d{{1,4}}\)|\d{{1,4}})){{1,6}}))"
+# North American: "(555) 123-4567", "555-123-4567", "555.123.4567"; always with one kind of separator.
+_NORTH_AMERICAN = r"(?P<na>(?:\([2-9]\d\d\)[ \u00a0]?\d{3}[.\-]|[2-9]\d\d(?P<s3>[.\-])\d{3}(?P=s3))\d{4})"
 _PHONE = re.compile(
-    rf"(?<![\w+])(?<!\d{_SEP})(?:{_FRENCH}|{_INTERNATIONAL})"
+    rf"(?<![\w+(])(?<!\d{_SEP})(?:{_FRENCH}|{_INTERNATIONAL}|{_NORTH_AMERICAN})"
     rf"(?!{_SEP}?\d|\s*(?:[€$£%‰]|(?:euros?|dollars?|eur|usd)\b))",
     re.IGNORECASE,
 )
@@ -84,8 +96,8 @@ _THOUSANDS = re.compile(rf"(?:{_SEP}\d{{3}})+")
 
 
 def find_phones(text: str) -> list[Flag]:
-    """French and international numbers, and internal extensions written "ext. 1234" or "poste 1234"."""
-    numbers = [m for m in _PHONE.finditer(text) if m["fr"] or _is_international_number(m)]
+    """French, North American and international numbers, and extensions written "ext. 1234" or "poste 1234"."""
+    numbers = [m for m in _PHONE.finditer(text) if m["fr"] or m["na"] or _is_international_number(m)]
     flags = [Flag("phone", m.start(), m.end(), m.group()) for m in numbers]
     flags += [Flag("phone", m.start(), m.end(), m.group()) for m in _EXTENSION.finditer(text)]
     return sorted(flags, key=lambda f: f.start)

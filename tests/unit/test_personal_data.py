@@ -56,6 +56,16 @@ def test_it_flags_an_obfuscated_email_address(address: str) -> None:
     assert find_personal_data(text) == only_flag("email", text, address)
 
 
+@pytest.mark.parametrize("text, address", [
+    ("Contact me at jean.dupont@example.org to discuss the parking.", "jean.dupont@example.org"),
+    ("Reach us at it.support@corp.example.com today.", "it.support@corp.example.com"),
+])
+def test_it_flags_an_address_after_a_word_that_reads_like_a_spelled_out_at(text: str, address: str) -> None:
+    assert find_personal_data(text) == only_flag("email", text, address)
+    assert flagged(f"Write to me at {address} or at jean.martin@corp.fr.") == [
+        ("email", address), ("email", "jean.martin@corp.fr")]
+
+
 @pytest.mark.parametrize("text", [
     "Take a look at this dot com bubble.",
     "We meet at noon dot the canteen.",
@@ -97,6 +107,12 @@ def test_it_flags_an_international_phone_number_with_its_exact_span(number: str)
     assert find_personal_data(text) == [Flag("phone", 11, 11 + len(number), number)]
 
 
+@pytest.mark.parametrize("number", ["(555) 123-4567", "(555)123-4567", "555-123-4567", "555.123.4567"])
+def test_it_flags_a_north_american_number_written_with_its_separators(number: str) -> None:
+    text = f"Call me on {number} tomorrow."
+    assert find_personal_data(text) == [Flag("phone", 11, 11 + len(number), number)]
+
+
 @pytest.mark.parametrize("extension", ["ext. 1234", "ext 1234", "Ext. 12345", "poste 1234", "Poste : 12345"])
 def test_it_flags_an_internal_extension_written_with_its_keyword(extension: str) -> None:
     text = f"Joignable au {extension} le matin."
@@ -124,6 +140,9 @@ def test_it_flags_a_number_and_its_extension_separately() -> None:
     "Créer 40 postes 2024.",
     "Room 06 on floor 12.",
     "Order number 061234567890.",
+    "Part 555-123.4567 of the catalogue.",
+    "Serial 100-200-3000-4000.",
+    "From 2019-2020 to 2021-2022.",
 ])
 def test_it_does_not_flag_years_amounts_dates_counts_or_versions_as_phone_numbers(text: str) -> None:
     assert flagged(text) == []
