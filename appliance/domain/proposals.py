@@ -7,6 +7,7 @@ import re
 import unicodedata
 
 from appliance.domain.errors import Invalid
+from appliance.domain.personal_data import fold
 
 STATUSES = ("queued", "pending", "accepted", "refused")
 
@@ -88,12 +89,22 @@ def check_proposal_text(text: str, min_chars: int, max_chars: int) -> str:
 
 # A correction fixes spelling and typography: at least this share of the text stays as it was.
 CORRECTION_MIN_SIMILARITY = 0.8
+# ...and it changes no word by more than a typo's worth of letters: one for a word of up to five
+# letters, two up to ten, three beyond, and keeps its first letter ("recieve", "teh", "alot" and
+# "a lot" are typos; "Mettre" and "Retirer", "increase" and "decrease" are two words). Adding or
+# removing a word is not a correction, nor is adding or removing a negation.
+_WORD = re.compile(r"\w+")
+_NEGATIONS = frozenset({"not", "no", "never", "nor", "without", "t", "dont", "cant", "wont", "isnt", "arent",
+                        "ne", "n", "pas", "jamais", "aucun", "aucune", "sans", "non", "ni", "plus", "rien"})
+_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "de", "dé", "anti", "mal", "mis")
 
 
 def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> str:
     """The corrected text, cleaned and within the round's limits, if it is a correction and not a rewrite.
 
-    Similarity is difflib's ratio on the case-folded texts (2 x matching characters / total).
+    A correction may fix the spelling of words, their accents, case and punctuation, join or split
+    them ("a lot"); it may not add, remove or replace a word, nor turn its meaning round: a
+    proposal keeps the votes it had, and they must still be about what it says.
     """
     cleaned = check_proposal_text(text, min_chars, max_chars)
     if cleaned == before:
@@ -103,7 +114,59 @@ def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> 
         raise Invalid("a correction may fix spelling, not rewrite the proposal: %(kept)s of the text is"
                       " unchanged, at least %(needed)s must be; refuse it with a reason instead",
                       kept=format(similarity, ".0%"), needed=format(CORRECTION_MIN_SIMILARITY, ".0%"))
+    old, new = _WORD.findall(before.casefold()), _WORD.findall(cleaned.casefold())
+    if sorted(w for w in old if w in _NEGATIONS) != sorted(w for w in new if w in _NEGATIONS):
+        raise Invalid("a correction may fix spelling, not add or remove a negation; refuse the proposal with a"
+                      " reason instead")
+    words = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in words.get_opcodes():
+        if tag == "equal" or (tag == "delete" and _repeated(old, i1, i2)):
+            continue
+        was, becomes = " ".join(old[i1:i2]), " ".join(new[j1:j2])
+        if tag == "insert":
+            raise Invalid("a correction may fix spelling, not add words (\u201c%(words)s\u201d); refuse the proposal"
+                          " with a reason instead", words=becomes)
+        if tag == "delete":
+            raise Invalid("a correction may fix spelling, not remove words (\u201c%(words)s\u201d); refuse the"
+                          " proposal with a reason instead", words=was)
+        if not _typo(was.replace(" ", ""), becomes.replace(" ", "")):
+            raise Invalid("a correction may fix spelling, not change words: \u201c%(was)s\u201d became"
+                          " \u201c%(becomes)s\u201d; refuse the proposal with a reason instead",
+                          was=was, becomes=becomes)
     return cleaned
+
+
+def _repeated(words: list[str], start: int, end: int) -> bool:
+    """Whether words[start:end] repeat the words just before or just after them ("the the")."""
+    run = words[start:end]
+    return run == words[start - len(run):start] or run == words[end:end + len(run)]
+
+
+def _typo(was: str, becomes: str) -> bool:
+    """Whether one word (or words run together) becomes the other by a typo's worth of edits."""
+    for prefix in _NEGATING_PREFIXES:
+        if becomes == prefix + was or was == prefix + becomes:
+            return False  # "possible" and "impossible"
+    if not was or not becomes or fold(was[0]) != fold(becomes[0]):
+        return False  # typos keep a word's first letter: "increase" and "decrease" are two words
+    longest = max(len(was), len(becomes))
+    allowed = 1 if longest <= 5 else 2 if longest <= 10 else 3
+    return _edits(was, becomes) <= allowed
+
+
+def _edits(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of two neighbours that turn a into b (optimal alignment)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[len(b)]
 
 
 def check_refusal(reason: str, note: str | None) -> str:

@@ -89,6 +89,8 @@ def test_a_moderator_corrects_spelling_the_corrected_text_is_published_and_the_a
 @pytest.mark.parametrize(("text", "message"), [
     ("Free pizza on Fridays for all", "a correction may fix spelling, not rewrite the proposal"),
     ("Flexible hours for evryone", "the corrected text is the same as the proposal"),
+    ("No flexible hours for everyone", "a correction may fix spelling, not add or remove a negation"),
+    ("Flexible hours for everybody", "a correction may fix spelling, not change words"),
     ("Flex", "at least"),
 ])
 def test_a_correction_that_rewrites_or_changes_nothing_is_refused(api, desk, text, message):

@@ -8,6 +8,7 @@ from appliance.domain.errors import Invalid
 from appliance.domain.proposals import (
     MAX_NOTE_CHARS,
     REFUSAL_REASONS,
+    check_correction,
     check_proposal_text,
     check_refusal,
     clean_text,
@@ -210,3 +211,40 @@ def test_it_numbers_the_release_period_containing_a_moment(now: float, interval:
 def test_it_sends_a_released_proposal_to_moderation_or_publishes_it() -> None:
     assert released_status("pre") == "pending"
     assert released_status("post") == "accepted"
+
+
+# --- Spelling corrections: the votes a proposal has must still be about what it says ---------------
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("Flexible hours for evryone", "Flexible hours for everyone"),
+    ("We recieve alot of emails every day", "We receive a lot of emails every day"),
+    ("teh canteen should open earlier", "The canteen should open earlier"),
+    ("Hold the the meetings on Monday", "Hold the meetings on Monday"),
+    ("Hold fewer and shorter meetings", "Hold fewer and shorter meetings."),
+    ("Les reunions du lundi sont trop longue a l'etage", "Les réunions du lundi sont trop longues à l'étage"),
+    ("Un e-mail par semaine suffit largement", "Un email par semaine suffit largement"),
+    ("Ne pas imprimer les rapport", "Ne pas imprimer les rapports"),
+])
+def test_a_correction_may_fix_spelling_accents_case_punctuation_and_run_together_words(before, after) -> None:
+    assert check_correction(before, after, 5, 280) == after
+
+
+@pytest.mark.parametrize(("before", "after", "message"), [
+    ("Allow everyone to leave early on Fridays in the summer",
+     "Do not allow everyone to leave early on Fridays in the summer", "not add or remove a negation"),
+    ("On peut travailler le vendredi de chez soi", "On ne peut pas travailler le vendredi de chez soi",
+     "not add or remove a negation"),
+    ("We can work from home on friday", "We can't work from home on Friday", "not add or remove a negation"),
+    ("Ne pas imprimer les rapports", "Ne par imprimer les rapports", "not add or remove a negation"),
+    ("Mettre des fontaines à eau à chaque étage", "Retirer des fontaines à eau à chaque étage",
+     "\u201cmettre\u201d became \u201cretirer\u201d"),
+    ("Increase the budget for training", "Decrease the budget for training", "\u201cincrease\u201d became"),
+    ("Make parking possible for everyone", "Make parking impossible for everyone", "\u201cpossible\u201d became"),
+    ("Hold fewer and much shorter meetings", "Hold fewer and shorter meetings", "not remove words (\u201cmuch\u201d)"),
+    ("Open the gym on every day", "Open the gym on every other day", "not add words (\u201cother\u201d)"),
+    ("Free pizza on Fridays for all", "Free pasta on Fridays for all", "\u201cpizza\u201d became \u201cpasta\u201d"),
+])
+def test_a_correction_may_not_change_add_remove_or_negate_a_word(before, after, message) -> None:
+    with pytest.raises(Invalid) as refused:
+        check_correction(before, after, 5, 280)
+    assert message in str(refused.value)
