@@ -171,6 +171,8 @@ def _edits(a: str, b: str) -> int:
 
 def check_refusal(reason: str, note: str | None) -> str:
     """The cleaned note ('' for none), or Invalid for a reason outside the charter."""
+    if not reason:
+        raise Invalid("a refusal needs its reason, from the charter: %(reasons)s", reasons=", ".join(REFUSAL_REASONS))
     if reason not in REFUSAL_REASONS:
         raise Invalid("reason must be one of %(reasons)s", reasons=", ".join(REFUSAL_REASONS))
     cleaned = clean_text(note or "")

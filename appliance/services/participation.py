@@ -326,13 +326,13 @@ def _moderated_proposal(app: Appliance, round_id: str, viewer: Viewer, proposal_
 
 def moderate(app: Appliance, actor: str, round_id: str, viewer: Viewer, proposal_id: str,
              decision: str, reason: str | None = None, note: str | None = None) -> StoredProposal:
-    """Accept or refuse a proposal; in post-moderation a published one may be refused (hidden)."""
+    """Accept or refuse a proposal; a published one may be refused (hidden), accepted by mistake or post-moderated."""
     round_, current = _moderated_proposal(app, round_id, viewer, proposal_id)
     if decision == "accept":
         allowed, new, reason, note = ("pending",), "accepted", None, None
     else:
         note = proposal_rules.check_refusal(reason or "", note)
-        allowed, new = ("pending", "accepted") if round_.moderation == "post" else ("pending",), "refused"
+        allowed, new = ("pending", "accepted"), "refused"
     if current.status not in allowed:
         raise Conflict("the proposal is already %(status)s", status=current.status)
     _hold(app, actor, round_id, proposal_id)

@@ -268,3 +268,18 @@ def test_two_moderators_marking_each_other_s_proposal_leave_no_loop(api, applian
     assert proposals.mark_duplicate(appliance.dbs.ballots, round_id, x, x) is False
     duplicate_of = dict(appliance.dbs.ballots.execute("SELECT id, duplicate_of FROM proposals").fetchall())
     assert duplicate_of == {x: y, y: None}
+
+
+def test_a_proposal_accepted_by_mistake_in_pre_moderation_can_still_be_refused_and_is_hidden(api, desk):
+    _, round_id, queue = desk
+    mod, pid = api("mod"), queue["A quiet room on every floor"]
+    assert mod.post(url(round_id, f"proposals/{pid}/accept")).status_code == 200
+    assert [p["id"] for p in api("u05").get(url(round_id, "proposals")).json()] == [pid]
+    refused = mod.post(url(round_id, f"proposals/{pid}/refuse"), json={"reason": "targets_a_person"})
+    assert refused.status_code == 200 and refused.json()["status"] == "refused"
+    assert api("u05").get(url(round_id, "proposals")).json() == []
+    assert api("u05").get(url(round_id, "sequence")).json()["proposals"] == []
+    [mine] = api("u02").get(url(round_id, "proposals/mine")).json()
+    assert (mine["status"], mine["refusal_reason"]) == ("refused", "targets_a_person")
+    again = mod.post(url(round_id, f"proposals/{pid}/refuse"), json={"reason": "insulting"})
+    assert again.status_code == 409 and "already refused" in again.json()["detail"]

@@ -395,3 +395,30 @@ def test_the_api_says_whether_an_author_s_accepted_proposal_is_published_yet(api
     assert author.post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Hold fewer meetings"}).status_code == 201
     [mine] = author.get(f"/api/v1/rounds/{round_id}/proposals/mine").json()
     assert (mine["status"], mine["published"]) == ("accepted", published)  # accepted at once, public with its batch
+
+
+def test_in_pre_moderation_the_desk_can_refuse_a_proposal_accepted_by_mistake(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Call Marc on 06 12 34 56 78"})
+    mod = pages("mod")
+    proposal_id = re.search(r"/moderation/([0-9a-f]+)/accept", mod.get(f"/rounds/{round_id}/moderation").text).group(1)
+    assert mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/accept").status_code == 303
+    html = mod.get(f"/rounds/{round_id}/moderation").text
+    assert "A proposal accepted by mistake can still be refused" in html
+    assert f"/moderation/{proposal_id}/refuse" in html
+    refused = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/refuse", {"reason": "targets_a_person"})
+    assert refused.status_code == 303
+    assert api("u05").get(f"/api/v1/rounds/{round_id}/proposals").json() == []
+
+
+def test_a_refusal_without_a_reason_is_refused_with_the_charter_and_nothing_is_decided(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Hold fewer and shorter meetings"})
+    mod = pages("mod")
+    html = mod.get(f"/rounds/{round_id}/moderation").text
+    assert '<option value="" selected disabled>Why refuse it?</option>' in html and 'name="reason" required' in html
+    proposal_id = re.search(r"/moderation/([0-9a-f]+)/refuse", html).group(1)
+    for fields in ({}, {"reason": ""}):
+        response = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/refuse", fields)
+        assert response.status_code == 400 and "A refusal needs its reason, from the charter" in response.text
+    assert api("mod").get(f"/api/v1/rounds/{round_id}/moderation").json()[0]["id"] == proposal_id  # still pending

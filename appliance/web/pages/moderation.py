@@ -34,7 +34,7 @@ class DuplicateForm(BaseModel):
 
 
 class RefusalForm(BaseModel):
-    reason: str = Field(max_length=64)
+    reason: str = Field(default="", max_length=64)  # none chosen: the charter's message, not a form error
     note: str = Field("", max_length=2000)
 
 
