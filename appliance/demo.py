@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -190,7 +191,8 @@ def _add_staff(app: Appliance, created: _Created, password: str) -> list[Person]
 
 
 def _ascii(name: str) -> str:
-    return name.replace("é", "e").replace("ë", "e")
+    """The name without accents ("Inès" -> "Ines"): usernames and e-mail addresses in plain ASCII."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch))
 
 
 @contextmanager

@@ -9,6 +9,7 @@ import pytest
 
 from appliance.cli import main
 from appliance.services.context import build_appliance
+from appliance.services.notifications import has_address
 from appliance.services.rounds import round_results
 from appliance.settings import load_settings
 from appliance.storage import audit, people
@@ -149,6 +150,8 @@ def test_demo_fills_an_empty_appliance_with_an_open_and_a_published_round(monkey
     assert "hr.admin" in out and "moderator" in out and "(48)" in out
     app = open_data()
     assert len(people.list_people(app.dbs.identity)) == 50
+    everyone = people.list_people(app.dbs.identity)
+    assert all(has_address(person) and person.username.isascii() for person in everyone)  # "Inès" is "ines"
     statuses = sorted(r.status for r in list_rounds(app.dbs.ballots))
     assert statuses == ["open", "published"]
     published = next(r for r in list_rounds(app.dbs.ballots) if r.status == "published")
