@@ -18,6 +18,9 @@ def add_import_commands(commands: argparse._SubParsersAction) -> None:
     polis.add_argument("--k", type=int, help="the round's anonymity threshold (default: rounds.default_k)")
     polis.add_argument("--with-groups", action="store_true",
                        help="store Polis's opinion groups (participants-votes.csv group-id) as dimension polis_group")
+    polis.add_argument("--audience", action="append", metavar="GROUP",
+                       help="a directory group that sees the round and is mailed when it is published"
+                            " (repeatable; default: the administrators' groups, directory.admin_groups)")
     polis.set_defaults(run=run_import_polis)
 
 
@@ -28,10 +31,11 @@ def run_import_polis(args: argparse.Namespace) -> int:
     try:
         export = read_export(args.directory, args.with_groups)  # checked before the data directory is touched
         with open_appliance() as app:
-            report = store_export(app, "cli", export, args.title, args.k)
+            report = store_export(app, "cli", export, args.title, args.k, args.audience)
     except (PolisExportError, Invalid) as error:
         raise CommandError(str(error)) from None
     replaced = f" ({report.replaced} earlier votes replaced by a later one)" if report.replaced else ""
     print(f"imported round {report.round_id} \"{report.title}\": {report.accepted} proposals accepted,"
-          f" {report.refused} refused; {report.voters} voters, {report.votes} votes{replaced}")
+          f" {report.refused} refused; {report.voters} voters, {report.votes} votes{replaced};"
+          f" seen by {', '.join(report.audience) or 'everyone in the directory'}")
     return 0

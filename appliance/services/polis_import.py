@@ -71,6 +71,7 @@ class ImportReport:
     votes: int
     replaced: int
     proposal_ids: dict[int, str]  # Polis comment id -> proposal id, kept in memory only
+    audience: tuple[str, ...] = ()  # the groups that see the round; none: everyone in the directory
 
 
 @dataclass(frozen=True)
@@ -250,12 +251,19 @@ def _decode(path: Path) -> str:
 
 
 def store_export(app: Appliance, actor: str, export: PolisExport, title: str | None = None,
-                 k: int | None = None) -> ImportReport:
-    """Store the export as one closed round, in one transaction, then audit it."""
+                 k: int | None = None, audience: list[str] | None = None) -> ImportReport:
+    """Store the export as one closed round, in one transaction, then audit it.
+
+    Its audience (who sees the round, and is mailed when it is published) is the groups given, by
+    default the administrators' groups: an import is tried out before the company is told of it.
+    """
     k = app.settings.rounds.default_k if k is None else k
     check_limits(k, None)
     title = _title(export, title)
-    round_ = _closed_round(app, export, title, k)
+    groups = tuple(app.settings.directory.admin_groups) if audience is None else tuple(g.strip() for g in audience)
+    if not all(groups):
+        raise Invalid("--audience: a group name must not be empty")
+    round_ = _closed_round(app, export, title, k, groups)
     proposal_ids = {comment_id: secrets.token_hex(8) for comment_id in export.comments}
     combos = _voter_combos(export, k)
     counts = Counter((proposal_ids[comment_id], combos[voter], vote)
@@ -267,7 +275,7 @@ def store_export(app: Appliance, actor: str, export: PolisExport, title: str | N
     )
     refused = sum(1 for c in export.comments.values() if c.moderated_out)
     report = ImportReport(round_.id, title, len(export.comments) - refused, refused, len(combos),
-                          len(export.votes), export.replaced, proposal_ids)
+                          len(export.votes), export.replaced, proposal_ids, groups)
     audit.record(app.dbs.identity, actor, "round.import", round_.id,
                  f"polis {export.name}: {report.accepted + refused} proposals, {report.voters} voters")
     return report
@@ -292,14 +300,14 @@ def _within(text: str, limit: int, what: str) -> str:
     return text
 
 
-def _closed_round(app: Appliance, export: PolisExport, title: str, k: int) -> Round:
+def _closed_round(app: Appliance, export: PolisExport, title: str, k: int, audience: tuple[str, ...]) -> Round:
     defaults = app.settings.rounds
     question = _within(clean_text(export.topic) or title, QUESTION_MAX_CHARS, "the question (summary.csv topic)")
     description = _within(clean_paragraphs(export.description), DESCRIPTION_MAX_CHARS,
                           "the description (summary.csv conversation-description)")
     return Round(
         id=secrets.token_hex(8), title=title, question=question, description=description,
-        audience_groups=(), dimensions=(DIMENSION,) if export.groups is not None else (), k=k,
+        audience_groups=audience, dimensions=(DIMENSION,) if export.groups is not None else (), k=k,
         opens_at=None, closes_at=None, proposals_close_at=None, moderation="pre", status="closed",
         proposal_min_chars=defaults.proposal_min_chars, proposal_max_chars=defaults.proposal_max_chars,
         proposal_quota=defaults.proposal_quota, release_interval_seconds=defaults.release_interval_seconds,

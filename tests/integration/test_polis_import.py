@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import main
+from appliance.directory import Person
 from appliance.domain.proposals import clean_text
 from appliance.domain.rounds import Round
 from appliance.services.context import build_appliance
-from appliance.services.rounds import round_results
+from appliance.services.rounds import round_results, visible_rounds
 from appliance.settings import load_settings
 from appliance.storage import audit, people
 from appliance.storage.ballots import load_counts
-from appliance.storage.rounds import list_rounds
+from appliance.storage.rounds import get_round, list_rounds
 from tests.conftest import add_person
 
 LONDON = Path(__file__).parents[1] / "data" / "polis" / "london.youth.policing"
@@ -76,9 +77,11 @@ def test_it_imports_a_polis_conversation_as_a_closed_round(capsys):
     out = capsys.readouterr().out
     assert out.startswith("imported round ") and out.count("\n") == 1
     assert ('"What is the best way to engage more young people in local scrutiny of policing?": 36 proposals'
-            ' accepted, 3 refused; 26 voters, 638 votes (2 earlier votes replaced by a later one)') in out
+            ' accepted, 3 refused; 26 voters, 638 votes (2 earlier votes replaced by a later one);'
+            ' seen by admins') in out
     round_ = stored_round()
     assert round_.status == "closed" and round_.dimensions == () and round_.k == 5
+    assert round_.audience_groups == ("admins",)  # tried out by the admins before the company hears of it
     assert round_.opens_at is None and round_.closes_at is None
 
 
@@ -323,3 +326,19 @@ def test_an_upgrade_packs_the_counts_of_rounds_closed_before_and_the_results_sta
     assert view_by_group() == before
     assert ballots_rows("count_packs") == 36 and ballots_rows("pack_combos") == 1
     assert view_by_group(forget_packs=True) == before
+
+
+def test_an_import_is_seen_by_the_admins_alone_unless_an_audience_is_given(capsys):
+    round_id = import_polis([str(LONDON)], capsys)
+    app = build_appliance(load_settings())
+    staff = app.viewer(Person("p-1", "ann", "Ann", "ann@example.org", frozenset({"staff"}), {}))
+    admin = app.viewer(Person("p-2", "bob", "Bob", "bob@example.org", frozenset({"admins"}), {}))
+    assert [r.id for r in visible_rounds(app, admin)] == [round_id]
+    assert visible_rounds(app, staff) == []
+    app.close()
+    second = import_polis([str(LONDON), "--audience", "staff", "--audience", "hr"], capsys)
+    app = build_appliance(load_settings())
+    assert get_round(app.dbs.ballots, second).audience_groups == ("staff", "hr")
+    app.close()
+    assert main(["import", "polis", str(LONDON), "--audience", " "]) == 1
+    assert "--audience: a group name must not be empty" in capsys.readouterr().err
