@@ -589,10 +589,14 @@ class _Breakdown:
         return self._representative[row]
 
     def _consensus_rates(self) -> list[float | None]:
-        """The lowest agree rate over the shown segments of the main dimension (not the pool); None with fewer than two."""
+        """The lowest agree rate over the shown groups of the main dimension; None with fewer than two.
+
+        The pooled "other groups together" counts as one: it is shown beside the segments, and when it
+        agrees less than any of them, so does at least one of the groups it pools.
+        """
         groups = self.groups[0]
-        segments = groups.visible[:, :-1]
-        counts = groups.counts[:, :-1]
+        segments = groups.visible
+        counts = groups.counts
         rate = smoothed_rate(counts[:, :, OPTION_INDEX["agree"]], counts[:, :, :len(VOTES)].sum(axis=2), VOTE_PRIOR)
         lowest = np.where(segments, np.round(rate / STEP), STEPS + 1).min(axis=1)
         return [_FIGURES[int(steps) * (STEPS + 1) ** 2].value if shown >= 2 else None

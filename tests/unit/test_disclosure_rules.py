@@ -588,11 +588,21 @@ def test_cross_segment_consensus_is_the_lowest_agree_rate_over_shown_segments() 
         p1.cross_segment_consensus
 
 
-def test_cross_segment_consensus_needs_two_shown_segments_the_pool_does_not_count() -> None:
-    people = (crowd(10, "Finance", p1=MIXED) + crowd(3, "IT", p1=MIXED) + crowd(3, "IT")
-              + crowd(3, OTHER, p1=MIXED) + crowd(2, OTHER))
+def test_cross_segment_consensus_counts_the_shown_pool_as_a_group() -> None:
+    # The pool agrees less than Finance: the lowest agreement in any group cannot be Finance's.
+    people = (crowd(10, "Finance", p1=["agree"] * 9 + ["disagree"]) + crowd(3, "IT", p1=["disagree"] * 3)
+              + crowd(3, "IT") + crowd(3, OTHER, p1=["agree", "disagree", "disagree"]) + crowd(2, OTHER))
     view = publishable_view(round_of(people), "department", SEED)
     assert shown_cells(view, "p1") == {"Finance", POOL}
+    p1 = proposal(view, "p1")
+    pool = next(cell for cell in p1.cells if cell.pooled)
+    assert p1.cross_segment_consensus == pool.rates["agree"].value < 0.5
+
+
+def test_cross_segment_consensus_needs_two_shown_groups() -> None:
+    people = crowd(10, "Finance", p1=MIXED) + crowd(6, "IT") + crowd(2, OTHER)  # nobody else voted on p1
+    view = publishable_view(round_of(people), "department", SEED)
+    assert shown_cells(view, "p1") == {"Finance"}
     assert proposal(view, "p1").cross_segment_consensus is None
 
 
