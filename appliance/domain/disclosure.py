@@ -126,6 +126,7 @@ class ResultsView:
     main_dimension: str | None
     segments: list[Segment]
     proposals: list[ProposalView]
+    audience_known: bool = True  # headcounts per group (not for an imported round): participation rates
 
 
 # --- The segment space: stored combinations, segment values, audience ----------------
@@ -402,7 +403,7 @@ def publishable_view(data: RoundCounts, dimension: str | None, seed: bytes) -> R
     total = int(round_voters.sum())
     if total < k:
         hidden = [ProposalView(pid, text, None, None, None, None, None, []) for pid, text in data.proposals]
-        return ResultsView(k, False, None, dims, dimension, main, [], hidden)
+        return ResultsView(k, False, None, dims, dimension, main, [], hidden, bool(data.headcounts))
 
     # Each (proposal, combination) pair's counts of every option, and its voters.
     position = {pid: i for i, (pid, _) in enumerate(data.proposals)}
@@ -442,7 +443,7 @@ def publishable_view(data: RoundCounts, dimension: str | None, seed: bytes) -> R
         ))
     proposals.sort(key=lambda p: (p.rank is None, p.rank or 0, p.text))
     segments = breakdown.segments(chosen) if breakdown and chosen is not None else []
-    return ResultsView(k, True, total, dims, dimension, main, segments, proposals)
+    return ResultsView(k, True, total, dims, dimension, main, segments, proposals, bool(data.headcounts))
 
 
 @dataclass

@@ -94,3 +94,13 @@ def test_the_download_suits_the_page_s_language_and_the_admin_goes_back_to_the_d
     assert ";" in browser.get(link).text.splitlines()[0]
     assert admin.post(f"/api/v1/rounds/{round_id}/publish").status_code == 200
     assert f'<a href="/rounds/{round_id}">' in pages("c05").get(f"/rounds/{round_id}/results").text
+
+
+def test_a_group_that_voted_en_masse_is_said_over_represented_on_the_page(api, pages, crowd):  # noqa: F811
+    admin, round_id, _ = closed_round(api, crowd, lambda username, department: department == "Finance" and "agree")
+    view = admin.get(f"/api/v1/rounds/{round_id}/results", params={"dimension": "department"}).json()
+    assert {s["name"]: s["over_represented"] for s in view["segments"] if s["shown"]} == {"Finance": True}
+    html = pages("admin").get(f"/rounds/{round_id}/results?dimension=department").text
+    participation = html[html.index("Participation by department"):]
+    assert "(over-represented)" in rows(participation)["Finance"]
+    assert "its share of the voters is more than 1.5 times its share of the audience" in participation

@@ -181,6 +181,10 @@ def test_admins_read_the_imported_results_through_the_results_use_case_and_api(a
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "closed" and body["voters"] == 26 and len(body["proposals"]) == 36
+    page = api("admin").get(f"/rounds/{round_id}/results", params={"dimension": "polis_group"}).text
+    participation = page[page.index("Participation by polis_group"):]
+    assert "is not known for this round (it was imported)" in participation  # not "not enough responses"
+    assert "not enough responses" not in participation[:participation.index("</section>")]
 
 
 # Broken exports, built in tmp_path. Each is refused with the file and line, and nothing is stored.

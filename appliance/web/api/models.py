@@ -207,7 +207,7 @@ class ProposalResultOut(BaseModel):
         None, description="agree / disagree / neutral with each segment of the main dimension weighted by its"
                           " share of the audience (post-stratified); null without headcounts")
     cross_segment_consensus: float | None = Field(
-        None, description="the lowest agree rate over the shown segments of the main dimension")
+        None, description="the lowest agree rate over the shown segments of the main dimension, the pool included")
     cells: list[CellOut] = Field(default_factory=list, description="by segment of the chosen dimension")
     note: str | None = None
 
@@ -240,6 +240,7 @@ RESULTS_EXAMPLE = {
         ],
         "note": None,
     }],
+    "audience_known": True,
 }
 
 
@@ -257,6 +258,9 @@ class ResultsOut(BaseModel):
     main_dimension: str | None = None
     segments: list[SegmentOut] = Field(default_factory=list)
     proposals: list[ProposalResultOut]
+    audience_known: bool = Field(
+        True, description="whether each group's audience is known (not for an imported round): without it, no"
+                          " participation rate and no representative estimate")
 
 
 class ParticipationOut(BaseModel):
