@@ -30,7 +30,7 @@ def test_a_moderator_accepts_and_refuses_from_the_queue(api, pages):
     ids = dict(re.findall(r'<p class="item-text">([^<]+)</p>.*?/moderation/([0-9a-f]+)/accept', html, re.S))
     ids = {text: pid for text, pid in ids.items()}
     accepted = mod.submit(f"/rounds/{round_id}/moderation/{ids['Hold fewer and shorter meetings']}/accept")
-    assert accepted.status_code == 303 and accepted.headers["location"].endswith("done=accepted")
+    assert accepted.status_code == 303 and accepted.headers["location"].endswith("done=accepted#desk")
     refused = mod.submit(f"/rounds/{round_id}/moderation/{ids['Buy a better coffee machine please']}/refuse",
                          {"reason": "off_topic", "note": "not about daily work"})
     assert refused.status_code == 303
@@ -138,7 +138,7 @@ def test_a_moderator_corrects_the_spelling_of_a_pending_proposal(api, pages):
     proposal_id = re.search(r"/moderation/([0-9a-f]+)/correct", html).group(1)
     fixed = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/correct",
                        {"text": "Hold fewer and shorter meetings"})
-    assert fixed.status_code == 303 and fixed.headers["location"].endswith("done=corrected")
+    assert fixed.status_code == 303 and fixed.headers["location"].endswith("done=corrected#desk")
     assert ">Hold fewer and shorter meetings</p>" in mod.get(f"/rounds/{round_id}/moderation").text
     rewrite = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/correct",
                          {"text": "Something else entirely, about the car park"})
@@ -422,3 +422,43 @@ def test_a_refusal_without_a_reason_is_refused_with_the_charter_and_nothing_is_d
         response = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/refuse", fields)
         assert response.status_code == 400 and "A refusal needs its reason, from the charter" in response.text
     assert api("mod").get(f"/api/v1/rounds/{round_id}/moderation").json()[0]["id"] == proposal_id  # still pending
+
+
+def test_the_desk_counts_the_queue_and_folds_what_waits_beyond_the_moderator_s_ten(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    for i in range(12):
+        text = f"Proposal number {i} about the canteen" + (", call 06 12 34 56 78" if i == 11 else "")
+        assert api(f"u{i % 12:02d}").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    html = pages("mod").get(f"/rounds/{round_id}/moderation").text
+    assert "Waiting for a decision: 12, 10 of them on your desk. Published: 0." in html
+    desk = html[html.index('id="desk"'):html.index('<details class="panel waiting">')]
+    assert desk.count("/accept") == 10
+    waiting = html[html.index('<details class="panel waiting">'):html.index("</details>", html.index("waiting"))]
+    assert "2 more proposals wait" in waiting and "/accept" not in waiting
+    assert html.count('<mark class="flag"') == 1  # the number is marked, on the desk or among those waiting
+
+
+def test_a_decision_on_a_published_proposal_comes_back_to_it_and_flags_come_first(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    texts = ["Add bike racks by the entrance", "Call Marc on 06 12 34 56 78 about parking",
+             "Hold fewer and shorter meetings", "Open the library on Saturdays"]
+    for author, text in zip(("u01", "u02", "u03", "u04"), texts):
+        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    mod = pages("mod")
+    html = mod.get(f"/rounds/{round_id}/moderation").text
+    listed = re.findall(r'<li class="item" id="published-([0-9a-f]+)">.*?<p class="item-text">(.*?)</p>', html, re.S)
+    ids = {re.sub(r"<[^>]+>", "", text): pid for pid, text in listed}
+    assert [re.sub(r"<[^>]+>", "", text) for _, text in listed][0] == texts[1]  # personal data first
+    assert '<mark class="flag" title="phone number">06 12 34 56 78</mark>' in html
+    meetings, library = ids["Hold fewer and shorter meetings"], ids["Open the library on Saturdays"]
+    back = re.search(rf'/moderation/{meetings}/refuse".*?name="back" value="([0-9a-f]+)"', html, re.S).group(1)
+    assert back == library  # the next one of the list
+    refused = mod.submit(f"/rounds/{round_id}/moderation/{meetings}/refuse", {"reason": "off_topic", "back": back})
+    assert refused.headers["location"] == f"/rounds/{round_id}/moderation?done=refused_published&at={library}" \
+                                          f"#published-{library}"
+    after = mod.get(refused.headers["location"].split("#")[0]).text
+    item = after[after.index(f'id="published-{library}"'):]
+    assert item.index("Proposal refused: it is hidden from voters.") < item.index("Open the library on Saturdays")
+    assert "Proposal refused" not in after[:after.index(f'id="published-{library}"')]  # not at the top
+    bad = mod.submit(f"/rounds/{round_id}/moderation/{library}/refuse", {"reason": "off_topic", "back": "../x"})
+    assert bad.status_code == 400

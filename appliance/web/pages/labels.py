@@ -42,8 +42,12 @@ NOTICES = {
     "accepted": N_("Proposal accepted."),
     "refused": N_("Proposal refused."),
     "corrected": N_("Spelling corrected. The audit log keeps both texts."),
+    "refused_published": N_("Proposal refused: it is hidden from voters."),
+    "corrected_published": N_("Spelling corrected. The audit log keeps both texts."),
     "grouped": N_("Marked as a duplicate: voters will see only one of them."),
     "ungrouped": N_("No longer marked as a duplicate."),
     "digest": N_("Digest settings saved."),
     "dated": N_("Dates saved."),
 }
+# Notices of the desk shown in its published list, not above the queue.
+PUBLISHED_NOTICES = frozenset({"refused_published", "corrected_published", "grouped", "ungrouped"})

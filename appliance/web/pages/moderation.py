@@ -17,15 +17,20 @@ from appliance.services import participation
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
 from appliance.web.auth import requires_moderator
-from appliance.web.pages.labels import NOTICES, N_
+from appliance.web.pages.labels import NOTICES, N_, PUBLISHED_NOTICES
 from appliance.web.pages.render import page, see_other, speaker_for
 from appliance.web.pages.session import FORM
 
 FLAG_KINDS = {"email": N_("e-mail address"), "phone": N_("phone number"), "name": N_("a colleague's name")}
 
 
+# Where a decision on a published proposal comes back to: that proposal, or the next one of the list.
+BACK = Field("", max_length=64, pattern=r"^[0-9a-f]*$")
+
+
 class CorrectionForm(BaseModel):
     text: str = Field(max_length=10_000)
+    back: str = BACK
 
 
 class DuplicateForm(BaseModel):
@@ -36,6 +41,7 @@ class DuplicateForm(BaseModel):
 class RefusalForm(BaseModel):
     reason: str = Field(default="", max_length=64)  # none chosen: the charter's message, not a form error
     note: str = Field("", max_length=2000)
+    back: str = BACK
 
 
 def marked_text(text: str, flags: list[Flag]) -> list[tuple[str, str | None]]:
@@ -62,33 +68,48 @@ class ModerationPages(Controller):
 
     @get("/rounds/{round_id:str}/moderation", sync_to_thread=True)
     def queue(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
-              request: Request, round_id: FromPath[str], done: FromQuery[str | None] = None) -> Template:
-        """The proposals waiting for a decision, in random order: their text and flags, nothing else."""
+              request: Request, round_id: FromPath[str], done: FromQuery[str | None] = None,
+              at: FromQuery[str | None] = None) -> Template:
+        """The proposals waiting for a decision, in random order: their text and flags, nothing else.
+
+        The desk shows the moderator's own held proposals and those other moderators hold; the rest
+        waits folded, counted. Published proposals with personal data come first. A decision's notice
+        is shown where the moderator was: above the desk, or on the published proposal (`at`).
+        """
         round_ = service.find_round(app, round_id, viewer)
         items = participation.moderation_queue(app, actor, round_id, viewer)
         mine = participation.desk_batch(app, actor, round_id, items)
         items.sort(key=lambda item: (item.proposal.id not in mine, item.held_until is not None))  # mine first
-        published = sorted(participation.accepted_proposals(app, round_id, viewer), key=lambda p: p.text.casefold())
+        on_desk = [item for item in items if item.proposal.id in mine or item.held_until is not None]
+        waiting = [item for item in items if item.proposal.id not in mine and item.held_until is None]
+        published = participation.accepted_proposals(app, round_id, viewer)
+        published_flags = dict(zip((p.id for p in published),
+                                   participation.personal_data_flags(app, [p.text for p in published])))
+        published.sort(key=lambda p: (not published_flags[p.id], p.text.casefold()))
         notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
-        return page(request, "moderation.html", round=round_, notice=notice, reason_codes=REFUSAL_REASONS,
-                    next_batch=participation.next_batch(app, round_),
+        place = (at if at in published_flags else "published") if done in PUBLISHED_NOTICES else "desk"
+        return page(request, "moderation.html", round=round_, desk_notice=notice, notice_place=place,
+                    reason_codes=REFUSAL_REASONS, next_batch=participation.next_batch(app, round_),
                     flag_kinds=FLAG_KINDS, published=published, mine=mine, batch=participation.DESK_BATCH,
                     others=participation.held_by_others(app, actor, round_id), texts={p.id: p.text for p in published},
-                    items=[(item, marked_text(item.proposal.text, item.flags)) for item in items])
+                    items=[(item, marked_text(item.proposal.text, item.flags)) for item in on_desk],
+                    waiting=[(item, marked_text(item.proposal.text, item.flags)) for item in waiting],
+                    published_pieces={p.id: marked_text(p.text, published_flags[p.id]) for p in published},
+                    published_flags=published_flags, pending_count=len(items))
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/accept", sync_to_thread=True, status_code=303)
     def accept(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
                round_id: FromPath[str], proposal_id: FromPath[str]) -> Redirect:
         """Accept a pending proposal."""
         participation.moderate(app, actor, round_id, viewer, proposal_id, "accept")
-        return see_other(f"/rounds/{round_id}/moderation?done=accepted")
+        return see_other(f"/rounds/{round_id}/moderation?done=accepted#desk")
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/refuse", sync_to_thread=True, status_code=303)
     def refuse(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
                round_id: FromPath[str], proposal_id: FromPath[str], data: Annotated[RefusalForm, FORM]) -> Redirect:
         """Refuse a proposal with a reason from the charter; the author alone reads it, in "my proposals"."""
         participation.moderate(app, actor, round_id, viewer, proposal_id, "refuse", data.reason, data.note or None)
-        return see_other(f"/rounds/{round_id}/moderation?done=refused")
+        return see_other(_back(round_id, "refused", data.back))
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/correct", sync_to_thread=True, status_code=303)
     def correct(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
@@ -96,7 +117,7 @@ class ModerationPages(Controller):
                 data: Annotated[CorrectionForm, FORM]) -> Redirect:
         """Fix the spelling of a pending or published proposal (not a rewrite); the audit log keeps both texts."""
         participation.correct(app, actor, round_id, viewer, proposal_id, data.text)
-        return see_other(f"/rounds/{round_id}/moderation?done=corrected")
+        return see_other(_back(round_id, "corrected", data.back))
 
     @post("/rounds/{round_id:str}/moderation/duplicates", sync_to_thread=True, status_code=303)
     def duplicate(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
@@ -105,3 +126,10 @@ class ModerationPages(Controller):
         """Mark a published proposal as repeating another (or not any more): sequences show one of each group."""
         participation.mark_duplicate(app, actor, round_id, viewer, data.proposal, data.of or None)
         return see_other(f"/rounds/{round_id}/moderation?done={'grouped' if data.of else 'ungrouped'}#published")
+
+
+def _back(round_id: str, done: str, back: str) -> str:
+    """The desk after a decision: at the published proposal it came from (`back`), else at the desk's list."""
+    if back:
+        return f"/rounds/{round_id}/moderation?done={done}_published&at={back}#published-{back}"
+    return f"/rounds/{round_id}/moderation?done={done}#desk"
