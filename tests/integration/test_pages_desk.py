@@ -31,6 +31,8 @@ def test_a_moderator_accepts_and_refuses_from_the_queue(api, pages):
     ids = {text: pid for text, pid in ids.items()}
     accepted = mod.submit(f"/rounds/{round_id}/moderation/{ids['Hold fewer and shorter meetings']}/accept")
     assert accepted.status_code == 303 and accepted.headers["location"].endswith("done=accepted#desk")
+    back = mod.get(accepted.headers["location"].split("#")[0]).text
+    assert back.index('id="desk"') < back.index("Proposal accepted.")  # where the page scrolls to, not above it
     refused = mod.submit(f"/rounds/{round_id}/moderation/{ids['Buy a better coffee machine please']}/refuse",
                          {"reason": "off_topic", "note": "not about daily work"})
     assert refused.status_code == 303
