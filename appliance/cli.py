@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     created_data_dir = None
     try:
         status = args.run(args) or 0
+        sys.stdout.flush()  # here, where a reader gone (a pipe to `head`) is handled, not at exit
         if created_data_dir is not None and status == 0:
             print(f"appliance: created the data directory {created_data_dir}, which did not exist (storage.data_dir,"
                   " relative to the current directory unless absolute)", file=sys.stderr)
@@ -51,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as error:  # a rule a command did not check first: refused, in one line
         print(f"appliance: {' '.join(str(error).split()) or error.title}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `appliance user list | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit, and no second error
+        return 141  # as a command killed by SIGPIPE
     except OSError as error:
         owner = f" (this user is uid {os.getuid()}: check who owns storage.data_dir and its files)" if isinstance(
             error, PermissionError) else ""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -282,3 +285,13 @@ def test_an_unexpected_domain_error_of_a_command_is_one_line(monkeypatch, capsys
     monkeypatch.setattr("appliance.cli.run_init", refused)
     assert run(["init"], monkeypatch) == 1
     assert capsys.readouterr().err == "appliance: the round 'r1' was changed meanwhile\n"
+
+
+def test_a_listing_cut_short_by_its_reader_ends_quietly(tmp_path):
+    env = {**os.environ, "APPLIANCE_STORAGE__DATA_DIR": str(tmp_path / "data")}
+    assert subprocess.run([sys.executable, "-m", "appliance", "demo"], capture_output=True, env=env).returncode == 0
+    listing = subprocess.Popen([sys.executable, "-m", "appliance", "user", "list"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
+    listing.stdout.close()  # as `| head -0` would, before the listing is written
+    _, err = listing.communicate(timeout=60)
+    assert (listing.returncode, err) == (141, b"")
