@@ -127,6 +127,8 @@ class ResultsView:
     segments: list[Segment]
     proposals: list[ProposalView]
     audience_known: bool = True  # headcounts per group (not for an imported round): participation rates
+    participation: float | None = None  # the round's voters / audience, as a segment's is published
+    participation_at_least: bool = False
 
 
 # --- The segment space: stored combinations, segment values, audience ----------------
@@ -443,7 +445,10 @@ def publishable_view(data: RoundCounts, dimension: str | None, seed: bytes) -> R
         ))
     proposals.sort(key=lambda p: (p.rank is None, p.rank or 0, p.text))
     segments = breakdown.segments(chosen) if breakdown and chosen is not None else []
-    return ResultsView(k, True, total, dims, dimension, main, segments, proposals, bool(data.headcounts))
+    audience = sum(data.headcounts.values())
+    rate, at_least = participation_rate(total, total, audience, k) if audience > 0 else (None, False)
+    return ResultsView(k, True, total, dims, dimension, main, segments, proposals, bool(data.headcounts),
+                       None if rate is None else round(rate, 2), at_least)
 
 
 @dataclass
@@ -648,17 +653,25 @@ class _Breakdown:
             if audience <= 0:
                 out.append(Segment(name, pooled_group, True, None, False, None))
                 continue
-            # the largest 5-point step at or below 1 - k / audience, in integers (no float rounding down a step)
-            ceiling = max(0, (audience - k) * STEPS // audience) / STEPS
-            if audience - voters < k:  # fewer than k did not vote: never say how many
-                rate, at_least = ceiling, True
-            else:  # at least k did not vote: never rounded up to "everyone" or past what the ceiling says
-                rate, at_least = min(to_step(perturbed / audience), ceiling), False
+            rate, at_least = participation_rate(voters, perturbed, audience, k)
             over = (perturbed / total) > OVER_REPRESENTED * (audience / audience_total)
             out.append(Segment(name, pooled_group, True, round(rate, 2), at_least, over))
         order = {name: i for i, name in enumerate(names + [POOL])}
         out.sort(key=lambda s: (s.pooled, order.get(s.name, 0)))
         return out
+
+
+def participation_rate(voters: int, shown_voters: int, audience: int, k: int) -> tuple[float, bool]:
+    """Voters / audience as published: a 5-point step, "at least" a ceiling when fewer than k did not vote.
+
+    `shown_voters` is the count the rate is computed from (a segment's perturbed count; the round's own).
+    """
+    # the largest 5-point step at or below 1 - k / audience, in integers (no float rounding down a step)
+    ceiling = max(0, (audience - k) * STEPS // audience) / STEPS
+    if audience - voters < k:  # fewer than k did not vote: never say how many
+        return ceiling, True
+    # at least k did not vote: never rounded up to "everyone" or past what the ceiling says
+    return min(to_step(shown_voters / audience), ceiling), False
 
 
 BAND_EDGES = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000)

@@ -104,3 +104,11 @@ def test_a_group_that_voted_en_masse_is_said_over_represented_on_the_page(api, p
     participation = html[html.index("Participation by department"):]
     assert "(over-represented)" in rows(participation)["Finance"]
     assert "its share of the voters is more than 1.5 times its share of the audience" in participation
+
+
+def test_the_results_say_what_share_of_the_audience_voted_top_coded_like_a_group(api, pages, crowd):  # noqa: F811
+    admin, round_id, _ = closed_round(api, crowd, lambda username, department: "agree")
+    view = admin.get(f"/api/v1/rounds/{round_id}/results").json()
+    # 28 of the crowd's 34 voted; with the 12 staff of the fixture, the audience is 46: 18 did not vote.
+    assert (view["voters"], view["participation"], view["participation_at_least"]) == (28, 0.6, False)
+    assert "60% of the audience" in pages("admin").get(f"/rounds/{round_id}/results").text

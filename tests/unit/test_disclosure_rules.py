@@ -26,6 +26,7 @@ from appliance.domain.disclosure import (
     Segment,
     band_said,
     participation_band,
+    participation_rate,
     publishable_view,
 )
 from appliance.domain.results import CountRow
@@ -638,3 +639,13 @@ def test_two_groups_with_the_same_voters_get_the_same_noise() -> None:
         it = next(c for c in by_department if c.segment == "IT")
         nantes = next(c for c in by_site if c.segment == "Nantes")
         assert it.rates is not None and it.rates == nantes.rates
+
+
+@pytest.mark.parametrize(("voters", "audience", "expected"), [
+    (28, 46, (0.6, False)),   # 18 did not vote: the rate, rounded down to 5 points
+    (8, 10, (0.5, True)),     # 2 did not vote, fewer than k: at least 1 - 5/10
+    (48, 48, (0.85, True)),   # everyone voted: never said, at least 1 - 5/48 rounded down
+    (5, 400, (0.0, False)),
+])
+def test_the_round_s_participation_is_published_as_a_group_s_is(voters, audience, expected) -> None:
+    assert participation_rate(voters, voters, audience, 5) == expected

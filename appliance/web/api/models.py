@@ -240,7 +240,7 @@ RESULTS_EXAMPLE = {
         ],
         "note": None,
     }],
-    "audience_known": True,
+    "audience_known": True, "participation": 0.45, "participation_at_least": False,
 }
 
 
@@ -261,6 +261,10 @@ class ResultsOut(BaseModel):
     audience_known: bool = Field(
         True, description="whether each group's audience is known (not for an imported round): without it, no"
                           " participation rate and no representative estimate")
+    participation: float | None = Field(
+        None, description="voters / audience, in 5-point steps; null when the audience is not known")
+    participation_at_least: bool = Field(
+        False, description="fewer than k of the audience did not vote: participation is a floor, not a rate")
 
 
 class ParticipationOut(BaseModel):

@@ -76,6 +76,7 @@ def results_out(round_: Round, view: ResultsView) -> ResultsOut:
                              participation_at_least=s.participation_at_least, over_represented=s.over_represented,
                              note=None if s.shown else NOT_ENOUGH) for s in view.segments],
         proposals=[proposal_result_out(r) for r in view.proposals], audience_known=view.audience_known,
+        participation=view.participation, participation_at_least=view.participation_at_least,
     )
 
 
