@@ -33,3 +33,19 @@ def test_the_breakdown_by_department_reads_well_and_hides_small_groups(api, open
             box = tab.bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, tab.inner_text()
     expect(page.locator(".legend li").first).to_contain_text("\u202f%")  # French writes 62 %
+
+
+def test_a_printed_results_page_shows_the_figures_and_estimates_without_the_controls(api, open_page, crowd):  # noqa: F811
+    _, round_id, _ = closed_round(api, crowd, split_votes)
+    page = open_page(DESKTOP)
+    sign_in(page, "admin", PASSWORD)
+    page.goto(f"/rounds/{round_id}/results?dimension=department")
+    expect(page.locator("details.estimates").first).not_to_have_attribute("open", "")
+    page.emulate_media(media="print")
+    page.evaluate("window.dispatchEvent(new Event('beforeprint'))")  # what printing fires first
+    for control in ("header.top", "form.filters", ".tabs", "a.button", "p.back"):
+        expect(page.locator(control).first).to_be_hidden()
+    expect(page.locator("p.print-only")).to_be_visible()
+    expect(page.locator("details.estimates").first).to_have_attribute("open", "")
+    expect(page.locator(".result").first).to_be_visible()
+    screenshot(page, "results-printed")
