@@ -592,3 +592,18 @@ def test_it_refuses_to_accept_an_already_accepted_proposal(api, mod, staff_round
 @pytest.mark.parametrize("method, path, status", [("get", "/api/v1/nowhere", 404), ("put", ROUNDS, 405)])
 def test_it_answers_an_unknown_route_with_problem_json(u00, method, path, status):
     assert_problem(getattr(u00, method)(path), status, "not")
+
+
+def test_it_refuses_to_open_a_round_whose_audience_is_smaller_than_k(admin):
+    def create(k: int) -> str:
+        created = admin.post("/api/v1/rounds", json={"title": "Staff", "question": "What should change?",
+                                                     "audience_groups": ["staff"], "k": k})
+        assert created.status_code == 201, created.text
+        return created.json()["id"]
+
+    round_id = create(13)
+    assert_problem(admin.post(url(round_id, "open")), 409, "the audience counts 12 people, fewer than the anonymity"
+                   " threshold k = 13: no result could ever be published; create the round again with a lower k or"
+                   " a wider audience")
+    assert status_of(admin, round_id) == "draft"
+    assert admin.post(url(create(12), "open")).status_code == 200
