@@ -134,6 +134,8 @@ def test_start_up_refuses_a_changed_instance_secret_while_a_round_is_open(applia
 def test_a_member_frozen_into_the_audience_keeps_voting_after_leaving_its_group(appliance):
     add_person(appliance, "chief", {"admins"})
     member = add_person(appliance, "mover", {"crowd"})
+    for i in range(4):  # an audience of k people at least
+        add_person(appliance, f"stayer{i}", {"crowd"})
     round_id = rounds.create_round(appliance, "chief", RoundDraft("Frozen", "What now?", audience_groups=("crowd",))).id
     rounds.open_round(appliance, "chief", round_id)
     moved = appliance.viewer(member.__class__(member.id, member.username, member.display_name, groups=frozenset()))

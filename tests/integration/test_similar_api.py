@@ -41,9 +41,9 @@ def test_accepted_proposals_are_hinted_while_a_draft_is_typed_pending_and_refuse
     assert hints(writer, round_id, "A canteen open on Saturdays") == []
     assert hints(writer, round_id, 'bornes" OR NEAR(x* AND (') is not None  # query syntax is only text
 
-    corrected = "Installer des bornes de recharge pour les vélos électriques"
+    corrected = "Installer des bornes de recharge pour voitures électriques."  # typography: a correction
     assert mod.post(url(round_id, f"proposals/{ids[FRENCH]}/correct"), json={"text": corrected}).status_code == 200
-    assert hints(writer, round_id, "recharge pour vélos")[0]["text"] == corrected
+    assert hints(writer, round_id, "recharge pour voitures")[0]["text"] == corrected
 
     assert api("outsider").post(url(round_id, "proposals/similar"), json={"text": "bornes"}).status_code == 403
     assert similar_tables(appliance)
