@@ -75,7 +75,7 @@ def test_a_round_from_proposals_to_published_results_in_a_real_browser(api, open
     for _ in IDEAS:
         desk.locator(".item button.primary").first.click()
         expect(desk.locator(".notice")).to_contain_text("Proposal accepted.")
-    expect(desk.locator("#duplicate-of option")).to_have_count(3)
+    expect(desk.locator("#duplicate-of option")).to_have_count(4)  # the three, after "choose"
     accessible(desk, "moderation-published-desktop")
 
     # Writing a proposal close to a published one brings it up as a hint.

@@ -464,3 +464,15 @@ def test_a_decision_on_a_published_proposal_comes_back_to_it_and_flags_come_firs
     assert "Proposal refused" not in after[:after.index(f'id="published-{library}"')]  # not at the top
     bad = mod.submit(f"/rounds/{round_id}/moderation/{library}/refuse", {"reason": "off_topic", "back": "../x"})
     assert bad.status_code == 400
+
+
+def test_the_duplicate_form_starts_unchosen_and_a_form_sent_without_choices_is_refused_plainly(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    for author, text in (("u01", "Hold fewer and shorter meetings"), ("u02", "Open the library on Saturdays")):
+        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    mod = pages("mod")
+    html = mod.get(f"/rounds/{round_id}/moderation").text
+    assert '<option value="" selected disabled>Choose the proposal it repeats</option>' in html
+    for fields in ({}, {"of": ""}):
+        refused = mod.submit(f"/rounds/{round_id}/moderation/duplicates", fields)
+        assert refused.status_code == 400 and "Choose the published proposal that repeats another" in refused.text

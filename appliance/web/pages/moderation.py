@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, Field
 
+from appliance.domain.errors import Invalid
 from appliance.domain.personal_data import Flag
 from appliance.domain.proposals import REFUSAL_REASONS
 from appliance.domain.rounds import Viewer
@@ -34,7 +35,7 @@ class CorrectionForm(BaseModel):
 
 
 class DuplicateForm(BaseModel):
-    proposal: str = Field(max_length=64)
+    proposal: str = Field("", max_length=64)  # none chosen: refused by the rules, in the page's language
     of: str = Field("", max_length=64, description="the proposal it repeats; empty: not a duplicate any more")
 
 
@@ -124,6 +125,8 @@ class ModerationPages(Controller):
                   actor: NamedDependency[str], round_id: FromPath[str],
                   data: Annotated[DuplicateForm, FORM]) -> Redirect:
         """Mark a published proposal as repeating another (or not any more): sequences show one of each group."""
+        if not data.proposal:
+            raise Invalid("choose the published proposal that repeats another, then the one it repeats")
         participation.mark_duplicate(app, actor, round_id, viewer, data.proposal, data.of or None)
         return see_other(f"/rounds/{round_id}/moderation?done={'grouped' if data.of else 'ungrouped'}#published")
 
