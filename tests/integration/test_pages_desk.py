@@ -476,3 +476,30 @@ def test_the_duplicate_form_starts_unchosen_and_a_form_sent_without_choices_is_r
     for fields in ({}, {"of": ""}):
         refused = mod.submit(f"/rounds/{round_id}/moderation/duplicates", fields)
         assert refused.status_code == 400 and "Choose the published proposal that repeats another" in refused.text
+
+
+def test_a_refused_correction_or_refusal_comes_back_on_its_proposal_with_what_was_typed(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Hold fewer and shorter meetigns"})
+    mod = pages("mod")
+    pid = re.search(r'id="published-([0-9a-f]+)"', mod.get(f"/rounds/{round_id}/moderation").text).group(1)
+    rewrite = "Hold no meetings at all, ever"
+    refused = mod.submit(f"/rounds/{round_id}/moderation/{pid}/correct", {"text": rewrite, "back": pid})
+    assert refused.status_code == 400
+    item = refused.text[refused.text.index(f'id="published-{pid}"'):]
+    item = item[:item.index("</li>")]
+    assert '<details class="correct" open>' in item and 'role="alert">A correction may fix spelling' in item
+    assert f"autofocus>{rewrite}</textarea>" in item
+    long_note = "x" * 600
+    refused = mod.submit(f"/rounds/{round_id}/moderation/{pid}/refuse", {"reason": "insulting", "note": long_note})
+    assert refused.status_code == 400
+    item = refused.text[refused.text.index(f'id="published-{pid}"'):]
+    item = item[:item.index("</li>")]
+    assert 'role="alert">Note is too long' in item and '<option value="insulting" selected>' in item
+    assert f'value="{long_note}"' in item
+    assert api("u05").get(f"/api/v1/rounds/{round_id}/proposals").json()[0]["text"] == "Hold fewer and shorter meetigns"
+    # Decided meanwhile: its form is gone, so the reason is said at the top of the page.
+    decided = api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{pid}/refuse", json={"reason": "off_topic"})
+    assert decided.status_code == 200
+    gone = mod.submit(f"/rounds/{round_id}/moderation/{pid}/refuse", {"reason": "insulting"})
+    assert gone.status_code == 409 and '<p class="alert" role="alert">The proposal is already refused' in gone.text

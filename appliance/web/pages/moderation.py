@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, Field
 
-from appliance.domain.errors import Invalid
+from appliance.domain.errors import DomainError, Invalid
 from appliance.domain.personal_data import Flag
 from appliance.domain.proposals import REFUSAL_REASONS
 from appliance.domain.rounds import Viewer
@@ -18,6 +18,7 @@ from appliance.services import participation
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
 from appliance.web.auth import requires_moderator
+from appliance.web.pages.errors import said
 from appliance.web.pages.labels import NOTICES, N_, PUBLISHED_NOTICES
 from appliance.web.pages.render import page, see_other, speaker_for
 from appliance.web.pages.session import FORM
@@ -71,32 +72,10 @@ class ModerationPages(Controller):
     def queue(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
               request: Request, round_id: FromPath[str], done: FromQuery[str | None] = None,
               at: FromQuery[str | None] = None) -> Template:
-        """The proposals waiting for a decision, in random order: their text and flags, nothing else.
-
-        The desk shows the moderator's own held proposals and those other moderators hold; the rest
-        waits folded, counted. Published proposals with personal data come first. A decision's notice
-        is shown where the moderator was: above the desk, or on the published proposal (`at`).
-        """
-        round_ = service.find_round(app, round_id, viewer)
-        items = participation.moderation_queue(app, actor, round_id, viewer)
-        mine = participation.desk_batch(app, actor, round_id, items)
-        items.sort(key=lambda item: (item.proposal.id not in mine, item.held_until is not None))  # mine first
-        on_desk = [item for item in items if item.proposal.id in mine or item.held_until is not None]
-        waiting = [item for item in items if item.proposal.id not in mine and item.held_until is None]
-        published = participation.accepted_proposals(app, round_id, viewer)
-        published_flags = dict(zip((p.id for p in published),
-                                   participation.personal_data_flags(app, [p.text for p in published])))
-        published.sort(key=lambda p: (not published_flags[p.id], p.text.casefold()))
+        """The proposals waiting for a decision, in random order: their text and flags, nothing else."""
         notice = speaker_for(request).gettext(NOTICES[done]) if done in NOTICES else None
-        place = (at if at in published_flags else "published") if done in PUBLISHED_NOTICES else "desk"
-        return page(request, "moderation.html", round=round_, desk_notice=notice, notice_place=place,
-                    reason_codes=REFUSAL_REASONS, next_batch=participation.next_batch(app, round_),
-                    flag_kinds=FLAG_KINDS, published=published, mine=mine, batch=participation.DESK_BATCH,
-                    others=participation.held_by_others(app, actor, round_id), texts={p.id: p.text for p in published},
-                    items=[(item, marked_text(item.proposal.text, item.flags)) for item in on_desk],
-                    waiting=[(item, marked_text(item.proposal.text, item.flags)) for item in waiting],
-                    published_pieces={p.id: marked_text(p.text, published_flags[p.id]) for p in published},
-                    published_flags=published_flags, pending_count=len(items))
+        place = (at or "published") if done in PUBLISHED_NOTICES else "desk"
+        return _desk(app, viewer, actor, request, round_id, notice=notice, place=place)
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/accept", sync_to_thread=True, status_code=303)
     def accept(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
@@ -107,17 +86,25 @@ class ModerationPages(Controller):
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/refuse", sync_to_thread=True, status_code=303)
     def refuse(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
-               round_id: FromPath[str], proposal_id: FromPath[str], data: Annotated[RefusalForm, FORM]) -> Redirect:
+               request: Request, round_id: FromPath[str], proposal_id: FromPath[str],
+               data: Annotated[RefusalForm, FORM]) -> Redirect | Template:
         """Refuse a proposal with a reason from the charter; the author alone reads it, in "my proposals"."""
-        participation.moderate(app, actor, round_id, viewer, proposal_id, "refuse", data.reason, data.note or None)
+        try:
+            participation.moderate(app, actor, round_id, viewer, proposal_id, "refuse", data.reason,
+                                   data.note or None)
+        except DomainError as error:
+            return _desk(app, viewer, actor, request, round_id, refused=error, refused_at=proposal_id, typed=data)
         return see_other(_back(round_id, "refused", data.back))
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/correct", sync_to_thread=True, status_code=303)
     def correct(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
-                round_id: FromPath[str], proposal_id: FromPath[str],
-                data: Annotated[CorrectionForm, FORM]) -> Redirect:
+                request: Request, round_id: FromPath[str], proposal_id: FromPath[str],
+                data: Annotated[CorrectionForm, FORM]) -> Redirect | Template:
         """Fix the spelling of a pending or published proposal (not a rewrite); the audit log keeps both texts."""
-        participation.correct(app, actor, round_id, viewer, proposal_id, data.text)
+        try:
+            participation.correct(app, actor, round_id, viewer, proposal_id, data.text)
+        except DomainError as error:
+            return _desk(app, viewer, actor, request, round_id, refused=error, refused_at=proposal_id, typed=data)
         return see_other(_back(round_id, "corrected", data.back))
 
     @post("/rounds/{round_id:str}/moderation/duplicates", sync_to_thread=True, status_code=303)
@@ -129,6 +116,44 @@ class ModerationPages(Controller):
             raise Invalid("choose the published proposal that repeats another, then the one it repeats")
         participation.mark_duplicate(app, actor, round_id, viewer, data.proposal, data.of or None)
         return see_other(f"/rounds/{round_id}/moderation?done={'grouped' if data.of else 'ungrouped'}#published")
+
+
+def _desk(app: Appliance, viewer: Viewer, actor: str, request: Request, round_id: str, *, notice: str | None = None,
+          place: str = "desk", refused: DomainError | None = None, refused_at: str | None = None,
+          typed: RefusalForm | CorrectionForm | None = None) -> Template:
+    """The desk: the moderator's own held proposals and those others hold; the rest waits folded, counted.
+
+    Published proposals with personal data come first. A decision's notice is shown where the moderator
+    was: above the desk, or on the published proposal (`place`). A refused decision comes back on its
+    proposal, with the reason and what the moderator typed; the page opens there.
+    """
+    round_ = service.find_round(app, round_id, viewer)
+    items = participation.moderation_queue(app, actor, round_id, viewer)
+    mine = participation.desk_batch(app, actor, round_id, items)
+    items.sort(key=lambda item: (item.proposal.id not in mine, item.held_until is not None))  # mine first
+    on_desk = [item for item in items if item.proposal.id in mine or item.held_until is not None]
+    waiting = [item for item in items if item.proposal.id not in mine and item.held_until is None]
+    published = participation.accepted_proposals(app, round_id, viewer)
+    published_flags = dict(zip((p.id for p in published),
+                               participation.personal_data_flags(app, [p.text for p in published])))
+    published.sort(key=lambda p: (not published_flags[p.id], p.text.casefold()))
+    others = participation.held_by_others(app, actor, round_id)
+    decidable = set(mine) | {p.id for p in published if p.id not in others}  # where a form is shown
+    problem = said(request, refused) if refused else None
+    return page(request, "moderation.html", status=refused.status if refused else 200,
+                error=problem if problem and refused_at not in decidable else None,  # its form is gone: on top
+                round=round_, desk_notice=notice,
+                notice_place=place if place in published_flags or place == "desk" else "published",
+                problem=problem, problem_at=refused_at if refused_at in decidable else None,
+                typed_text=getattr(typed, "text", None), typed_reason=getattr(typed, "reason", None),
+                typed_note=getattr(typed, "note", None),
+                reason_codes=REFUSAL_REASONS, next_batch=participation.next_batch(app, round_),
+                flag_kinds=FLAG_KINDS, published=published, mine=mine, batch=participation.DESK_BATCH,
+                others=others, texts={p.id: p.text for p in published},
+                items=[(item, marked_text(item.proposal.text, item.flags)) for item in on_desk],
+                waiting=[(item, marked_text(item.proposal.text, item.flags)) for item in waiting],
+                published_pieces={p.id: marked_text(p.text, published_flags[p.id]) for p in published},
+                published_flags=published_flags, pending_count=len(items))
 
 
 def _back(round_id: str, done: str, back: str) -> str:
