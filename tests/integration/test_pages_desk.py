@@ -430,7 +430,8 @@ def test_the_desk_counts_the_queue_and_folds_what_waits_beyond_the_moderator_s_t
     round_id = create_open_round(api("admin"), audience_groups=["staff"])
     for i in range(12):
         text = f"Proposal number {i} about the canteen" + (", call 06 12 34 56 78" if i == 11 else "")
-        assert api(f"u{i % 12:02d}").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+        created = api(f"u{i % 12:02d}").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text})
+        assert created.status_code == 201
     html = pages("mod").get(f"/rounds/{round_id}/moderation").text
     assert "Waiting for a decision: 12, 10 of them on your desk. Published: 0." in html
     desk = html[html.index('id="desk"'):html.index('<details class="panel waiting">')]
@@ -499,7 +500,8 @@ def test_a_refused_correction_or_refusal_comes_back_on_its_proposal_with_what_wa
     assert f'value="{long_note}"' in item
     assert api("u05").get(f"/api/v1/rounds/{round_id}/proposals").json()[0]["text"] == "Hold fewer and shorter meetigns"
     # Decided meanwhile: its form is gone, so the reason is said at the top of the page.
-    decided = api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{pid}/refuse", json={"reason": "off_topic"})
+    decided = api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{pid}/refuse",
+                              json={"reason": "off_topic"})
     assert decided.status_code == 200
     gone = mod.submit(f"/rounds/{round_id}/moderation/{pid}/refuse", {"reason": "insulting"})
     assert gone.status_code == 409 and '<p class="alert" role="alert">The proposal is already refused' in gone.text
