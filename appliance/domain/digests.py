@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the language is given by the caller, with its catalogue
 TOP = 5
 BAR_WIDTH = 10  # blocks in a text bar at 100%
 BAR_COLOURS = {"agree": "#2e7d32", "disagree": "#c62828", "neutral": "#9e9e9e"}
-RATES = ("agree", "disagree", "neutral")
+RATES = ("agree", "neutral", "disagree")  # as the results page reads: support, then the rest
 
 
 @dataclass(frozen=True)

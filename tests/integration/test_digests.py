@@ -236,6 +236,8 @@ def test_the_final_digest_shows_the_publishable_view_and_nothing_below_k(api, ap
         assert f"agree     {agree:>3}% " in text and f"agree {agree}%" in html
         assert f"({shown[proposal_id].voters} voters)" in text
     assert text.index("Widest support") < text.index("Flexible hours") < text.index("Most divided")
+    line = text[text.index("Flexible hours"):]
+    assert line.index("agree ") < line.index("neutral ") < line.index("disagree ")  # as the results page reads
     assert text.index("Most divided") < text.index("Open-plan offices")
     assert "\u2587" in text and "<img" not in html and "background:#2e7d32" in html
     for received in server.messages:
