@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -182,6 +183,10 @@ def test_admins_read_the_imported_results_through_the_results_use_case_and_api(a
     body = response.json()
     assert body["status"] == "closed" and body["voters"] == 26 and len(body["proposals"]) == 36
     page = api("admin").get(f"/rounds/{round_id}/results", params={"dimension": "polis_group"}).text
+    assert "4 proposals have fewer than 5 voters: they are listed unranked under Ranking, in no other view." in page
+    tabs = dict(re.findall(r'\?tab=(\w+)[^>]*>[^<]*<span class="muted">\((\d+)\)', page))
+    assert int(tabs["ranking"]) == 36 == 4 + sum(int(tabs[zone]) for zone in ("consensus", "controversy",
+                                                                                "rejection", "limbo"))
     participation = page[page.index("Participation by polis_group"):]
     assert "is not known for this round (it was imported)" in participation  # not "not enough responses"
     assert "not enough responses" not in participation[:participation.index("</section>")]

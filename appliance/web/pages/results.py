@@ -17,15 +17,15 @@ from appliance.web.pages.labels import N_, VOTES
 from appliance.web.pages.render import page, speaker_for
 
 TABS = {"ranking": N_("Ranking"), "consensus": N_("Consensus"), "controversy": N_("Controversy"),
-        "rejection": N_("Rejection")}
+        "rejection": N_("Rejection"), "limbo": N_("Undecided")}
 
 
 def tab_proposals(proposals: list[ProposalResultOut], tab: str) -> list[ProposalResultOut]:
-    """The proposals a tab lists: all by rank (unranked last), or one zone by its own score."""
+    """The proposals a tab lists: all by rank (unranked last), or one zone by its own score or by rank."""
     if tab == "ranking":
         return sorted(proposals, key=lambda p: (p.rank is None, p.rank or 0))
-    if tab == "consensus":
-        return sorted((p for p in proposals if p.zone == "consensus"), key=lambda p: p.rank or 0)
+    if tab in ("consensus", "limbo"):  # by rank; "undecided" (limbo) has no score of its own
+        return sorted((p for p in proposals if p.zone == tab), key=lambda p: p.rank or 0)
     chosen = [p for p in proposals if p.zone == tab and p.scores]
     return sorted(chosen, key=lambda p: -p.scores[tab].value)
 
