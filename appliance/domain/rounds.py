@@ -109,7 +109,7 @@ def check_can_open(round_: Round, now: datetime) -> None:
 def check_extension(current: datetime | None, closes_at: datetime | None, now: datetime) -> None:
     """Invalid unless an open round's new closes_at is later than now and than the current one."""
     if closes_at is None:
-        raise Invalid("closes_at: an open round's closing date can only be moved later, give it")
+        raise Invalid("closes_at: an open round keeps its closing date, which can only be moved later: give a later one")
     check_ahead(now, closes_at, None)
     if current is not None and as_utc(closes_at) <= as_utc(current):
         raise Invalid("closes_at must be later than the current one: an open round can only be extended")

@@ -546,7 +546,7 @@ def test_an_open_round_can_only_be_extended(appliance, admin):
     assert_problem(admin.patch(url(round_id), json={"closes_at": soon(4)}), 400,
                    "closes_at must be later than the current one")
     assert_problem(admin.patch(url(round_id), json={"proposals_close_at": soon(4)}), 400,
-                   "closes_at: an open round's closing date can only be moved later")
+                   "closes_at: an open round keeps its closing date, which can only be moved later")
     assert_problem(admin.patch(url(round_id), json={"closes_at": soon(9), "question": "Other?"}), 409,
                    "question cannot change once the round is open")
     assert_problem(admin.patch(url(round_id), json={"closes_at": soon(9), "proposals_close_at": soon(10)}), 400,

@@ -164,7 +164,7 @@ def test_it_refuses_to_open_a_round_whose_closing_dates_passed(closes_at, propos
 
 
 @pytest.mark.parametrize(("current", "closes_at", "message"), [
-    (MONDAY + DAY, None, "closes_at: an open round's closing date can only be moved later, give it"),
+    (MONDAY + DAY, None, "closes_at: an open round keeps its closing date, which can only be moved later: give a later one"),
     (MONDAY + DAY, MONDAY - DAY, "closes_at is already past: give a later date"),
     (MONDAY + 2 * DAY, MONDAY + DAY, "closes_at must be later than the current one"),
     (MONDAY + DAY, MONDAY + DAY, "closes_at must be later than the current one"),
