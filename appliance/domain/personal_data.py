@@ -85,7 +85,7 @@ _INTERNATIONAL = rf"(?P<intl>\+[1-9]\d{{0,2}}(?P<groups>(?:{_SEP}?(?:\(\d{{1,4}}
 # North American: "(555) 123-4567", "555-123-4567", "555.123.4567"; always with one kind of separator.
 _NORTH_AMERICAN = r"(?P<na>(?:\([2-9]\d\d\)[ \u00a0]?\d{3}[.\-]|[2-9]\d\d(?P<s3>[.\-])\d{3}(?P=s3))\d{4})"
 _PHONE = re.compile(
-    rf"(?<![\w+(])(?<!\d{_SEP})(?:{_FRENCH}|{_INTERNATIONAL}|{_NORTH_AMERICAN})"
+    rf"(?<![\w+])(?<!\d{_SEP})(?:{_FRENCH}|{_INTERNATIONAL}|{_NORTH_AMERICAN})"
     rf"(?!{_SEP}?\d|\s*(?:[€$£%‰]|(?:euros?|dollars?|eur|usd)\b))",
     re.IGNORECASE,
 )

@@ -90,13 +90,23 @@ def check_proposal_text(text: str, min_chars: int, max_chars: int) -> str:
 # A correction fixes spelling and typography: at least this share of the text stays as it was.
 CORRECTION_MIN_SIMILARITY = 0.8
 # ...and it changes no word by more than a typo's worth of letters: one for a word of up to five
-# letters, two up to ten, three beyond, and keeps its first letter ("recieve", "teh", "alot" and
-# "a lot" are typos; "Mettre" and "Retirer", "increase" and "decrease" are two words). Adding or
-# removing a word is not a correction, nor is adding or removing a negation.
-_WORD = re.compile(r"\w+")
-_NEGATIONS = frozenset({"not", "no", "never", "nor", "without", "t", "dont", "cant", "wont", "isnt", "arent",
-                        "ne", "n", "pas", "jamais", "aucun", "aucune", "sans", "non", "ni", "plus", "rien"})
-_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "de", "dé", "anti", "mal", "mis")
+# letters, two up to ten, three beyond; its first letter stays, unless swapped with the second or
+# missing ("recieve", "teh", "hte", "alot" and "a lot" are typos; "Mettre" and "Retirer", "increase"
+# and "decrease" are two words). Accents, case, ligatures and apostrophes inside words are free
+# ("deja", "déjà"; "coeur", "cœur"; "dont", "don't"). Adding or removing a word, a negation, a number
+# or a word of quantity is not a correction.
+_WORD = re.compile(r"\w+(?:['’]\w+)*")  # an apostrophe inside a word keeps it whole: "don't", "n'est"
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
+_DIGITS = re.compile(r"\d")
+# Words that say no; French "ne" is left out (spoken French drops it, and "pas", "jamais"... carry it).
+_NEGATIONS = frozenset({"not", "no", "never", "nor", "without", "cannot",
+                        "pas", "jamais", "aucun", "aucune", "sans", "non", "ni", "rien"})
+_CONTRACTED = frozenset({"do", "does", "did", "ca", "wo", "is", "are", "was", "were", "should", "would", "could",
+                         "have", "has", "had", "must", "need", "might", "ai"})  # + "nt": "dont", "can't"
+# Words of quantity or direction: a typo may swap two of their letters ("plsu"), not make another word.
+_GUARDED = frozenset({"plus", "moins", "more", "less", "fewer", "most", "least", "mieux", "pire", "better",
+                      "worse", "before", "after", "avant", "apres", "trop", "assez", "enough"})
+_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "de", "anti", "mal", "mis")
 
 
 def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> str:
@@ -109,13 +119,13 @@ def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> 
     cleaned = check_proposal_text(text, min_chars, max_chars)
     if cleaned == before:
         raise Invalid("the corrected text is the same as the proposal")
-    similarity = difflib.SequenceMatcher(None, before.casefold(), cleaned.casefold(), autojunk=False).ratio()
+    old, new = _words(before), _words(cleaned)
+    similarity = _similarity(before, cleaned, old, new)
     if similarity < CORRECTION_MIN_SIMILARITY:
         raise Invalid("a correction may fix spelling, not rewrite the proposal: %(kept)s of the text is"
                       " unchanged, at least %(needed)s must be; refuse it with a reason instead",
                       kept=format(similarity, ".0%"), needed=format(CORRECTION_MIN_SIMILARITY, ".0%"))
-    old, new = _WORD.findall(before.casefold()), _WORD.findall(cleaned.casefold())
-    if sorted(w for w in old if w in _NEGATIONS) != sorted(w for w in new if w in _NEGATIONS):
+    if sorted(filter(None, map(_negation, old))) != sorted(filter(None, map(_negation, new))):
         raise Invalid("a correction may fix spelling, not add or remove a negation; refuse the proposal with a"
                       " reason instead")
     words = difflib.SequenceMatcher(None, old, new, autojunk=False)
@@ -129,11 +139,38 @@ def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> 
         if tag == "delete":
             raise Invalid("a correction may fix spelling, not remove words (\u201c%(words)s\u201d); refuse the"
                           " proposal with a reason instead", words=was)
-        if not _typo(was.replace(" ", ""), becomes.replace(" ", "")):
+        if not _typo(old[i1:i2], new[j1:j2]):
             raise Invalid("a correction may fix spelling, not change words: \u201c%(was)s\u201d became"
                           " \u201c%(becomes)s\u201d; refuse the proposal with a reason instead",
                           was=was, becomes=becomes)
     return cleaned
+
+
+def _similarity(before: str, after: str, old: list[str], new: list[str]) -> float:
+    """difflib's ratio of the texts without case, accents or ligatures; of their words past SIMILARITY_CHARS.
+
+    Character by character, a long text of one repeated letter costs the square of its length.
+    """
+    if max(len(before), len(after)) > SIMILARITY_CHARS:
+        return difflib.SequenceMatcher(None, old, new, autojunk=False).ratio()
+    folded = [fold(text.casefold().translate(_LIGATURES)) for text in (before, after)]
+    return difflib.SequenceMatcher(None, *folded, autojunk=False).ratio()
+
+
+SIMILARITY_CHARS = 1000
+
+
+def _words(text: str) -> list[str]:
+    """The text's words as a correction compares them: without case, accents, ligatures or inner apostrophes."""
+    return [fold(word.translate(_LIGATURES)).replace("'", "").replace("\u2019", "")
+            for word in _WORD.findall(text.casefold())]
+
+
+def _negation(word: str) -> str | None:
+    """The negation a word says, if any: "not" for "not", "cannot", "don't", "dont"; else the word itself."""
+    if word in ("not", "cannot") or (word.endswith("nt") and word[:-2] in _CONTRACTED):
+        return "not"
+    return word if word in _NEGATIONS else None
 
 
 def _repeated(words: list[str], start: int, end: int) -> bool:
@@ -142,31 +179,54 @@ def _repeated(words: list[str], start: int, end: int) -> bool:
     return run == words[start - len(run):start] or run == words[end:end + len(run)]
 
 
-def _typo(was: str, becomes: str) -> bool:
-    """Whether one word (or words run together) becomes the other by a typo's worth of edits."""
+def _typo(was_words: list[str], new_words: list[str]) -> bool:
+    """Whether these words become those by a typo's worth of edits (words run together or split: one at most)."""
+    was, becomes = "".join(was_words), "".join(new_words)
+    if (_DIGITS.search(was) or _DIGITS.search(becomes)) and was != becomes:
+        return False  # "10 days" and "100 days", "7am" and "7pm"; "1 000" and "1000" are the same
+    guarded = (set(was_words) | set(new_words)) & _GUARDED
+    if guarded and not (len(was) == len(becomes) and sorted(was) == sorted(becomes) and _edits(was, becomes, 1) <= 1):
+        return False  # "moins" and "mois": only two letters swapped ("plsu", "plus")
     for prefix in _NEGATING_PREFIXES:
         if becomes == prefix + was or was == prefix + becomes:
             return False  # "possible" and "impossible"
-    if not was or not becomes or fold(was[0]) != fold(becomes[0]):
+    if not was or not becomes:
+        return False
+    if was[0] != becomes[0] and not _start_typo(was, becomes):
         return False  # typos keep a word's first letter: "increase" and "decrease" are two words
     longest = max(len(was), len(becomes))
-    allowed = 1 if longest <= 5 else 2 if longest <= 10 else 3
-    return _edits(was, becomes) <= allowed
+    allowed = 1 if longest <= 5 or len(was_words) != len(new_words) else 2 if longest <= 10 else 3
+    return _edits(was, becomes, allowed) <= allowed
 
 
-def _edits(a: str, b: str) -> int:
-    """Insertions, deletions, substitutions and swaps of two neighbours that turn a into b (optimal alignment)."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
+def _start_typo(was: str, becomes: str) -> bool:
+    """The first two letters swapped ("hte", "the"), or the first letter of a long word missing or doubled."""
+    if len(was) > 1 and len(becomes) > 1 and (was[0], was[1]) == (becomes[1], becomes[0]):
+        return True
+    return min(len(was), len(becomes)) >= 5 and (was[1:] == becomes or becomes[1:] == was)
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """Insertions, deletions, substitutions and swaps of two neighbours that turn a into b (optimal alignment).
+
+    Counted up to `limit` only (more: limit + 1), along the diagonal band where they can be: a long
+    word, or a long text without spaces, costs its length, not its square.
+    """
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    far = limit + 1
+    previous2: dict[int, int] = {}
+    previous = {j: j for j in range(0, min(len(b), limit) + 1)}
     for i in range(1, len(a) + 1):
-        current = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
+        current = {0: i} if i <= limit else {}
+        for j in range(max(1, i - limit), min(len(b), i + limit) + 1):
             cost = 0 if a[i - 1] == b[j - 1] else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            value = min(previous.get(j, far) + 1, current.get(j - 1, far) + 1, previous.get(j - 1, far) + cost)
             if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                current[j] = min(current[j], previous2[j - 2] + 1)
+                value = min(value, previous2.get(j - 2, far) + 1)
+            current[j] = min(value, far)
         previous2, previous = previous, current
-    return previous[len(b)]
+    return min(previous.get(len(b), far), far)
 
 
 def check_refusal(reason: str, note: str | None) -> str:

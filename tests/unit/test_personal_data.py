@@ -113,6 +113,12 @@ def test_it_flags_a_north_american_number_written_with_its_separators(number: st
     assert find_personal_data(text) == [Flag("phone", 11, 11 + len(number), number)]
 
 
+@pytest.mark.parametrize("number", ["06 12 34 56 78", "+33 1 23 45 67 89", "+1 555 123 4567", "(555) 123-4567"])
+def test_it_flags_a_number_written_in_parentheses(number: str) -> None:
+    text = f"Call me ({number}) please."
+    assert find_personal_data(text) == only_flag("phone", text, number)
+
+
 @pytest.mark.parametrize("extension", ["ext. 1234", "ext 1234", "Ext. 12345", "poste 1234", "Poste : 12345"])
 def test_it_flags_an_internal_extension_written_with_its_keyword(extension: str) -> None:
     text = f"Joignable au {extension} le matin."

@@ -224,6 +224,17 @@ def test_it_sends_a_released_proposal_to_moderation_or_publishes_it() -> None:
     ("Les reunions du lundi sont trop longue a l'etage", "Les réunions du lundi sont trop longues à l'étage"),
     ("Un e-mail par semaine suffit largement", "Un email par semaine suffit largement"),
     ("Ne pas imprimer les rapport", "Ne pas imprimer les rapports"),
+    ("Un parking velo a l'entree", "Un parking vélo à l'entrée"),
+    ("L'ete dernier deja", "L'été dernier déjà"),
+    ("Plus de coeur a l'ouvrage et de voeux a tous", "Plus de cœur à l'ouvrage et de vœux à tous"),
+    ("We dont have enough rooms", "We don't have enough rooms"),
+    ("You shouldnt need approval", "You shouldn't need approval"),
+    ("Il nest pas possible de travailler", "Il n'est pas possible de travailler"),
+    ("Plsu de télétravail le vendredi", "Plus de télétravail le vendredi"),
+    ("hte canteen should open earlier", "the canteen should open earlier"),
+    ("Send it ofr approval quickly", "Send it for approval quickly"),
+    ("More nformation on the intranet", "More information on the intranet"),
+    ("Un budget de 1 000 euros", "Un budget de 1000 euros"),
 ])
 def test_a_correction_may_fix_spelling_accents_case_punctuation_and_run_together_words(before, after) -> None:
     assert check_correction(before, after, 5, 280) == after
@@ -243,8 +254,20 @@ def test_a_correction_may_fix_spelling_accents_case_punctuation_and_run_together
     ("Hold fewer and much shorter meetings", "Hold fewer and shorter meetings", "not remove words (\u201cmuch\u201d)"),
     ("Open the gym on every day", "Open the gym on every other day", "not add words (\u201cother\u201d)"),
     ("Free pizza on Fridays for all", "Free pasta on Fridays for all", "\u201cpizza\u201d became \u201cpasta\u201d"),
+    ("Allow 10 days of remote work", "Allow 100 days of remote work", "\u201c10\u201d became \u201c100\u201d"),
+    ("Cut costs by 10% this year", "Cut costs by 15% this year", "\u201c10\u201d became \u201c15\u201d"),
+    ("Meet at 7am on Mondays", "Meet at 7pm on Mondays", "\u201c7am\u201d became \u201c7pm\u201d"),
+    ("Install more kitchn equipment now", "Install more kitchen a equipment now", "\u201ckitchn\u201d became"),
+    ("Moins de réunions le lundi matin", "Mois de réunions le lundi matin", "\u201cmoins\u201d became"),
+    ("Plus de réunions le lundi matin", "Moins de réunions le lundi matin", "\u201cplus\u201d became"),
+    ("More meetings on mondays please", "Less meetings on mondays please", "\u201cmore\u201d became"),
 ])
 def test_a_correction_may_not_change_add_remove_or_negate_a_word(before, after, message) -> None:
     with pytest.raises(Invalid) as refused:
         check_correction(before, after, 5, 280)
     assert message in str(refused.value)
+
+
+def test_a_correction_of_a_long_text_of_one_repeated_letter_is_decided_at_once() -> None:
+    with pytest.raises(Invalid):  # one 10,000-letter word changed: a rewrite, said without a quadratic search
+        check_correction("x" * 10_000, "x" * 9_999 + "y", 5, 10_000)
