@@ -25,6 +25,7 @@ def add_import_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_import_polis(args: argparse.Namespace) -> int:
+    from appliance.directory import DirectoryUnavailable
     from appliance.domain.errors import Invalid
     from appliance.services.polis_import import PolisExportError, read_export, store_export
 
@@ -34,6 +35,8 @@ def run_import_polis(args: argparse.Namespace) -> int:
             report = store_export(app, "cli", export, args.title, args.k, args.audience)
     except (PolisExportError, Invalid) as error:
         raise CommandError(str(error)) from None
+    except DirectoryUnavailable as error:
+        raise CommandError(f"--audience: the directory cannot be reached to check the groups ({error})") from None
     replaced = f" ({report.replaced} earlier votes replaced by a later one)" if report.replaced else ""
     print(f"imported round {report.round_id} \"{report.title}\": {report.accepted} proposals accepted,"
           f" {report.refused} refused; {report.voters} voters, {report.votes} votes{replaced};"

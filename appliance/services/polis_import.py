@@ -261,8 +261,16 @@ def store_export(app: Appliance, actor: str, export: PolisExport, title: str | N
     check_limits(k, None)
     title = _title(export, title)
     groups = tuple(app.settings.directory.admin_groups) if audience is None else tuple(g.strip() for g in audience)
+    if not groups:  # no audience group would mean everyone in the directory
+        raise Invalid("--audience is needed: directory.admin_groups is empty, and an import is not shown to"
+                      " everyone unless asked")
     if not all(groups):
         raise Invalid("--audience: a group name must not be empty")
+    if audience is not None:
+        known = {g.casefold() for g in app.directory.group_names()}
+        unknown = [g for g in groups if g.casefold() not in known]
+        if unknown:
+            raise Invalid(f"--audience: no group named {', '.join(map(repr, unknown))} in the directory")
     round_ = _closed_round(app, export, title, k, groups)
     proposal_ids = {comment_id: secrets.token_hex(8) for comment_id in export.comments}
     combos = _voter_combos(export, k)

@@ -48,4 +48,4 @@ def settle(db: Database, forget: list[str], take_back: list[str]) -> None:
         for key in take_back:
             db.conn.execute("UPDATE sign_in_failures SET failures = failures - 1 WHERE key = ?", (key,))
             db.conn.execute("DELETE FROM sign_in_failures WHERE key = ? AND failures <= 0", (key,))
-    forget_order(db, attempts=10)  # a reader in the way for half a second: the next sign-in tries again
+    forget_order(db, attempts=3)  # a reader in the way for 0.1 s: the next sign-in tries again

@@ -505,3 +505,20 @@ def test_a_refused_correction_or_refusal_comes_back_on_its_proposal_with_what_wa
     assert decided.status_code == 200
     gone = mod.submit(f"/rounds/{round_id}/moderation/{pid}/refuse", {"reason": "insulting"})
     assert gone.status_code == 409 and '<p class="alert" role="alert">The proposal is already refused' in gone.text
+
+
+def test_after_the_last_decisions_the_notice_is_where_the_page_scrolls_to(api, pages):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Hold fewer and shorter meetings"})
+    mod = pages("mod")
+    pid = re.search(r"/moderation/([0-9a-f]+)/accept", mod.get(f"/rounds/{round_id}/moderation").text).group(1)
+    accepted = mod.submit(f"/rounds/{round_id}/moderation/{pid}/accept")
+    page = mod.get(accepted.headers["location"].split("#")[0]).text
+    assert page.index('id="desk"') < page.index("Proposal accepted.") < page.index("Nothing waits for moderation.")
+    # The only published proposal, refused: the notice on the published list, where the page goes.
+    html = mod.get(f"/rounds/{round_id}/moderation").text
+    back = re.search(rf'/moderation/{pid}/refuse".*?name="back" value="([0-9a-f]+)"', html, re.S).group(1)
+    refused = mod.submit(f"/rounds/{round_id}/moderation/{pid}/refuse", {"reason": "off_topic", "back": back})
+    assert refused.headers["location"].endswith(f"done=refused_published&at={pid}#published")
+    page = mod.get(refused.headers["location"].split("#")[0]).text
+    assert page.index('id="published"') < page.index("Proposal refused: it is hidden from voters.")

@@ -345,9 +345,24 @@ def test_an_import_is_seen_by_the_admins_alone_unless_an_audience_is_given(capsy
     assert [r.id for r in visible_rounds(app, admin)] == [round_id]
     assert visible_rounds(app, staff) == []
     app.close()
+    app = build_appliance(load_settings())
+    add_person(app, "ann", {"staff"})
+    add_person(app, "hugo", {"hr"})
+    app.close()
     second = import_polis([str(LONDON), "--audience", "staff", "--audience", "hr"], capsys)
     app = build_appliance(load_settings())
     assert get_round(app.dbs.ballots, second).audience_groups == ("staff", "hr")
     app.close()
     assert main(["import", "polis", str(LONDON), "--audience", " "]) == 1
     assert "--audience: a group name must not be empty" in capsys.readouterr().err
+    assert main(["import", "polis", str(LONDON), "--audience", "staf"]) == 1  # misspelt: not everyone, nobody
+    assert "--audience: no group named 'staf' in the directory" in capsys.readouterr().err
+
+
+def test_without_admin_groups_an_import_needs_its_audience(monkeypatch, capsys):
+    monkeypatch.setenv("APPLIANCE_DIRECTORY__ADMIN_GROUPS", "[]")
+    assert main(["import", "polis", str(LONDON)]) == 1
+    assert "--audience is needed: directory.admin_groups is empty" in capsys.readouterr().err
+    app = build_appliance(load_settings())
+    assert list_rounds(app.dbs.ballots) == []
+    app.close()

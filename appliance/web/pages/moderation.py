@@ -94,7 +94,7 @@ class ModerationPages(Controller):
                                    data.note or None)
         except DomainError as error:
             return _desk(app, viewer, actor, request, round_id, refused=error, refused_at=proposal_id, typed=data)
-        return see_other(_back(round_id, "refused", data.back))
+        return see_other(_back(round_id, "refused", data.back, proposal_id))
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/correct", sync_to_thread=True, status_code=303)
     def correct(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
@@ -105,7 +105,7 @@ class ModerationPages(Controller):
             participation.correct(app, actor, round_id, viewer, proposal_id, data.text)
         except DomainError as error:
             return _desk(app, viewer, actor, request, round_id, refused=error, refused_at=proposal_id, typed=data)
-        return see_other(_back(round_id, "corrected", data.back))
+        return see_other(_back(round_id, "corrected", data.back, proposal_id))
 
     @post("/rounds/{round_id:str}/moderation/duplicates", sync_to_thread=True, status_code=303)
     def duplicate(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
@@ -156,8 +156,12 @@ def _desk(app: Appliance, viewer: Viewer, actor: str, request: Request, round_id
                 published_flags=published_flags, pending_count=len(items))
 
 
-def _back(round_id: str, done: str, back: str) -> str:
-    """The desk after a decision: at the published proposal it came from (`back`), else at the desk's list."""
-    if back:
-        return f"/rounds/{round_id}/moderation?done={done}_published&at={back}#published-{back}"
-    return f"/rounds/{round_id}/moderation?done={done}#desk"
+def _back(round_id: str, done: str, back: str, decided: str) -> str:
+    """The desk after a decision: at the published proposal it came from (`back`), else at the desk's list.
+
+    A refused proposal leaves the list: `back` names the next one, or itself when it was the only one.
+    """
+    if not back:
+        return f"/rounds/{round_id}/moderation?done={done}#desk"
+    anchor = "published" if back == decided and done == "refused" else f"published-{back}"
+    return f"/rounds/{round_id}/moderation?done={done}_published&at={back}#{anchor}"
