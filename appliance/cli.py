@@ -6,6 +6,7 @@ import argparse
 import getpass
 import logging
 import os
+import select
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
@@ -52,20 +53,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as error:  # a rule a command did not check first: refused, in one line
         print(f"appliance: {' '.join(str(error).split()) or error.title}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `appliance user list | head`: the reader has what it wanted
-        devnull = os.open(os.devnull, os.O_WRONLY)
+    except BrokenPipeError as error:
+        if not _reader_gone():  # a connection closed by its server, say: an error like any other
+            print(_os_error_line(error), file=sys.stderr)
+            return 1
+        devnull = os.open(os.devnull, os.O_WRONLY)  # `appliance user list | head`: the reader has what it wanted
         os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit, and no second error
         return 141  # as a command killed by SIGPIPE
     except OSError as error:
-        owner = f" (this user is uid {os.getuid()}: check who owns storage.data_dir and its files)" if isinstance(
-            error, PermissionError) else ""
-        print(f"appliance: cannot use {error.filename or 'a file'}: {error.strerror or error}{owner}", file=sys.stderr)
+        print(_os_error_line(error), file=sys.stderr)
         return 1
     except sqlite3.Error as error:
         print(f"appliance: database error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _os_error_line(error: OSError) -> str:
+    owner = f" (this user is uid {os.getuid()}: check who owns storage.data_dir and its files)" if isinstance(
+        error, PermissionError) else ""
+    return f"appliance: cannot use {error.filename or 'a file'}: {error.strerror or error}{owner}"
+
+
+def _reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (poll says so: POLLERR)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor (captured output), or no poll here
+        return False
 
 
 def build_parser() -> argparse.ArgumentParser:

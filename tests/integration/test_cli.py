@@ -295,3 +295,12 @@ def test_a_listing_cut_short_by_its_reader_ends_quietly(tmp_path):
     listing.stdout.close()  # as `| head -0` would, before the listing is written
     _, err = listing.communicate(timeout=60)
     assert (listing.returncode, err) == (141, b"")
+
+
+def test_a_broken_pipe_that_is_not_the_reader_going_is_said(monkeypatch, capsys):
+    def broken(*_):  # as a relay's socket closed under a command: a fault no test server produces on demand
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(people, "list_people", broken)
+    assert run(["user", "list"], monkeypatch) == 1
+    assert capsys.readouterr().err.strip().endswith("cannot use a file: Broken pipe")
