@@ -158,7 +158,7 @@ def notice(kind: str, title: str, question: str, closes_at: datetime | None, lin
     else:
         subject = say.gettext("%(title)s: the results are published", title=title)
         sentences = [say.gettext("The results of the consultation \u201c%(title)s\u201d are published. Everyone"
-                                 " invited can read them on the appliance.", title=title)]
+                                 " invited can read them on the consultation site.", title=title)]
     body_text = " ".join(sentence for sentence in sentences if sentence)
     link_text, link_html = _link_lines(say, link)
     text, html = body_text + "\n" + link_text, f"<p>{escape(body_text)}</p>{link_html}"
