@@ -254,10 +254,16 @@ def test_two_moderators_desks_never_offer_the_same_proposal(api, pages, applianc
     assert accept_forms(first.get(f"/rounds/{round_id}/moderation").text) == mine - {decided}
 
 
-def test_in_post_moderation_the_desk_refuses_and_corrects_what_is_published(api, pages):
+def post_moderated_round(api, *texts: str) -> str:
+    """An open post-moderation round where u01, u02... have each published one of the texts."""
     round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
-    for author, text in (("u01", "Hold fewer and shorter meetings"), ("u02", "The boss is an idiot, fire him")):
-        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    for i, text in enumerate(texts, start=1):
+        assert api(f"u{i:02d}").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    return round_id
+
+
+def test_in_post_moderation_the_desk_refuses_and_corrects_what_is_published(api, pages):
+    round_id = post_moderated_round(api, "Hold fewer and shorter meetings", "The boss is an idiot, fire him")
     mod = pages("mod")
     html = mod.get(f"/rounds/{round_id}/moderation").text
     assert "Review what is published" in html
@@ -442,11 +448,9 @@ def test_the_desk_counts_the_queue_and_folds_what_waits_beyond_the_moderator_s_t
 
 
 def test_a_decision_on_a_published_proposal_comes_back_to_it_and_flags_come_first(api, pages):
-    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
     texts = ["Add bike racks by the entrance", "Call Marc on 06 12 34 56 78 about parking",
              "Hold fewer and shorter meetings", "Open the library on Saturdays"]
-    for author, text in zip(("u01", "u02", "u03", "u04"), texts):
-        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    round_id = post_moderated_round(api, *texts)
     mod = pages("mod")
     html = mod.get(f"/rounds/{round_id}/moderation").text
     listed = re.findall(r'<li class="item" id="published-([0-9a-f]+)">.*?<p class="item-text">(.*?)</p>', html, re.S)
@@ -468,9 +472,7 @@ def test_a_decision_on_a_published_proposal_comes_back_to_it_and_flags_come_firs
 
 
 def test_the_duplicate_form_starts_unchosen_and_a_form_sent_without_choices_is_refused_plainly(api, pages):
-    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
-    for author, text in (("u01", "Hold fewer and shorter meetings"), ("u02", "Open the library on Saturdays")):
-        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    round_id = post_moderated_round(api, "Hold fewer and shorter meetings", "Open the library on Saturdays")
     mod = pages("mod")
     html = mod.get(f"/rounds/{round_id}/moderation").text
     assert '<option value="" selected disabled>Choose the proposal it repeats</option>' in html
@@ -480,8 +482,7 @@ def test_the_duplicate_form_starts_unchosen_and_a_form_sent_without_choices_is_r
 
 
 def test_a_refused_correction_or_refusal_comes_back_on_its_proposal_with_what_was_typed(api, pages):
-    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
-    api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Hold fewer and shorter meetigns"})
+    round_id = post_moderated_round(api, "Hold fewer and shorter meetigns")
     mod = pages("mod")
     pid = re.search(r'id="published-([0-9a-f]+)"', mod.get(f"/rounds/{round_id}/moderation").text).group(1)
     rewrite = "Hold no meetings at all, ever"
