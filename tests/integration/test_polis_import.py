@@ -366,3 +366,11 @@ def test_without_admin_groups_an_import_needs_its_audience(monkeypatch, capsys):
     app = build_appliance(load_settings())
     assert list_rounds(app.dbs.ballots) == []
     app.close()
+
+
+def test_an_imported_round_whose_groups_were_merged_says_so_without_an_opening(api, capsys):
+    round_id = import_polis([str(LONDON), "--with-groups", "--k", "20"], capsys)  # 26 voters: no group of 20
+    page = api("admin").get(f"/rounds/{round_id}/results", params={"dimension": "polis_group"}).text
+    assert "No breakdown by polis_group: its groups could not be kept apart without one of them counting fewer" \
+           " than 20 voters" in page
+    assert "when the round opened" not in page
