@@ -112,3 +112,12 @@ def test_the_results_say_what_share_of_the_audience_voted_top_coded_like_a_group
     # 28 of the crowd's 34 voted; with the 12 staff of the fixture, the audience is 46: 18 did not vote.
     assert (view["voters"], view["participation"], view["participation_at_least"]) == (28, 0.6, False)
     assert "60% of the audience" in pages("admin").get(f"/rounds/{round_id}/results").text
+
+
+def test_each_proposal_shows_the_support_score_that_ranks_it(api, pages, crowd):  # noqa: F811
+    admin, round_id, _ = closed_round(api, crowd, split_votes)
+    [proposal] = admin.get(f"/api/v1/rounds/{round_id}/results").json()["proposals"]
+    top = proposal["scores"]["top"]
+    html = pages("admin").get(f"/rounds/{round_id}/results").text
+    assert f"support score {round(top['value'] * 100)}, {round(top['low'] * 100)} at the low end" in html
+    assert "ranked by their support score at the low end of its margin of error" in html
