@@ -372,17 +372,19 @@ def test_in_a_pool_an_offline_server_is_skipped_for_retry_offline_server_seconds
                                  retry_offline_server_seconds=2)
         with ldap_appliance(make_settings, sections) as app:
             own_slapd.stop()
+            # The first server is marked offline during this sign-in, at `started` or later: a loaded machine
+            # may take a while to finish it through the second server, so times count from its start.
+            started = time.monotonic()
             assert signs_in(app, "u12") == 200  # through the second server; the first is marked offline
-            failed_at = time.monotonic()
             own_slapd.start()
             second.stop()
-            if time.monotonic() - failed_at < 1.5:
+            if time.monotonic() - started < 1.5:
                 assert_unreachable(browser(app).sign_in("u12", USER_PASSWORD))  # the first is back, still skipped
             while (status := signs_in(app, "u12")) == 503:
-                assert time.monotonic() - failed_at < 4, "the first server was not tried again"
+                assert time.monotonic() - started < 6, "the first server was not tried again"
                 time.sleep(0.1)
             assert status == 200
-            assert time.monotonic() - failed_at >= 1.9
+            assert time.monotonic() - started >= 1.9
 
 
 @pytest.mark.parametrize("settings_overrides", [{"retry_offline_server_seconds": 30}], indirect=True)
