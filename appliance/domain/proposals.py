@@ -90,23 +90,33 @@ def check_proposal_text(text: str, min_chars: int, max_chars: int) -> str:
 # A correction fixes spelling and typography: at least this share of the text stays as it was.
 CORRECTION_MIN_SIMILARITY = 0.8
 # ...and it changes no word by more than a typo's worth of letters: one for a word of up to five
-# letters, two up to ten, three beyond; its first letter stays, unless swapped with the second or
-# missing ("recieve", "teh", "hte", "alot" and "a lot" are typos; "Mettre" and "Retirer", "increase"
-# and "decrease" are two words). Accents, case, ligatures and apostrophes inside words are free
-# ("deja", "déjà"; "coeur", "cœur"; "dont", "don't"). Adding or removing a word, a negation, a number
-# or a word of quantity is not a correction.
-_WORD = re.compile(r"\w+(?:['’]\w+)*")  # an apostrophe inside a word keeps it whole: "don't", "n'est"
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
+# letters, two up to ten, three beyond; its first letter stays, unless swapped with the second
+# ("recieve", "teh", "hte" are typos; "Mettre" and "Retirer", "increase" and "decrease" are two
+# words). Words may be joined or split ("alot", "a lot") with one typo at most. Accents, case,
+# ligatures and apostrophes inside words are free ("deja", "déjà"; "coeur", "cœur"; "dont", "don't"),
+# and French elisions are words of their own ("l'ouest" is "l" and "ouest"). Adding or removing a
+# word, a negation, a number (or its sign, decimals or unit) or a word of quantity is not a correction.
+_WORD = re.compile(r"\w+(?:['\u2019]\w+)*")  # an apostrophe inside a word keeps it whole: "don't", "n'est"
+_ELISION = re.compile(r"^(qu|[cdjlmnst])['\u2019](\w.*)$")  # French "l'", "n'", "qu'"...: a word of their own
+_LIGATURES = str.maketrans({"\u0153": "oe", "\u00e6": "ae"})
 _DIGITS = re.compile(r"\d")
+_NUMBER = re.compile(r"[+\-\u2212]?\d(?:[\d\s.,]*\d)?(?:\s*[%\u2030\u20ac$\u00a3])?")
+_ORDINALS = frozenset({"", "e", "er", "re", "ere", "eme", "ieme", "nd", "rd", "th", "st"})  # "2e", "2ème", "2nd"
 # Words that say no; French "ne" is left out (spoken French drops it, and "pas", "jamais"... carry it).
 _NEGATIONS = frozenset({"not", "no", "never", "nor", "without", "cannot",
                         "pas", "jamais", "aucun", "aucune", "sans", "non", "ni", "rien"})
 _CONTRACTED = frozenset({"do", "does", "did", "ca", "wo", "is", "are", "was", "were", "should", "would", "could",
                          "have", "has", "had", "must", "need", "might", "ai"})  # + "nt": "dont", "can't"
-# Words of quantity or direction: a typo may swap two of their letters ("plsu"), not make another word.
-_GUARDED = frozenset({"plus", "moins", "more", "less", "fewer", "most", "least", "mieux", "pire", "better",
-                      "worse", "before", "after", "avant", "apres", "trop", "assez", "enough"})
+# Words of quantity, order or number: a typo may swap two of their letters ("plsu"), not make another word.
+_GUARDED = frozenset("""
+    plus moins more less fewer most least mieux pire better worse before after avant apres trop assez enough
+    minimum maximum min max all none tous toutes aucun chaque every each
+    one two three four five six seven eight nine ten eleven twelve twenty thirty fifty hundred thousand million
+    deux trois quatre cinq six sept huit neuf dix onze douze vingt trente cinquante cent mille
+""".split())
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "de", "anti", "mal", "mis")
+_OPTIONAL_WORDS = frozenset({"n", "ne"})  # the "ne" of a French negation may be added or dropped ("il n'est pas")
+WORD_JUNK_AFTER = 200  # words: past this, difflib may skip the most frequent ones (a text of one repeated word)
 
 
 def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> str:
@@ -128,9 +138,14 @@ def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> 
     if sorted(filter(None, map(_negation, old))) != sorted(filter(None, map(_negation, new))):
         raise Invalid("a correction may fix spelling, not add or remove a negation; refuse the proposal with a"
                       " reason instead")
-    words = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    if _numbers(before) != _numbers(cleaned):
+        raise Invalid("a correction may fix spelling, not change a number; refuse the proposal with a reason"
+                      " instead")
+    words = difflib.SequenceMatcher(None, old, new, autojunk=len(old) + len(new) > 2 * WORD_JUNK_AFTER)
     for tag, i1, i2, j1, j2 in words.get_opcodes():
         if tag == "equal" or (tag == "delete" and _repeated(old, i1, i2)):
+            continue
+        if tag in ("insert", "delete") and set(old[i1:i2] + new[j1:j2]) <= _OPTIONAL_WORDS:
             continue
         was, becomes = " ".join(old[i1:i2]), " ".join(new[j1:j2])
         if tag == "insert":
@@ -152,7 +167,7 @@ def _similarity(before: str, after: str, old: list[str], new: list[str]) -> floa
     Character by character, a long text of one repeated letter costs the square of its length.
     """
     if max(len(before), len(after)) > SIMILARITY_CHARS:
-        return difflib.SequenceMatcher(None, old, new, autojunk=False).ratio()
+        return difflib.SequenceMatcher(None, old, new, autojunk=len(old) + len(new) > 2 * WORD_JUNK_AFTER).ratio()
     folded = [fold(text.casefold().translate(_LIGATURES)) for text in (before, after)]
     return difflib.SequenceMatcher(None, *folded, autojunk=False).ratio()
 
@@ -161,9 +176,21 @@ SIMILARITY_CHARS = 1000
 
 
 def _words(text: str) -> list[str]:
-    """The text's words as a correction compares them: without case, accents, ligatures or inner apostrophes."""
-    return [fold(word.translate(_LIGATURES)).replace("'", "").replace("\u2019", "")
-            for word in _WORD.findall(text.casefold())]
+    """The text's words as a correction compares them: without case, accents, ligatures or inner apostrophes.
+
+    A French elision is a word of its own: "l'ouest" is "l" and "ouest", so that its first letter counts.
+    """
+    words = []
+    for word in _WORD.findall(text.casefold()):
+        elided = _ELISION.match(word)
+        for part in elided.groups() if elided else (word,):
+            words.append(fold(part.translate(_LIGATURES)).replace("'", "").replace("\u2019", ""))
+    return words
+
+
+def _numbers(text: str) -> list[str]:
+    """The text's numbers with their sign, decimals and unit, spaces left out ("1 000 €" is "1000€")."""
+    return ["".join(number.split()) for number in _NUMBER.findall(text)]
 
 
 def _negation(word: str) -> str | None:
@@ -180,30 +207,34 @@ def _repeated(words: list[str], start: int, end: int) -> bool:
 
 
 def _typo(was_words: list[str], new_words: list[str]) -> bool:
-    """Whether these words become those by a typo's worth of edits (words run together or split: one at most)."""
+    """Whether these words become those by typos: word by word, or, joined or split, by one edit at most."""
+    if len(was_words) == len(new_words):
+        return all(_word_typo(was, becomes) for was, becomes in zip(was_words, new_words))
     was, becomes = "".join(was_words), "".join(new_words)
-    if (_DIGITS.search(was) or _DIGITS.search(becomes)) and was != becomes:
-        return False  # "10 days" and "100 days", "7am" and "7pm"; "1 000" and "1000" are the same
-    guarded = (set(was_words) | set(new_words)) & _GUARDED
-    if guarded and not (len(was) == len(becomes) and sorted(was) == sorted(becomes) and _edits(was, becomes, 1) <= 1):
-        return False  # "moins" and "mois": only two letters swapped ("plsu", "plus")
+    if (set(was_words) | set(new_words)) & _GUARDED or _DIGITS.search(was + becomes):
+        return was == becomes  # "a lot" and "alot"; never a word of quantity or a number made by a join
+    return bool(was and becomes) and was[0] == becomes[0] and _edits(was, becomes, 1) <= 1
+
+
+def _word_typo(was: str, becomes: str) -> bool:
+    """Whether one word becomes the other by a typo's worth of edits."""
+    if _DIGITS.search(was + becomes):  # "2eme" and "2e": the number stays, an ordinal's ending may change
+        letters = [_DIGITS.sub("", word) for word in (was, becomes)]
+        return _DIGITS.findall(was) == _DIGITS.findall(becomes) and (
+            letters[0] == letters[1] or set(letters) <= _ORDINALS)
+    if {was, becomes} & _GUARDED:  # "moins" and "mois": only two letters swapped ("plsu", "plus")
+        return len(was) == len(becomes) and sorted(was) == sorted(becomes) and _edits(was, becomes, 1) <= 1
     for prefix in _NEGATING_PREFIXES:
         if becomes == prefix + was or was == prefix + becomes:
             return False  # "possible" and "impossible"
     if not was or not becomes:
         return False
-    if was[0] != becomes[0] and not _start_typo(was, becomes):
-        return False  # typos keep a word's first letter: "increase" and "decrease" are two words
+    swapped = len(was) > 2 and len(becomes) > 2 and (was[0], was[1]) == (becomes[1], becomes[0])
+    if was[0] != becomes[0] and not swapped:
+        return False  # typos keep a word's first letter, or swap it with the second: "hte", "the"
     longest = max(len(was), len(becomes))
-    allowed = 1 if longest <= 5 or len(was_words) != len(new_words) else 2 if longest <= 10 else 3
+    allowed = 1 if longest <= 5 else 2 if longest <= 10 else 3
     return _edits(was, becomes, allowed) <= allowed
-
-
-def _start_typo(was: str, becomes: str) -> bool:
-    """The first two letters swapped ("hte", "the"), or the first letter of a long word missing or doubled."""
-    if len(was) > 1 and len(becomes) > 1 and (was[0], was[1]) == (becomes[1], becomes[0]):
-        return True
-    return min(len(was), len(becomes)) >= 5 and (was[1:] == becomes or becomes[1:] == was)
 
 
 def _edits(a: str, b: str, limit: int) -> int:

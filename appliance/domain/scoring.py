@@ -127,6 +127,13 @@ def shown_percent(rate: float) -> int:
     return next((edge - 1 for edge in ZONE_EDGES if published < edge <= shown), shown)
 
 
+def shown_points(score: float) -> int:
+    """A score (a sum and difference of rates, -3 to 3) in whole points per 100 voters, halves away from
+    zero as a spreadsheet rounds the export's figure: 0.8250 is 83 points, -0.1250 is -13."""
+    published = Decimal(repr(round(score, PUBLISHED_DECIMALS))) * 100
+    return int(published.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def zone(agree: float, disagree: float, neutral: float) -> str:
     """consensus, rejection, limbo or controversy, tested in that order."""
     if agree >= 0.6 or (neutral < 0.4 and disagree < 0.15):

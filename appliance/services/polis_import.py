@@ -23,7 +23,7 @@ from appliance.domain.proposals import clean_paragraphs, clean_text
 from appliance.domain.results import CountRow
 from appliance.domain.rounds import DESCRIPTION_MAX_CHARS, QUESTION_MAX_CHARS, TITLE_MAX_CHARS, Round
 from appliance.services.context import Appliance
-from appliance.services.rounds import check_limits
+from appliance.services.rounds import as_in_directory, check_limits
 from appliance.storage import audit, imports
 from appliance.storage.proposals import StoredProposal
 
@@ -266,11 +266,12 @@ def store_export(app: Appliance, actor: str, export: PolisExport, title: str | N
                       " everyone unless asked")
     if not all(groups):
         raise Invalid("--audience: a group name must not be empty")
-    if audience is not None:
-        known = {g.casefold() for g in app.directory.group_names()}
-        unknown = [g for g in groups if g.casefold() not in known]
+    if audience is not None:  # as round creation does: the directory's spelling, each group once
+        spelled = as_in_directory(app, groups)
+        unknown = [given for given, name in spelled.items() if name is None]
         if unknown:
             raise Invalid(f"--audience: no group named {', '.join(map(repr, unknown))} in the directory")
+        groups = tuple(dict.fromkeys(name for name in spelled.values() if name is not None))
     round_ = _closed_round(app, export, title, k, groups)
     proposal_ids = {comment_id: secrets.token_hex(8) for comment_id in export.comments}
     combos = _voter_combos(export, k)

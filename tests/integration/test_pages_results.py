@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from appliance.domain.scoring import shown_points
+
 from tests.conftest import add_person, create_open_round
 from tests.integration.test_results_api import closed_round, crowd  # noqa: F401 (a fixture)
 
@@ -119,5 +121,5 @@ def test_each_proposal_shows_the_support_score_that_ranks_it(api, pages, crowd):
     [proposal] = admin.get(f"/api/v1/rounds/{round_id}/results").json()["proposals"]
     top = proposal["scores"]["top"]
     html = pages("admin").get(f"/rounds/{round_id}/results").text
-    assert f"support score {round(top['value'] * 100)}, {round(top['low'] * 100)} at the low end" in html
+    assert f"support score {shown_points(top['value'])}, {shown_points(top['low'])} at the low end" in html
     assert "ranked by their support score at the low end of its margin of error" in html

@@ -349,7 +349,7 @@ def test_an_import_is_seen_by_the_admins_alone_unless_an_audience_is_given(capsy
     add_person(app, "ann", {"staff"})
     add_person(app, "hugo", {"hr"})
     app.close()
-    second = import_polis([str(LONDON), "--audience", "staff", "--audience", "hr"], capsys)
+    second = import_polis([str(LONDON), "--audience", "Staff", "--audience", "hr", "--audience", "staff"], capsys)
     app = build_appliance(load_settings())
     assert get_round(app.dbs.ballots, second).audience_groups == ("staff", "hr")
     app.close()

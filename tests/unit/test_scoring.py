@@ -14,6 +14,7 @@ from appliance.domain.scoring import (
     combine,
     score_proposal,
     shown_percent,
+    shown_points,
     smoothed_rate,
     zone,
 )
@@ -249,3 +250,8 @@ def test_a_shown_percentage_never_contradicts_the_zone() -> None:
                     assert agree_shown >= 60 or (neutral_shown < 40 and disagree_shown < 15)
                 else:
                     assert agree_shown < 60 and not (neutral_shown < 40 and disagree_shown < 15), scores
+
+
+@pytest.mark.parametrize(("score", "points"), [(0.825, 83), (0.8249, 82), (-0.125, -13), (2.5, 250), (-0.0049, 0)])
+def test_a_score_is_shown_in_whole_points_halves_away_from_zero_like_a_spreadsheet(score: float, points: int) -> None:
+    assert shown_points(score) == points

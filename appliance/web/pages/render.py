@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from litestar.template import TemplateConfig
 
 from appliance.domain.disclosure import band_said, percent_said
+from appliance.domain.scoring import shown_points
 from appliance.domain.votes import QUALIFICATIONS
 from appliance.i18n import LANGUAGES, Speaker
 from appliance.web.pages import labels
@@ -54,7 +55,7 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> Temp
     viewer = request.scope.get("auth")
     values = {
         "_": speaker.gettext, "ngettext": speaker.ngettext, "say": speaker, "band": partial(band_said, speaker),
-        "rate": partial(percent_said, speaker),
+        "rate": partial(percent_said, speaker), "points": shown_points,
         "lang": speaker.language, "time_zone": speaker.zone,
         "languages": [(code, NAMES[code]) for code in LANGUAGES], "person": request.scope.get("user"),
         "viewer": viewer, "here": current_page(request),
