@@ -1,4 +1,5 @@
-"""`appliance mail test ADDRESS`: send one message through the configured relay, or say what to fix."""
+"""`appliance mail test ADDRESS`: send one message through the configured relay, or say what to fix;
+`mail queue` and `mail retry`: what waits, what was given up on, and sending that again."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def add_mail_commands(commands: argparse._SubParsersAction) -> None:
     queue = mail_commands.add_parser("queue", help="show how many messages wait, and those given up on")
     queue.add_argument("--limit", type=int, default=20, help="how many failed messages to list (default 20)")
     queue.set_defaults(run=run_mail_queue)
+    retry = mail_commands.add_parser(
+        "retry", help="send the messages given up on again (once the relay's problem is fixed: mail test first)")
+    retry.set_defaults(run=run_mail_retry)
 
 
 def run_mail_queue(args: argparse.Namespace) -> int:
@@ -45,6 +49,23 @@ def run_mail_queue(args: argparse.Namespace) -> int:
     for message in state.latest_failures:
         print(f"failed after {message.attempts} attempt(s): {message.recipient}  {message.subject}\n"
               f"    {message.last_error}")
+    return 0
+
+
+def run_mail_retry(args: argparse.Namespace) -> int:
+    from appliance.cli import open_appliance
+    from appliance.storage.outbox import retry_failed
+
+    with open_appliance() as app:
+        count = retry_failed(app.dbs.identity, int(app.clock().timestamp()))
+        enabled = app.settings.mail.enabled
+    if not count:
+        print("no message was given up on: nothing to send again")
+    elif enabled:
+        print(f"{count} message(s) given up on are queued again: the running appliance sends them within a minute"
+              " (see `appliance mail queue`)")
+    else:
+        print(f"{count} message(s) given up on are queued again; mail is off, so they wait until it is switched on")
     return 0
 
 

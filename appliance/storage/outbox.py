@@ -147,6 +147,13 @@ def failures(db: Database, limit: int = 50) -> list[FailedMessage]:
     return [FailedMessage(*row) for row in rows]
 
 
+def retry_failed(db: Database, now: int) -> int:
+    """Queue the messages given up on again, due now, with their attempts counted afresh; how many."""
+    with write(db):
+        return db.conn.execute("UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?,"
+                               " last_error = '' WHERE status = 'failed'", (now,)).rowcount
+
+
 def forget_sent(db: Database, before: int) -> int:
     """Delete messages sent before `before`; their keys stop guarding against queueing them again."""
     with write(db):

@@ -304,3 +304,8 @@ def test_a_broken_pipe_that_is_not_the_reader_going_is_said(monkeypatch, capsys)
     monkeypatch.setattr(people, "list_people", broken)
     assert run(["user", "list"], monkeypatch) == 1
     assert capsys.readouterr().err.strip().endswith("cannot use a file: Broken pipe")
+
+
+def test_mail_retry_with_nothing_given_up_on_says_so(monkeypatch, capsys):
+    assert run(["mail", "retry"], monkeypatch) == 0
+    assert capsys.readouterr().out == "no message was given up on: nothing to send again\n"

@@ -304,3 +304,16 @@ def test_the_admins_rounds_page_shows_the_mail_given_up_on_and_why(appliance, pa
     panel = html.split('aria-labelledby="mail-title"', 1)[1].split("</section>", 1)[0]
     assert "0 waiting to be sent, 2 given up on after every retry." in panel
     assert "The consultation closes on Friday" in panel and "nothing accepts connections" in panel
+
+
+def test_messages_given_up_on_are_sent_once_the_relay_is_fixed_and_they_are_retried(appliance, server, mailer):
+    queue(appliance, 2)
+    server.refusals[address(1)] = "550 5.7.1 relaying denied"  # a relay set up wrongly for that domain
+    assert send_due(appliance.dbs.identity, mailer, T0) == SendReport(sent=1, failed=1)
+    del server.refusals[address(1)]  # fixed
+    assert send_due(appliance.dbs.identity, mailer, T0 + timedelta(minutes=5)) == SendReport()  # given up: stays
+    assert stored.retry_failed(appliance.dbs.identity, int((T0 + timedelta(minutes=5)).timestamp())) == 1
+    assert failures(appliance.dbs.identity) == [] and depth(appliance.dbs.identity) == 1
+    assert send_due(appliance.dbs.identity, mailer, T0 + timedelta(minutes=5)) == SendReport(sent=1)
+    assert delivered(server) == Counter({address(0): 1, address(1): 1})  # each once
+    assert stored.retry_failed(appliance.dbs.identity, int(T0.timestamp())) == 0
