@@ -7,7 +7,7 @@ import re
 import unicodedata
 
 from appliance.domain.errors import Invalid
-from appliance.domain.personal_data import fold
+from appliance.domain.similarity import NEGATION_WORDS, fold
 
 STATUSES = ("queued", "pending", "accepted", "refused")
 
@@ -98,13 +98,12 @@ CORRECTION_MIN_SIMILARITY = 0.8
 # word, a negation, a number (or its sign, decimals or unit) or a word of quantity is not a correction.
 _WORD = re.compile(r"\w+(?:['\u2019]\w+)*")  # an apostrophe inside a word keeps it whole: "don't", "n'est"
 _ELISION = re.compile(r"^(qu|[cdjlmnst])['\u2019](\w.*)$")  # French "l'", "n'", "qu'"...: a word of their own
-_LIGATURES = str.maketrans({"\u0153": "oe", "\u00e6": "ae"})
 _DIGITS = re.compile(r"\d")
 _NUMBER = re.compile(r"[+\-\u2212]?\d(?:[\d\s.,]*\d)?(?:\s*[%\u2030\u20ac$\u00a3])?")
 _ORDINALS = frozenset({"", "e", "er", "re", "ere", "eme", "ieme", "nd", "rd", "th", "st"})  # "2e", "2ème", "2nd"
-# Words that say no; French "ne" is left out (spoken French drops it, and "pas", "jamais"... carry it).
-_NEGATIONS = frozenset({"not", "no", "never", "nor", "without", "cannot",
-                        "pas", "jamais", "aucun", "aucune", "sans", "non", "ni", "rien"})
+# Words that say no: those near-duplicate hints weigh, and "cannot", "rien". French "ne" is left out
+# (spoken French drops it, and "pas", "jamais"... carry it).
+_NEGATIONS = frozenset(NEGATION_WORDS) | {"cannot", "rien"}
 _CONTRACTED = frozenset({"do", "does", "did", "ca", "wo", "is", "are", "was", "were", "should", "would", "could",
                          "have", "has", "had", "must", "need", "might", "ai"})  # + "nt": "dont", "can't"
 # Words of quantity, order or number: a typo may swap two of their letters ("plsu"), not make another word.
@@ -117,6 +116,7 @@ _GUARDED = frozenset("""
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "de", "anti", "mal", "mis")
 _OPTIONAL_WORDS = frozenset({"n", "ne"})  # the "ne" of a French negation may be added or dropped ("il n'est pas")
 WORD_JUNK_AFTER = 200  # words: past this, difflib may skip the most frequent ones (a text of one repeated word)
+SIMILARITY_CHARS = 1000  # past this, the similarity of two texts is counted by words, not characters
 
 
 def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> str:
@@ -130,7 +130,8 @@ def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> 
     if cleaned == before:
         raise Invalid("the corrected text is the same as the proposal")
     old, new = _words(before), _words(cleaned)
-    similarity = _similarity(before, cleaned, old, new)
+    words = difflib.SequenceMatcher(None, old, new, autojunk=len(old) + len(new) > 2 * WORD_JUNK_AFTER)
+    similarity = _similarity(before, cleaned, words)
     if similarity < CORRECTION_MIN_SIMILARITY:
         raise Invalid("a correction may fix spelling, not rewrite the proposal: %(kept)s of the text is"
                       " unchanged, at least %(needed)s must be; refuse it with a reason instead",
@@ -141,7 +142,6 @@ def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> 
     if _numbers(before) != _numbers(cleaned):
         raise Invalid("a correction may fix spelling, not change a number; refuse the proposal with a reason"
                       " instead")
-    words = difflib.SequenceMatcher(None, old, new, autojunk=len(old) + len(new) > 2 * WORD_JUNK_AFTER)
     for tag, i1, i2, j1, j2 in words.get_opcodes():
         if tag == "equal" or (tag == "delete" and _repeated(old, i1, i2)):
             continue
@@ -161,18 +161,14 @@ def check_correction(before: str, text: str, min_chars: int, max_chars: int) -> 
     return cleaned
 
 
-def _similarity(before: str, after: str, old: list[str], new: list[str]) -> float:
-    """difflib's ratio of the texts without case, accents or ligatures; of their words past SIMILARITY_CHARS.
+def _similarity(before: str, after: str, words: difflib.SequenceMatcher) -> float:
+    """difflib's ratio of the texts without case, accents or ligatures; past SIMILARITY_CHARS, of their `words`.
 
     Character by character, a long text of one repeated letter costs the square of its length.
     """
     if max(len(before), len(after)) > SIMILARITY_CHARS:
-        return difflib.SequenceMatcher(None, old, new, autojunk=len(old) + len(new) > 2 * WORD_JUNK_AFTER).ratio()
-    folded = [fold(text.casefold().translate(_LIGATURES)) for text in (before, after)]
-    return difflib.SequenceMatcher(None, *folded, autojunk=False).ratio()
-
-
-SIMILARITY_CHARS = 1000
+        return words.ratio()
+    return difflib.SequenceMatcher(None, fold(before), fold(after), autojunk=False).ratio()
 
 
 def _words(text: str) -> list[str]:
@@ -184,7 +180,7 @@ def _words(text: str) -> list[str]:
     for word in _WORD.findall(text.casefold()):
         elided = _ELISION.match(word)
         for part in elided.groups() if elided else (word,):
-            words.append(fold(part.translate(_LIGATURES)).replace("'", "").replace("\u2019", ""))
+            words.append(fold(part).replace("'", "").replace("\u2019", ""))
     return words
 
 

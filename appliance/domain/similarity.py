@@ -47,7 +47,7 @@ _STOP_WORDS = frozenset("""
 """.split())
 
 # Kept as terms (not stop words): they reverse what a proposal asks for.
-_NEGATIONS_RAW = ("pas", "non", "sans", "aucun", "aucune", "jamais", "ni", "no", "not", "without", "never",
+NEGATION_WORDS = ("pas", "non", "sans", "aucun", "aucune", "jamais", "ni", "no", "not", "without", "never",
                   "nor")
 
 # (suffix, replacement), longest first; applied until none applies, keeping a stem of
@@ -123,7 +123,7 @@ def _terms_of(words: Iterable[str]) -> list[str]:
     return [stem(word) for word in words if len(word) > 1 and word not in _STOP_WORDS]
 
 
-NEGATIONS = frozenset(stem(fold(word)) for word in _NEGATIONS_RAW)
+NEGATIONS = frozenset(stem(fold(word)) for word in NEGATION_WORDS)
 
 
 def similarity(a: frozenset[str], b: frozenset[str]) -> float:

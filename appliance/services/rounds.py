@@ -154,8 +154,8 @@ def open_round(app: Appliance, actor: str, round_id: str, scheduled: datetime | 
         raise Conflict("nobody is in this round's audience: check its audience groups in the directory")
     if len(members) < round_.k:
         raise Conflict("the audience counts %(count)s people, fewer than the anonymity threshold k = %(k)s: no"
-                       " result could ever be published; create the round again with a lower k or a wider audience", count=len(members),
-                       k=round_.k)
+                       " result could ever be published; create the round again with a lower k or a wider audience",
+                       count=len(members), k=round_.k)
     raws = [segments.raw_combo(p.attributes, round_.dimensions) for p in members]
     mapping = segments.build_coarsening(raws, round_.k)
     snapshots.write_snapshot(app.dbs.identity, round_id, [
