@@ -17,7 +17,7 @@ from appliance.domain.proposals import clean_paragraphs, clean_text
 from appliance.domain.rounds import Round, Viewer
 from appliance.domain.schedules import zone_named
 from appliance.services.context import Appliance, log, secret_fingerprint
-from appliance.storage import audit, ballots, instance, keys, locks, proposals, snapshots
+from appliance.storage import audit, ballots, digests, instance, keys, locks, proposals, snapshots
 from appliance.storage import participation as participation_store
 from appliance.storage.connection import checkpoint
 from appliance.storage import rounds as stored_rounds
@@ -43,31 +43,38 @@ class RoundDraft:
 def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
     """Store a draft round after checking its settings."""
     defaults = app.settings.rounds
-    k = defaults.default_k if draft.k is None else draft.k
-    check_limits(k, draft.proposal_quota)
-    if draft.moderation not in rules.MODERATION_MODES:
-        raise Invalid("moderation must be 'pre' or 'post'")
-    title, question = clean_text(draft.title), clean_text(draft.question)
-    if not title or not question:
-        raise Invalid("title and question must not be empty")
-    dimensions = tuple(d.strip() for d in draft.dimensions)
-    rules.check_dimensions(dimensions)
-    rules.check_schedule(draft.opens_at, draft.closes_at, draft.proposals_close_at)
-    rules.check_ahead(app.clock(), draft.closes_at, draft.proposals_close_at)
-    groups = check_against_directory(app, draft.audience_groups, dimensions)
     round_ = Round(
-        id=secrets.token_hex(8), title=title, question=question,
-        description=clean_paragraphs(draft.description), audience_groups=groups,
-        dimensions=dimensions, k=k, opens_at=draft.opens_at,
+        id=secrets.token_hex(8), title=draft.title, question=draft.question, description=draft.description,
+        audience_groups=tuple(draft.audience_groups), dimensions=tuple(draft.dimensions),
+        k=defaults.default_k if draft.k is None else draft.k, opens_at=draft.opens_at,
         closes_at=draft.closes_at, proposals_close_at=draft.proposals_close_at, moderation=draft.moderation,
         status="draft", proposal_min_chars=defaults.proposal_min_chars,
         proposal_max_chars=defaults.proposal_max_chars,
         proposal_quota=defaults.proposal_quota if draft.proposal_quota is None else draft.proposal_quota,
         release_interval_seconds=defaults.release_interval_seconds,
     )
+    round_ = _checked_draft(app, round_, ahead=(draft.closes_at, draft.proposals_close_at))
     stored_rounds.insert_round(app.dbs.ballots, round_)
     audit.record(app.dbs.identity, actor, "round.create", round_.id, round_.title)
     return round_
+
+
+def _checked_draft(app: Appliance, round_: Round, ahead: tuple[datetime | None, datetime | None]) -> Round:
+    """The draft's settings checked, for creation and edits alike, and written as stored: texts cleaned,
+    groups as the directory spells them. `ahead`: the dates given now, which must not be past."""
+    check_limits(round_.k, round_.proposal_quota)
+    if round_.moderation not in rules.MODERATION_MODES:
+        raise Invalid("moderation must be 'pre' or 'post'")
+    title, question = clean_text(round_.title), clean_text(round_.question)
+    if not title or not question:
+        raise Invalid("title and question must not be empty")
+    dimensions = tuple(d.strip() for d in round_.dimensions)
+    rules.check_dimensions(dimensions)
+    rules.check_schedule(round_.opens_at, round_.closes_at, round_.proposals_close_at)
+    rules.check_ahead(app.clock(), *ahead)
+    groups = check_against_directory(app, round_.audience_groups, dimensions)
+    return replace(round_, title=title, question=question, description=clean_paragraphs(round_.description),
+                   audience_groups=groups, dimensions=dimensions)
 
 
 def check_limits(k: int, proposal_quota: int | None) -> None:
@@ -179,23 +186,24 @@ def open_round(app: Appliance, actor: str, round_id: str, scheduled: datetime | 
     return stored_rounds.get_round(app.dbs.ballots, round_id)
 
 
-EDITABLE = ("title", "question", "description", "opens_at", "closes_at", "proposals_close_at")
+EDITABLE = ("title", "question", "description", "audience_groups", "dimensions", "k", "moderation",
+            "proposal_quota", "opens_at", "closes_at", "proposals_close_at")
 DATES = ("opens_at", "closes_at", "proposals_close_at")
 
 
 def edit_round(app: Appliance, actor: str, round_id: str, changes: dict[str, object]) -> Round:
-    """Change a draft's texts and dates, or extend an open round's closes_at; the audit log says what changed."""
+    """Change any setting of a draft, or extend an open round's closes_at; the audit log says what changed."""
     round_ = _stored_round(app, round_id)
     if not changes:
         raise Invalid("nothing to change: give at least one of %(fields)s", fields=", ".join(EDITABLE))
     if round_.status == "draft":
-        edited = _edited_draft(round_, changes, app.clock())
+        edited = _edited_draft(app, round_, changes)
     elif round_.status == "open":
         edited = _extended(round_, changes, app.clock())
     else:
         raise Conflict("cannot edit a round that is %(current)s (it must be draft, or open to extend closes_at)",
                        current=round_.status)
-    if not stored_rounds.update_texts_and_dates(app.dbs.ballots, round_, edited):
+    if not stored_rounds.update_settings(app.dbs.ballots, round_, edited):
         raise Conflict("the round was opened or changed meanwhile")
     detail = ", ".join(name if name not in DATES or changes[name] is None else f"{name}={changes[name].isoformat()}"
                        for name in EDITABLE if name in changes)
@@ -203,15 +211,29 @@ def edit_round(app: Appliance, actor: str, round_id: str, changes: dict[str, obj
     return stored_rounds.get_round(app.dbs.ballots, round_id)
 
 
-def _edited_draft(round_: Round, changes: dict[str, object], now: datetime) -> Round:
-    """The draft with these changes, checked as at creation."""
-    edited = replace(round_, **changes)
-    title, question = clean_text(edited.title), clean_text(edited.question)
-    if not title or not question:
-        raise Invalid("title and question must not be empty")
-    rules.check_schedule(edited.opens_at, edited.closes_at, edited.proposals_close_at)
-    rules.check_ahead(now, changes.get("closes_at"), changes.get("proposals_close_at"))
-    return replace(edited, title=title, question=question, description=clean_paragraphs(edited.description))
+def _edited_draft(app: Appliance, round_: Round, changes: dict[str, object]) -> Round:
+    """The draft with these changes, checked as at creation; k or proposal_quota set to None take the default."""
+    defaults = app.settings.rounds
+    given = dict(changes)
+    for name, default in (("k", defaults.default_k), ("proposal_quota", defaults.proposal_quota)):
+        if name in given and given[name] is None:
+            given[name] = default
+    for name in ("audience_groups", "dimensions"):
+        if name in given:
+            given[name] = tuple(given[name] or ())
+    return _checked_draft(app, replace(round_, **given),
+                          ahead=(changes.get("closes_at"), changes.get("proposals_close_at")))
+
+
+def delete_draft(app: Appliance, actor: str, round_id: str) -> None:
+    """Delete a draft round, which nobody outside the admins has seen; any other round is kept (Conflict)."""
+    round_ = _stored_round(app, round_id)
+    if round_.status != "draft":
+        raise Conflict("only a draft can be deleted: this round is %(current)s", current=round_.status)
+    if not stored_rounds.delete_draft(app.dbs.ballots, round_id):
+        raise Conflict("the round was opened or changed meanwhile")
+    digests.forget_round(app.dbs.identity, round_id)
+    audit.record(app.dbs.identity, actor, "round.delete", round_id, round_.title)
 
 
 def _extended(round_: Round, changes: dict[str, object], now: datetime) -> Round:

@@ -75,6 +75,13 @@ def record_notice(db: Database, round_id: str, kind: str, now: int, again: bool 
                         (round_id, kind, now))
 
 
+def forget_round(db: Database, round_id: str) -> None:
+    """A deleted draft's digest schedule and queued notices."""
+    with write(db):
+        db.conn.execute("DELETE FROM digest_schedules WHERE round_id = ?", (round_id,))
+        db.conn.execute("DELETE FROM round_notices WHERE round_id = ?", (round_id,))
+
+
 def opt_out(db: Database, person_id: str, kind: str) -> None:
     with write(db):
         db.conn.execute("INSERT OR IGNORE INTO mail_opt_outs (person_id, kind) VALUES (?, ?)", (person_id, kind))

@@ -40,14 +40,24 @@ def insert_round(db: Database, round_: Round) -> None:
         db.conn.execute(f"INSERT INTO rounds ({COLUMNS}) VALUES ({', '.join('?' * 16)})", values)
 
 
-def update_texts_and_dates(db: Database, before: Round, after: Round) -> bool:
-    """Write a round's edited texts and dates; False when its status changed since `before` was read."""
+def update_settings(db: Database, before: Round, after: Round) -> bool:
+    """Write a round's edited settings; False when its status changed since `before` was read."""
     dates = [d.isoformat() if d else None for d in (after.opens_at, after.closes_at, after.proposals_close_at)]
     with write(db):
         cursor = db.conn.execute(
-            "UPDATE rounds SET title = ?, question = ?, description = ?, opens_at = ?, closes_at = ?,"
-            " proposals_close_at = ? WHERE id = ? AND status = ?",
-            (after.title, after.question, after.description, *dates, before.id, before.status))
+            "UPDATE rounds SET title = ?, question = ?, description = ?, audience_groups = ?, dimensions = ?,"
+            " k = ?, moderation = ?, proposal_quota = ?, opens_at = ?, closes_at = ?, proposals_close_at = ?"
+            " WHERE id = ? AND status = ?",
+            (after.title, after.question, after.description, json.dumps(list(after.audience_groups)),
+             json.dumps(list(after.dimensions)), after.k, after.moderation, after.proposal_quota, *dates,
+             before.id, before.status))
+    return cursor.rowcount == 1
+
+
+def delete_draft(db: Database, round_id: str) -> bool:
+    """Delete a round still in draft; False when it is not (or no longer) one."""
+    with write(db):
+        cursor = db.conn.execute("DELETE FROM rounds WHERE id = ? AND status = 'draft'", (round_id,))
     return cursor.rowcount == 1
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from appliance.directory import local
 from appliance.services import rounds
-from appliance.storage import audit
+from appliance.storage import audit, digests
 from tests.conftest import PASSWORD, create_open_round
 
 ROUNDS = "/api/v1/rounds"
@@ -524,6 +524,46 @@ def test_an_admin_edits_a_draft_and_the_audit_log_says_what_changed(appliance, a
     assert_problem(u00.patch(url(round_id), json={"title": "Mine"}), 403, "admin role")
 
 
+def test_an_admin_changes_a_drafts_audience_breakdowns_and_anonymity_settings(appliance, admin):
+    round_id = round_in(admin, "draft")
+    response = admin.patch(url(round_id), json={"audience_groups": ["STAFF", "moderators"], "k": 7,
+                                                "dimensions": ["site"], "moderation": "post", "proposal_quota": 2})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["audience_groups"], body["dimensions"], body["k"], body["moderation"]) == (
+        ["staff", "moderators"], ["site"], 7, "post")  # groups as the directory spells them
+    assert edits(appliance) == [("admin", round_id, "audience_groups, dimensions, k, moderation, proposal_quota")]
+    cleared = admin.patch(url(round_id), json={"audience_groups": None, "dimensions": [], "k": None}).json()
+    assert (cleared["audience_groups"], cleared["dimensions"], cleared["k"]) == (
+        [], [], appliance.settings.rounds.default_k)
+    opened = admin.post(url(round_id, "open")).json()
+    assert (opened["k"], opened["moderation"]) == (appliance.settings.rounds.default_k, "post")
+
+
+def test_an_open_rounds_audience_and_anonymity_settings_are_frozen(admin):
+    round_id = round_in(admin, "open")
+    for change in ({"k": 9}, {"audience_groups": []}, {"dimensions": ["site"]}, {"moderation": "post"}):
+        name = next(iter(change))
+        assert_problem(admin.patch(url(round_id), json=change), 409, f"{name} cannot change once the round is open")
+    assert admin.get(url(round_id)).json()["k"] == 5
+
+
+def test_an_admin_deletes_a_draft_and_nothing_else(appliance, admin, u00):
+    round_id = round_in(admin, "draft")
+    assert admin.put(url(round_id, "digest"), json={"recipients": ["admins"]}).status_code == 200
+    assert_problem(u00.delete(url(round_id)), 403, "admin role")
+    assert admin.delete(url(round_id)).status_code == 204
+    assert_problem(admin.get(url(round_id)), 404, f"no round '{round_id}'")
+    assert digests.get_schedule(appliance.dbs.identity, round_id) is None
+    assert [(actor, target, detail) for _, actor, done, target, detail in audit.recent(appliance.dbs.identity)
+            if done == "round.delete"] == [("admin", round_id, DRAFT["title"])]
+    assert_problem(admin.delete(url(round_id)), 404, f"no round '{round_id}'")
+    for status in ("open", "closed", "published"):
+        kept = round_in(admin, status)
+        assert_problem(admin.delete(url(kept)), 409, f"only a draft can be deleted: this round is {status}")
+        assert status_of(admin, kept) == status
+
+
 @pytest.mark.parametrize("change, detail", [
     ({"closes_at": "2020-01-01T00:00:00Z"}, "closes_at is already past"),
     ({"closes_at": "9999-12-31T23:00:00-05:00"}, "closes_at must be in the years 2000 to 2999"),
@@ -531,8 +571,12 @@ def test_an_admin_edits_a_draft_and_the_audit_log_says_what_changed(appliance, a
     ({"title": " "}, "title and question must not be empty"),
     ({"title": None}, "title"),
     ({"status": "open"}, "status"),
-    ({"k": 5}, "k"),
-    ({}, "nothing to change: give at least one of title, question, description, opens_at"),
+    ({"k": 4}, "k"),
+    ({"proposal_quota": 0}, "proposal_quota"),
+    ({"moderation": "later"}, "moderation"),
+    ({"audience_groups": ["nobody-here"]}, "audience group 'nobody-here' does not exist in the directory"),
+    ({"dimensions": ["grade"]}, "unknown dimension 'grade'"),
+    ({}, "nothing to change: give at least one of title, question, description, audience_groups"),
 ])
 def test_it_refuses_a_draft_edit_as_it_refuses_a_new_round(appliance, admin, change, detail):
     round_id = round_in(admin, "draft", closes_at="2099-01-10T00:00:00Z")

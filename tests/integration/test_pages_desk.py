@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from appliance.storage import audit
 from tests.conftest import create_open_round
 
 
@@ -130,6 +131,68 @@ def test_the_round_form_sets_the_quota_and_the_schedule(api, pages):
     assert stored["proposal_quota"] == 2
     # Typed in server.time_zone (Europe/Paris, UTC+1 in January), stored in UTC.
     assert stored["proposals_close_at"] == "2099-01-05T11:00:00Z" and stored["closes_at"] == "2099-01-10T17:30:00Z"
+
+
+def test_an_admin_changes_a_draft_from_its_form_which_saves_only_what_changed(appliance, api, pages):
+    admin = pages("admin")
+    created = admin.submit("/admin/rounds/new", {
+        "title": "Canteen", "question": "How could the canteen serve us better?", "audience_groups": "staff",
+        "dimensions": "department", "k": "5", "description": "Lunch times.\n\nThe menu.",
+        "closes_at": "2099-01-10T18:30"})
+    round_id = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    assert f'href="/admin/rounds/{round_id}/edit"' in admin.get(f"/admin/rounds/{round_id}").text
+    form = admin.get(f"/admin/rounds/{round_id}/edit").text
+    assert f'action="/admin/rounds/{round_id}/edit"' in form and "Save the draft" in form
+    for shown in ('value="Canteen"', 'value="staff" checked', 'value="department" checked', 'value="5"',
+                  'value="2099-01-10T18:30"', ">Lunch times.\n\nThe menu.</textarea>"):
+        assert shown in form, shown
+    as_sent = {"title": "Canteen", "question": "How could the canteen serve us better?", "audience_groups": "staff",
+               "dimensions": "department", "k": "5", "description": "Lunch times.\r\n\r\nThe menu.",
+               "closes_at": "2099-01-10T18:30", "opens_at": "", "proposals_close_at": "", "proposal_quota": "5",
+               "moderation": "pre"}  # a browser sends a text area's lines with \r\n
+    unchanged = admin.submit(f"/admin/rounds/{round_id}/edit", as_sent)
+    assert unchanged.headers["location"] == f"/admin/rounds/{round_id}?done=unchanged"
+    assert "Nothing was changed." in admin.get(unchanged.headers["location"]).text
+    changed = admin.submit(f"/admin/rounds/{round_id}/edit", as_sent | {
+        "title": "Canteen and coffee", "k": "7", "dimensions": ["site", "department"], "moderation": "post",
+        "audience_groups": ["staff", "moderators"]})
+    assert changed.headers["location"] == f"/admin/rounds/{round_id}?done=edited"
+    assert "Draft saved." in admin.get(changed.headers["location"]).text
+    stored = api("admin").get(f"/api/v1/rounds/{round_id}").json()
+    assert (stored["title"], stored["k"], sorted(stored["dimensions"]), stored["moderation"],
+            sorted(stored["audience_groups"])) == ("Canteen and coffee", 7, ["department", "site"], "post",
+                                                   ["moderators", "staff"])
+    assert stored["closes_at"] == "2099-01-10T17:30:00Z" and stored["description"] == "Lunch times.\n\nThe menu."
+    assert [detail for _, _, done, target, detail in audit.recent(appliance.dbs.identity)
+            if done == "round.edit"] == ["title, audience_groups, dimensions, k, moderation"]
+    refused = admin.submit(f"/admin/rounds/{round_id}/edit", as_sent | {"title": "Typed again", "k": "2"})
+    assert refused.status_code == 400
+    assert "The anonymity threshold (k) must be at least 5" in refused.text and 'value="Typed again"' in refused.text
+    assert "Change the draft" in refused.text and api("admin").get(f"/api/v1/rounds/{round_id}").json()["k"] == 7
+    assert admin.submit(f"/admin/rounds/{round_id}/open").status_code == 303
+    opened = admin.get(f"/admin/rounds/{round_id}/edit", follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"] == f"/admin/rounds/{round_id}"
+    late = admin.submit(f"/admin/rounds/{round_id}/edit", as_sent | {"k": "9"})
+    assert late.status_code == 409 and "cannot change once the round is open" in late.text
+
+
+def test_an_admin_deletes_a_draft_once_the_box_is_ticked(api, pages):
+    admin = pages("admin")
+    draft = api("admin").post("/api/v1/rounds", json={"title": "Typo round", "question": "Why?"}).json()["id"]
+    dashboard = admin.get(f"/admin/rounds/{draft}").text
+    assert f'action="/admin/rounds/{draft}/delete"' in dashboard and "this cannot be undone" in dashboard
+    unticked = admin.submit(f"/admin/rounds/{draft}/delete")
+    assert unticked.status_code == 400 and "Tick the box that says what this does" in unticked.text
+    deleted = admin.submit(f"/admin/rounds/{draft}/delete", {"confirm": "1"})
+    assert deleted.headers["location"] == "/admin/rounds?done=deleted"
+    listing = admin.get(deleted.headers["location"]).text
+    assert "Draft deleted." in listing and "Typo round" not in listing
+    assert admin.get(f"/admin/rounds/{draft}").status_code == 404
+    open_round = create_open_round(api("admin"), audience_groups=["staff"])
+    assert "/delete" not in admin.get(f"/admin/rounds/{open_round}").text
+    kept = admin.submit(f"/admin/rounds/{open_round}/delete", {"confirm": "1"})
+    assert kept.status_code == 409 and "Only a draft can be deleted: this round is open" in kept.text
+    assert api("admin").get(f"/api/v1/rounds/{open_round}").json()["status"] == "open"
 
 
 def test_a_moderator_corrects_the_spelling_of_a_pending_proposal(api, pages):

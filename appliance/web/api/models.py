@@ -39,7 +39,8 @@ class RoundIn(Body):
 
 
 class RoundChange(Body):
-    """What an admin changes in a round; fields left out stay. A draft: any of them (null clears a date).
+    """What an admin changes in a round; fields left out stay. A draft: any of them (null clears a date or a
+    list, and gives k and proposal_quota their default).
 
     An open round: only a later closes_at, and proposals_close_at with it if wanted.
     """
@@ -47,6 +48,11 @@ class RoundChange(Body):
     title: str = Field(None, min_length=1, max_length=TITLE_MAX_CHARS)
     question: str = Field(None, min_length=1, max_length=QUESTION_MAX_CHARS)
     description: str = Field(None, max_length=DESCRIPTION_MAX_CHARS)
+    audience_groups: list[str] | None = Field(None, max_length=100)
+    dimensions: list[str] | None = Field(None, max_length=5)
+    k: int | None = Field(None, ge=MIN_K, le=MAX_K)
+    moderation: str = Field(None, pattern="^(pre|post)$")
+    proposal_quota: int | None = Field(None, ge=QUOTA_RANGE[0], le=QUOTA_RANGE[1])
     opens_at: AwareDatetime | None = None
     closes_at: AwareDatetime | None = None
     proposals_close_at: AwareDatetime | None = None

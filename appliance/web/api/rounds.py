@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
@@ -42,8 +42,14 @@ class RoundController(Controller):
     @patch("/{round_id:str}", guards=[requires_admin], sync_to_thread=True, responses=PROBLEMS)
     def edit(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str],
              data: JSONBody[RoundChange]) -> RoundOut:
-        """Change a draft's texts and dates (the fields given), or extend an open round's closes_at."""
+        """Change a draft's settings (the fields given), or extend an open round's closes_at."""
         return round_out(service.edit_round(app, actor, round_id, data.model_dump(exclude_unset=True)))
+
+    @delete("/{round_id:str}", guards=[requires_admin], sync_to_thread=True, responses=PROBLEMS)
+    def delete_draft(self, app: NamedDependency[Appliance], actor: NamedDependency[str],
+                     round_id: FromPath[str]) -> None:
+        """Delete a draft round; 409 for any other."""
+        service.delete_draft(app, actor, round_id)
 
     @post("/{round_id:str}/open", guards=[requires_admin], sync_to_thread=True, status_code=200, responses=PROBLEMS)
     def open(self, app: NamedDependency[Appliance], actor: NamedDependency[str], round_id: FromPath[str]) -> RoundOut:

@@ -14,8 +14,9 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, Field
 
 from appliance.domain.errors import DomainError, Invalid
+from appliance.domain.proposals import clean_paragraphs, clean_text
 from appliance.domain.rounds import (DESCRIPTION_MAX_CHARS, MAX_K, MIN_K, QUESTION_MAX_CHARS, QUOTA_RANGE,
-                                     TITLE_MAX_CHARS, Viewer)
+                                     TITLE_MAX_CHARS, Round, Viewer)
 from appliance.services import notifications, outbox, participation
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
@@ -119,6 +120,36 @@ def draft_from(form: RoundForm, zone: str) -> service.RoundDraft:
         proposals_close_at=moment(form.proposals_close_at, "proposals_close_at"), moderation=form.moderation)
 
 
+def form_of(round_: Round, zone: str) -> RoundForm:
+    """A draft's settings as the round form shows them."""
+    return RoundForm(
+        title=round_.title, question=round_.question, description=round_.description,
+        audience_groups=list(round_.audience_groups), dimensions=list(round_.dimensions), k=str(round_.k),
+        proposal_quota=str(round_.proposal_quota), moderation=round_.moderation,
+        **{name: local_input(getattr(round_, name), zone) for name in DATE_FIELDS})
+
+
+def changed_settings(round_: Round, form: RoundForm, zone: str) -> dict[str, object]:
+    """The settings the form changes in the draft: a date shown to the minute and sent back as it was is
+    unchanged, and so are the same groups or dimensions in another order."""
+    draft = draft_from(form, zone)
+    shown = form_of(round_, zone)
+    changes = {}
+    for name in service.EDITABLE:
+        value, current = getattr(draft, name), getattr(round_, name)
+        if name in DATE_FIELDS:
+            same = getattr(form, name).strip() == getattr(shown, name)
+        elif name in ("audience_groups", "dimensions"):
+            same = set(value) == set(current)
+        elif name in ("title", "question", "description"):  # as stored: a browser sends a text area's lines
+            same = (clean_paragraphs if name == "description" else clean_text)(value) == current  # with \r\n
+        else:
+            same = value == current
+        if not same:
+            changes[name] = value
+    return changes
+
+
 class AdminPages(Controller):
     path = "/admin/rounds"
     include_in_schema = False
@@ -126,10 +157,12 @@ class AdminPages(Controller):
 
     @get("/", sync_to_thread=True)
     def list_rounds(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
-                    request: Request) -> Template:
+                    request: Request, done: FromQuery[str | None] = None) -> Template:
         """Every round, with its status; with mail on, what the outgoing mail is doing."""
         mail = outbox.outbox_state(app.dbs.identity, MAIL_FAILURES_SHOWN) if app.settings.mail.enabled else None
-        return page(request, "admin_rounds.html", rounds=service.visible_rounds(app, viewer), mail=mail)
+        notice = speaker_for(request).gettext(NOTICES["deleted"]) if done == "deleted" else None
+        return page(request, "admin_rounds.html", rounds=service.visible_rounds(app, viewer), mail=mail,
+                    notice=notice)
 
     @get("/new", sync_to_thread=True)
     def new(self, app: NamedDependency[Appliance], request: Request) -> Template:
@@ -139,8 +172,11 @@ class AdminPages(Controller):
         return self._form(app, request, form)
 
     @staticmethod
-    def _form(app: Appliance, request: Request, form: RoundForm, status: int = 200, error: str | None = None):
-        return page(request, "admin_new.html", status=status, error=error, form=form, min_k=MIN_K, max_k=MAX_K,
+    def _form(app: Appliance, request: Request, form: RoundForm, status: int = 200, error: str | None = None,
+              editing: Round | None = None):
+        """The round form: empty for a new round, or a draft's settings (`editing`) to change them."""
+        return page(request, "admin_new.html", status=status, error=error, form=form, editing=editing,
+                    min_k=MIN_K, max_k=MAX_K,
                     quota_range=QUOTA_RANGE,
                     chosen_groups=as_list(form.audience_groups), chosen_dimensions=as_list(form.dimensions),
                     groups=sorted(app.directory.group_names()), dimensions=app.directory.dimensions())
@@ -154,6 +190,42 @@ class AdminPages(Controller):
         except DomainError as error:
             return self._form(app, request, data, error.status, said(request, error))
         return see_other(f"/admin/rounds/{round_.id}?done=created")
+
+    @get("/{round_id:str}/edit", sync_to_thread=True)
+    def edit(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], request: Request,
+             round_id: FromPath[str]) -> Redirect | Template:
+        """The form of a draft's settings; a round no longer in draft goes back to its dashboard."""
+        round_ = service.find_round(app, round_id, viewer)
+        if round_.status != "draft":
+            return see_other(f"/admin/rounds/{round_id}")
+        return self._form(app, request, form_of(round_, app.settings.server.time_zone), editing=round_)
+
+    @post("/{round_id:str}/edit", sync_to_thread=True, status_code=303)
+    def save_draft(self, app: NamedDependency[Appliance], actor: NamedDependency[str],
+                   viewer: NamedDependency[Viewer], request: Request, round_id: FromPath[str],
+                   data: Annotated[RoundForm, FORM]) -> Redirect | Template:
+        """Save what changed in the draft (the API's PATCH); a refused form comes back with its values."""
+        round_ = service.find_round(app, round_id, viewer)
+        zone = app.settings.server.time_zone
+        try:
+            changes = changed_settings(round_, data, zone)
+            if changes:
+                service.edit_round(app, actor, round_id, changes)
+        except DomainError as error:
+            return self._form(app, request, data, error.status, said(request, error), editing=round_)
+        return see_other(f"/admin/rounds/{round_id}?done={'edited' if changes else 'unchanged'}")
+
+    @post("/{round_id:str}/delete", sync_to_thread=True, status_code=303)
+    def delete(self, app: NamedDependency[Appliance], actor: NamedDependency[str], viewer: NamedDependency[Viewer],
+               request: Request, round_id: FromPath[str], data: Annotated[LifecycleForm, FORM]) -> Redirect | Template:
+        """Delete a draft, once confirmed; a refusal comes back on the dashboard."""
+        try:
+            if data.confirm != "1":
+                raise Invalid("tick the box that says what this does, to confirm it: it cannot be undone")
+            service.delete_draft(app, actor, round_id)
+        except DomainError as error:
+            return self._dashboard(app, viewer, request, round_id, refused=error)
+        return see_other("/admin/rounds?done=deleted")
 
     @get("/{round_id:str}", sync_to_thread=True)
     def dashboard(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], request: Request,

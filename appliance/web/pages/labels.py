@@ -48,6 +48,9 @@ NOTICES = {
     "ungrouped": N_("No longer marked as a duplicate."),
     "digest": N_("Digest settings saved."),
     "dated": N_("Dates saved."),
+    "edited": N_("Draft saved."),
+    "unchanged": N_("Nothing was changed."),
+    "deleted": N_("Draft deleted."),
 }
 # Notices of the desk shown in its published list, not above the queue.
 PUBLISHED_NOTICES = frozenset({"refused_published", "corrected_published", "grouped", "ungrouped"})
