@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from appliance.storage import audit
+from appliance.web.api.results import download_name
 from tests.conftest import add_person, create_open_round
 
 # 34 more staff: Finance 12, IT 10, Legal 6 and HR 6, of whom only 3 each take part (too few to be shown).
@@ -105,6 +106,9 @@ def test_the_csv_opens_in_excel_with_its_accents_and_in_french_excel_in_columns(
     url = f"/api/v1/rounds/{round_id}/results.csv"
     english = admin.get(url, params={"dimension": "department"})
     assert english.content.startswith(b"\xef\xbb\xbfrank,proposal,")  # UTF-8 byte order mark: Excel keeps the accents
+    title = admin.get(f"/api/v1/rounds/{round_id}").json()["title"]
+    assert english.headers["content-disposition"] == (
+        f'attachment; filename="results-{download_name(title, None, round_id)[8:-4]}-by-department.csv"')
     french = admin.get(url, params={"dimension": "department", "separator": "semicolon"})
     comma_rows = list(csv.reader(io.StringIO(english.text.removeprefix("\ufeff"))))
     semicolon_rows = list(csv.reader(io.StringIO(french.text.removeprefix("\ufeff")), delimiter=";"))
@@ -114,6 +118,18 @@ def test_the_csv_opens_in_excel_with_its_accents_and_in_french_excel_in_columns(
     assert any("," in cell for cell in semicolon_rows[1][6:])
     wrong = admin.get(url, params={"separator": "tab"})
     assert wrong.status_code == 400 and "separator" in wrong.text
+
+
+@pytest.mark.parametrize("title, dimension, name", [
+    ("Canteen & coffee: 2027!", "site", "results-canteen-coffee-2027-by-site.csv"),
+    ("Déjà-vu à l'Œuvre", None, "results-deja-vu-a-l-oeuvre.csv"),
+    ("Équipe   ÉTÉ", "département", "results-equipe-ete-by-departement.csv"),
+    ("¿?", None, "results-r1.csv"),  # nothing left of the title: the round's id
+    ("x" * 200, None, "results-" + "x" * 60 + ".csv"),
+    ('a"b\r\nc', "x/../y", "results-a-b-c-by-x-y.csv"),  # nothing that could break the header or a path
+])
+def test_the_csv_is_named_after_its_round_and_breakdown(title, dimension, name) -> None:
+    assert download_name(title, dimension, "r1") == name
 
 
 def test_an_admin_s_csv_export_is_audited_but_not_a_head_nor_an_employee_s_download(api, crowd, appliance) -> None:

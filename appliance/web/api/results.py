@@ -18,6 +18,7 @@ from appliance.domain.disclosure import NOT_ENOUGH, ProposalView, ResultsView
 from appliance.domain.results import NO_BREAKDOWN
 from appliance.domain.rounds import Round, Viewer
 from appliance.domain.scoring import PUBLISHED_DECIMALS, Estimate
+from appliance.domain.similarity import fold
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
 from appliance.web.api.models import (
@@ -146,6 +147,18 @@ def results_csv(view: ResultsView, separator: str = "comma") -> str:
     return out.getvalue()
 
 
+def download_name(title: str, dimension: str | None, round_id: str) -> str:
+    """The CSV's file name, from the round's title and the breakdown, in plain ASCII for every browser:
+    "results-canteen-and-coffee-by-site.csv"; the round's id when the title leaves no letter or digit."""
+    def plain(text: str) -> str:
+        return "-".join(re.findall(r"[a-z0-9]+", fold(text)))[:60].strip("-")
+
+    name = plain(title) or round_id
+    if dimension and plain(dimension):
+        name += f"-by-{plain(dimension)}"
+    return f"results-{name}.csv"
+
+
 RESULTS_RESPONSES = PROBLEMS | {200: ResponseSpec(
     ResultsOut, description="the publishable view", generate_examples=False,
     examples=[Example(summary="by department", value=RESULTS_EXAMPLE)])}
@@ -186,6 +199,6 @@ class ResultsController(Controller):
         round_, view = service.round_results(app, round_id, viewer, dimension)
         if viewer.is_admin and not request.scope.get(HEAD_MARK):  # an admin's export, not a probe's HEAD
             service.record_export(app, actor, round_id)
-        filename = f"results-{round_.id}.csv"
+        filename = download_name(round_.title, dimension, round_.id)
         return Response(results_csv(view, separator), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
