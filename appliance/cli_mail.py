@@ -1,5 +1,6 @@
 """`appliance mail test ADDRESS`: send one message through the configured relay, or say what to fix;
-`mail queue` and `mail retry`: what waits, what was given up on, and sending that again."""
+`mail queue`, `mail retry` and `mail drop`: what waits, what was given up on, and sending that again or
+deleting it."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def add_mail_commands(commands: argparse._SubParsersAction) -> None:
     retry = mail_commands.add_parser(
         "retry", help="send the messages given up on again (once the relay's problem is fixed: mail test first)")
     retry.set_defaults(run=run_mail_retry)
+    drop = mail_commands.add_parser(
+        "drop", help="delete the messages given up on, for good (an address that no longer exists)")
+    drop.set_defaults(run=run_mail_drop)
 
 
 def run_mail_queue(args: argparse.Namespace) -> int:
@@ -66,6 +70,16 @@ def run_mail_retry(args: argparse.Namespace) -> int:
               " (see `appliance mail queue`)")
     else:
         print(f"{count} message(s) given up on are queued again; mail is off, so they wait until it is switched on")
+    return 0
+
+
+def run_mail_drop(args: argparse.Namespace) -> int:
+    from appliance.cli import open_appliance
+    from appliance.storage.outbox import drop_failed
+
+    with open_appliance() as app:
+        count = drop_failed(app.dbs.identity)
+    print(f"{count} message(s) given up on deleted" if count else "no message was given up on: nothing to delete")
     return 0
 
 

@@ -154,6 +154,13 @@ def retry_failed(db: Database, now: int) -> int:
                                " last_error = '' WHERE status = 'failed'", (now,)).rowcount
 
 
+def drop_failed(db: Database) -> int:
+    """Delete the messages given up on (an address that no longer exists); how many. A one-off round message
+    is not queued again for it: round_notices remembers it was queued."""
+    with write(db):
+        return db.conn.execute("DELETE FROM outbox WHERE status = 'failed'").rowcount
+
+
 def forget_sent(db: Database, before: int) -> int:
     """Delete messages sent before `before`; their keys stop guarding against queueing them again."""
     with write(db):

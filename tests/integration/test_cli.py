@@ -309,3 +309,5 @@ def test_a_broken_pipe_that_is_not_the_reader_going_is_said(monkeypatch, capsys)
 def test_mail_retry_with_nothing_given_up_on_says_so(monkeypatch, capsys):
     assert run(["mail", "retry"], monkeypatch) == 0
     assert capsys.readouterr().out == "no message was given up on: nothing to send again\n"
+    assert run(["mail", "drop"], monkeypatch) == 0
+    assert capsys.readouterr().out == "no message was given up on: nothing to delete\n"

@@ -317,3 +317,15 @@ def test_messages_given_up_on_are_sent_once_the_relay_is_fixed_and_they_are_retr
     assert send_due(appliance.dbs.identity, mailer, T0 + timedelta(minutes=5)) == SendReport(sent=1)
     assert delivered(server) == Counter({address(0): 1, address(1): 1})  # each once
     assert stored.retry_failed(appliance.dbs.identity, int(T0.timestamp())) == 0
+
+
+def test_messages_given_up_on_can_be_dropped_and_only_those(appliance, server, mailer):
+    queue(appliance, 3)
+    server.refusals[address(1)] = "550 5.1.1 no such user"  # an address that no longer exists
+    assert send_due(appliance.dbs.identity, mailer, T0) == SendReport(sent=2, failed=1)
+    queue(appliance, 4)  # one more, waiting
+    assert stored.drop_failed(appliance.dbs.identity) == 1
+    assert failures(appliance.dbs.identity) == [] and depth(appliance.dbs.identity) == 1
+    assert stored.retry_failed(appliance.dbs.identity, int(T0.timestamp())) == 0  # nothing left to send again
+    assert send_due(appliance.dbs.identity, mailer, T0 + timedelta(minutes=5)) == SendReport(sent=1)
+    assert address(1) not in delivered(server) and stored.drop_failed(appliance.dbs.identity) == 0
