@@ -59,9 +59,12 @@ def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
     return round_
 
 
-def _checked_draft(app: Appliance, round_: Round, ahead: tuple[datetime | None, datetime | None]) -> Round:
+def _checked_draft(app: Appliance, round_: Round, ahead: tuple[datetime | None, datetime | None],
+                   in_directory: bool = True) -> Round:
     """The draft's settings checked, for creation and edits alike, and written as stored: texts cleaned,
-    groups as the directory spells them. `ahead`: the dates given now, which must not be past."""
+    groups as the directory spells them. `ahead`: the dates given now, which must not be past;
+    `in_directory`: whether to check the audience groups and dimensions against the directory (an edit
+    that leaves them does not ask it: a group emptied since, or a directory down, keeps the draft editable)."""
     check_limits(round_.k, round_.proposal_quota)
     if round_.moderation not in rules.MODERATION_MODES:
         raise Invalid("moderation must be 'pre' or 'post'")
@@ -72,7 +75,8 @@ def _checked_draft(app: Appliance, round_: Round, ahead: tuple[datetime | None, 
     rules.check_dimensions(dimensions)
     rules.check_schedule(round_.opens_at, round_.closes_at, round_.proposals_close_at)
     rules.check_ahead(app.clock(), *ahead)
-    groups = check_against_directory(app, round_.audience_groups, dimensions)
+    groups = check_against_directory(app, round_.audience_groups, dimensions) if in_directory \
+        else round_.audience_groups
     return replace(round_, title=title, question=question, description=clean_paragraphs(round_.description),
                    audience_groups=groups, dimensions=dimensions)
 
@@ -174,16 +178,24 @@ def open_round(app: Appliance, actor: str, round_id: str, scheduled: datetime | 
         raise Conflict("the round is being opened by another request") from None
     coarsening = {segments.combo_key(raw): segments.combo_key(stored) for raw, stored in mapping.items()}
     try:
-        opened = stored_rounds.open_round(app.dbs.ballots, round_id, coarsening, segments.headcounts(mapping, raws),
+        opened = stored_rounds.open_round(app.dbs.ballots, round_, coarsening, segments.headcounts(mapping, raws),
                                           scheduled)
     except BaseException:
-        keys.destroy_round_key(app.keys_dir, round_id)
+        _unopened(app, round_id)
         raise
     if not opened:
-        keys.destroy_round_key(app.keys_dir, round_id)
+        _unopened(app, round_id)
         raise Conflict("the round was opened or changed meanwhile")
     audit.record(app.dbs.identity, actor, "round.open", round_id, f"audience={len(members)}")
     return stored_rounds.get_round(app.dbs.ballots, round_id)
+
+
+def _unopened(app: Appliance, round_id: str) -> None:
+    """After an opening that failed: no key, and no audience kept for a round that is still a draft (or gone)."""
+    keys.destroy_round_key(app.keys_dir, round_id)
+    current = stored_rounds.get_round(app.dbs.ballots, round_id)
+    if current is None or current.status == "draft":
+        snapshots.delete_snapshot(app.dbs.identity, round_id)
 
 
 EDITABLE = ("title", "question", "description", "audience_groups", "dimensions", "k", "moderation",
@@ -222,7 +234,8 @@ def _edited_draft(app: Appliance, round_: Round, changes: dict[str, object]) -> 
         if name in given:
             given[name] = tuple(given[name] or ())
     return _checked_draft(app, replace(round_, **given),
-                          ahead=(changes.get("closes_at"), changes.get("proposals_close_at")))
+                          ahead=(changes.get("closes_at"), changes.get("proposals_close_at")),
+                          in_directory="audience_groups" in changes or "dimensions" in changes)
 
 
 def delete_draft(app: Appliance, actor: str, round_id: str) -> None:
@@ -233,6 +246,8 @@ def delete_draft(app: Appliance, actor: str, round_id: str) -> None:
     if not stored_rounds.delete_draft(app.dbs.ballots, round_id):
         raise Conflict("the round was opened or changed meanwhile")
     digests.forget_round(app.dbs.identity, round_id)
+    snapshots.delete_snapshot(app.dbs.identity, round_id)  # left by an opening that failed
+    locks.forget_round(app.dbs.identity, round_id)
     audit.record(app.dbs.identity, actor, "round.delete", round_id, round_.title)
 
 

@@ -30,7 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from appliance.directory import DirectoryUnavailable
-from appliance.domain.errors import Conflict
+from appliance.domain.errors import Conflict, NotFound
 from appliance.domain.schedules import due_step, missed_window
 from appliance.services.context import Appliance
 from appliance.services.notifications import send_round_mail
@@ -116,6 +116,8 @@ def step_rounds(app: Appliance, now: datetime) -> None:
             else:
                 close_round(app, ACTOR, round_.id, scheduled=round_.closes_at)
             log.info("round %s: %s as scheduled", round_.id, "opened" if step == "open" else "closed")
+        except NotFound:  # a draft deleted meanwhile
+            continue
         except Conflict as error:
             current = stored_rounds.get_round(app.dbs.ballots, round_.id)
             if current is not None and due_step(current, now) == step:  # not done nor rescheduled meanwhile

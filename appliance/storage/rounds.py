@@ -79,16 +79,21 @@ def change_status(db: Database, round_id: str, current: str, new: str) -> bool:
     return cursor.rowcount == 1
 
 
-def open_round(db: Database, round_id: str, coarsening: dict[str, str], headcounts: dict[str, int],
+def open_round(db: Database, read: Round, coarsening: dict[str, str], headcounts: dict[str, int],
                scheduled: datetime | None = None) -> bool:
     """Freeze the coarsening map and headcounts and open the round, in one transaction.
 
-    False when it is no longer a draft, or, for a scheduled opening, when its opens_at is no longer `scheduled`.
+    False when it is no longer a draft, when the settings they were built from (`read`: audience, dimensions,
+    k) changed meanwhile, or, for a scheduled opening, when its opens_at is no longer `scheduled`.
     """
+    round_id = read.id
     with write(db):
         if scheduled is not None and not date_is(db, round_id, "opens_at", scheduled):
             return False
-        cursor = db.conn.execute("UPDATE rounds SET status = 'open' WHERE id = ? AND status = 'draft'", (round_id,))
+        cursor = db.conn.execute(
+            "UPDATE rounds SET status = 'open' WHERE id = ? AND status = 'draft' AND audience_groups = ?"
+            " AND dimensions = ? AND k = ?",
+            (round_id, json.dumps(list(read.audience_groups)), json.dumps(list(read.dimensions)), read.k))
         if cursor.rowcount != 1:
             return False
         db.conn.executemany("INSERT INTO coarsening (round_id, raw, combo) VALUES (?, ?, ?)",

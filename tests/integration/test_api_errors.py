@@ -12,8 +12,8 @@ import pytest
 
 from appliance.directory import local
 from appliance.services import rounds
-from appliance.storage import audit, digests
-from tests.conftest import PASSWORD, create_open_round
+from appliance.storage import audit, digests, keys, people
+from tests.conftest import PASSWORD, add_person, create_open_round
 
 ROUNDS = "/api/v1/rounds"
 DRAFT = {"title": "Day-to-day work", "question": "How could we make our day-to-day work easier?"}
@@ -562,6 +562,58 @@ def test_an_admin_deletes_a_draft_and_nothing_else(appliance, admin, u00):
         kept = round_in(admin, status)
         assert_problem(admin.delete(url(kept)), 409, f"only a draft can be deleted: this round is {status}")
         assert status_of(admin, kept) == status
+
+
+def snapshot_rows(appliance, round_id: str) -> int:
+    return appliance.dbs.identity.execute("SELECT count(*) FROM audience_snapshots WHERE round_id = ?",
+                                          [round_id]).fetchone()[0]
+
+
+@pytest.mark.parametrize("meanwhile", [
+    {"k": 9}, {"dimensions": ("department",)}, {"audience_groups": ()},
+])
+def test_a_draft_changed_while_it_opens_is_not_opened_on_settings_it_was_not_frozen_with(
+        appliance, admin, monkeypatch, meanwhile):
+    round_id = round_in(admin, "draft", dimensions=["site"])
+    read = appliance.directory.audience
+
+    def audience(groups):  # the slow directory lookup of an opening, with LDAP: an admin saves the draft then
+        members = read(groups)
+        rounds.edit_round(appliance, "admin2", round_id, meanwhile)
+        return members
+
+    monkeypatch.setattr(appliance.directory, "audience", audience)
+    assert_problem(admin.post(url(round_id, "open")), 409, "the round was opened or changed meanwhile")
+    monkeypatch.undo()
+    assert status_of(admin, round_id) == "draft" and snapshot_rows(appliance, round_id) == 0
+    assert admin.post(url(round_id, "open")).status_code == 200  # on its new settings
+    assert snapshot_rows(appliance, round_id) > 0
+
+
+def test_a_draft_deleted_while_it_opens_leaves_no_audience_behind(appliance, admin, monkeypatch):
+    round_id = round_in(admin, "draft")
+    read = appliance.directory.audience
+
+    def audience(groups):
+        members = read(groups)
+        rounds.delete_draft(appliance, "admin2", round_id)
+        return members
+
+    monkeypatch.setattr(appliance.directory, "audience", audience)
+    assert_problem(admin.post(url(round_id, "open")), 409, "the round was opened or changed meanwhile")
+    assert snapshot_rows(appliance, round_id) == 0
+    assert keys.read_round_key(appliance.keys_dir, round_id) is None
+
+
+def test_a_drafts_texts_and_dates_change_without_asking_the_directory_again(appliance, admin):
+    add_person(appliance, "sam", {"sales"})
+    round_id = round_in(admin, "draft", audience_groups=["sales"])
+    people.delete_person(appliance.dbs.identity, "sam")  # the group is gone from the directory
+    response = admin.patch(url(round_id), json={"title": "Sales team", "closes_at": soon(9)})
+    assert response.status_code == 200, response.text
+    assert response.json()["audience_groups"] == ["sales"]
+    assert_problem(admin.patch(url(round_id), json={"audience_groups": ["sales"]}), 400,
+                   "audience group 'sales' does not exist in the directory")  # given again, it is checked
 
 
 @pytest.mark.parametrize("change, detail", [

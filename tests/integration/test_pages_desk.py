@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from appliance.storage import audit
-from tests.conftest import create_open_round
+from appliance.storage import audit, people
+from tests.conftest import add_person, create_open_round
 
 
 def test_the_moderation_page_never_shows_who_wrote_a_proposal(api, pages):
@@ -172,8 +172,29 @@ def test_an_admin_changes_a_draft_from_its_form_which_saves_only_what_changed(ap
     assert admin.submit(f"/admin/rounds/{round_id}/open").status_code == 303
     opened = admin.get(f"/admin/rounds/{round_id}/edit", follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == f"/admin/rounds/{round_id}"
-    late = admin.submit(f"/admin/rounds/{round_id}/edit", as_sent | {"k": "9"})
-    assert late.status_code == 409 and "cannot change once the round is open" in late.text
+    late = admin.submit(f"/admin/rounds/{round_id}/edit", as_sent | {"closes_at": "2099-02-10T18:30"})
+    assert late.status_code == 409 and "The round was opened meanwhile" in late.text
+    assert api("admin").get(f"/api/v1/rounds/{round_id}").json()["closes_at"] == "2099-01-10T17:30:00Z"
+
+
+def test_the_draft_form_keeps_what_the_admin_did_not_touch(appliance, api, pages):
+    add_person(appliance, "sam", {"sales"})
+    description = "\n\n".join(["x" * 98] * 50)  # 4,998 characters: 5,048 as a browser sends them back
+    round_id = api("admin").post("/api/v1/rounds", json={
+        "title": "Sales", "question": "Why?", "audience_groups": ["sales"], "description": description}).json()["id"]
+    people.delete_person(appliance.dbs.identity, "sam")  # the group is gone from the directory since
+    admin = pages("admin")
+    form = admin.get(f"/admin/rounds/{round_id}/edit").text
+    assert 'value="sales" checked' in form  # still there, ticked: saving does not widen the audience
+    as_sent = {"title": "Sales team", "question": "Why?", "audience_groups": "sales", "k": "",
+               "proposal_quota": "", "description": description.replace("\n", "\r\n"), "moderation": "pre"}
+    saved = admin.submit(f"/admin/rounds/{round_id}/edit", as_sent)
+    assert saved.headers["location"] == f"/admin/rounds/{round_id}?done=edited", saved.text
+    stored = api("admin").get(f"/api/v1/rounds/{round_id}").json()
+    assert (stored["title"], stored["audience_groups"], stored["description"]) == ("Sales team", ["sales"],
+                                                                                   description)
+    assert [detail for _, _, done, _, detail in audit.recent(appliance.dbs.identity)
+            if done == "round.edit"] == ["title"]  # an emptied k or quota that was the default is no change
 
 
 def test_an_admin_deletes_a_draft_once_the_box_is_ticked(api, pages):

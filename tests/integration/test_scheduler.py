@@ -19,7 +19,7 @@ from appliance.app import create_app
 from appliance.services import scheduler as scheduling
 from appliance.services.context import Appliance, build_appliance, utc_now
 from appliance.services.outbox import compose, enqueue
-from appliance.services.rounds import RoundDraft, create_round, edit_round, open_round
+from appliance.services.rounds import RoundDraft, create_round, delete_draft, edit_round, open_round
 from appliance.services.scheduler import (JOBS, RUNNING_ELSEWHERE, RUNNING_HERE, STOPPED, PeriodicJob, Scheduler,
                                           scheduler_status, step_rounds, stop_requested)
 from appliance.storage import audit, instance
@@ -157,6 +157,22 @@ def test_an_opening_moved_later_while_the_scheduler_opens_the_round_keeps_it_a_d
     assert status(appliance, round_id) == "draft"
     step_rounds(appliance, T0 + timedelta(days=1))
     assert status(appliance, round_id) == "open"
+
+
+def test_a_draft_deleted_while_the_scheduler_opens_it_is_skipped_quietly(appliance, monkeypatch, caplog):
+    round_id = draft(appliance, "Deleted", T0 - timedelta(hours=1), T0 + timedelta(days=5))
+    listed = stored_rounds.list_rounds
+
+    def list_then_delete(db):  # the admin's deletion lands between the reading and the step (a race, forced)
+        rounds = listed(db)
+        delete_draft(appliance, "admin", round_id)
+        return rounds
+
+    monkeypatch.setattr(scheduling.stored_rounds, "list_rounds", list_then_delete)
+    step_rounds(appliance, T0)  # no "could not open", no job failure
+    monkeypatch.undo()
+    assert stored_rounds.get_round(appliance.dbs.ballots, round_id) is None
+    assert not [r for r in caplog.records if round_id in r.getMessage()]
 
 
 # --- Running jobs --------------------------------------------------------------------

@@ -11,15 +11,16 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from appliance.domain.errors import DomainError, Invalid
+from appliance.domain.errors import Conflict, DomainError, Invalid
 from appliance.domain.proposals import clean_paragraphs, clean_text
 from appliance.domain.rounds import (DESCRIPTION_MAX_CHARS, MAX_K, MIN_K, QUESTION_MAX_CHARS, QUOTA_RANGE,
                                      TITLE_MAX_CHARS, Round, Viewer)
 from appliance.services import notifications, outbox, participation
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
+from appliance.settings import RoundSettings
 from appliance.storage import audit, proposals
 from appliance.storage.digests import DigestSchedule
 from appliance.web.auth import requires_admin
@@ -47,6 +48,12 @@ class RoundForm(BaseModel):
     proposals_close_at: str = Field("", max_length=32)
     proposal_quota: str = Field("", max_length=6)
     moderation: str = Field("pre", max_length=8)
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def one_character_per_line_end(cls, value: object) -> object:
+        """A browser sends a text area's lines ended with \r\n: counted as one character, as stored."""
+        return value.replace("\r\n", "\n") if isinstance(value, str) else value
 
 
 CONFIRMED = ("close", "publish")  # steps that cannot be undone: the form's box must be ticked
@@ -129,14 +136,18 @@ def form_of(round_: Round, zone: str) -> RoundForm:
         **{name: local_input(getattr(round_, name), zone) for name in DATE_FIELDS})
 
 
-def changed_settings(round_: Round, form: RoundForm, zone: str) -> dict[str, object]:
+def changed_settings(round_: Round, form: RoundForm, zone: str, defaults: RoundSettings) -> dict[str, object]:
     """The settings the form changes in the draft: a date shown to the minute and sent back as it was is
-    unchanged, and so are the same groups or dimensions in another order."""
+    unchanged, and so are the same groups or dimensions in another order, and an emptied k or quota that
+    was the default."""
     draft = draft_from(form, zone)
     shown = form_of(round_, zone)
+    default = {"k": defaults.default_k, "proposal_quota": defaults.proposal_quota}
     changes = {}
     for name in service.EDITABLE:
         value, current = getattr(draft, name), getattr(round_, name)
+        if value is None and name in default:
+            value = default[name]
         if name in DATE_FIELDS:
             same = getattr(form, name).strip() == getattr(shown, name)
         elif name in ("audience_groups", "dimensions"):
@@ -175,11 +186,16 @@ class AdminPages(Controller):
     def _form(app: Appliance, request: Request, form: RoundForm, status: int = 200, error: str | None = None,
               editing: Round | None = None):
         """The round form: empty for a new round, or a draft's settings (`editing`) to change them."""
+        chosen_groups, chosen_dimensions = as_list(form.audience_groups), as_list(form.dimensions)
+        dimensions = app.directory.dimensions()
         return page(request, "admin_new.html", status=status, error=error, form=form, editing=editing,
                     min_k=MIN_K, max_k=MAX_K,
                     quota_range=QUOTA_RANGE,
-                    chosen_groups=as_list(form.audience_groups), chosen_dimensions=as_list(form.dimensions),
-                    groups=sorted(app.directory.group_names()), dimensions=app.directory.dimensions())
+                    chosen_groups=chosen_groups, chosen_dimensions=chosen_dimensions,
+                    # a draft's group or dimension the directory no longer has stays on its form, ticked: saving
+                    # the title does not widen the audience to everyone
+                    groups=sorted(set(app.directory.group_names()) | set(chosen_groups)),
+                    dimensions=[*dimensions, *(d for d in chosen_dimensions if d not in dimensions)])
 
     @post("/new", sync_to_thread=True, status_code=303)
     def create(self, app: NamedDependency[Appliance], actor: NamedDependency[str], request: Request,
@@ -208,7 +224,9 @@ class AdminPages(Controller):
         round_ = service.find_round(app, round_id, viewer)
         zone = app.settings.server.time_zone
         try:
-            changes = changed_settings(round_, data, zone)
+            if round_.status != "draft":  # a form opened before the round was
+                raise Conflict("the round was opened meanwhile: its settings cannot change any more")
+            changes = changed_settings(round_, data, zone, app.settings.rounds)
             if changes:
                 service.edit_round(app, actor, round_id, changes)
         except DomainError as error:
