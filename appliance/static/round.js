@@ -48,6 +48,11 @@
     var voted = parseInt(zone.dataset.voted, 10) || 0;
     var remaining = parseInt(zone.dataset.remaining, 10) || 0;
     var busy = false;
+    // The proposal just voted on, which "Change this vote" brings back; `again`: the card shows it, and a vote
+    // there replaces the one given (the appliance keeps one vote per proposal) without counting a new one.
+    var changeButton = document.getElementById("vote-change");
+    var last = null;
+    var again = false;
     var SETTLE_MS = 500;
     var settled = null;
     // The rest of the sequence the page was drawn with: asking for another on load could draw another proposal
@@ -132,10 +137,16 @@
       var parts = choice.split(":");
       var body = { proposal: proposalField.value, vote: parts[0], qualification: parts[1] || null };
       card.classList.add("sending");
+      var votedOn = { id: proposalField.value, text: text.textContent };
       api("POST", "/api/v1/rounds/" + round + "/ballots", body, csrfToken(form)).then(function () {
-        voted += 1;
-        remaining = Math.max(0, remaining - 1);
+        if (!again) {
+          voted += 1;
+          remaining = Math.max(0, remaining - 1);
+        }
         showProgress();
+        again = false;
+        last = votedOn;
+        changeButton.classList.remove("invisible");
         var said = zone.dataset["vote_" + parts[0]] || parts[0];
         if (parts[1]) {  // the nuance too, so that the voter knows it was taken
           said = fill(zone.dataset.nuanced, { vote: said, nuance: zone.dataset["nuance_" + parts[1]] || parts[1] });
@@ -154,6 +165,11 @@
         // Every refusal is said in the page's language, never in the API's words. A request that got no
         // answer at all (no network) has no status.
         var said = zone.dataset["failed_" + (error.status || "offline")] || zone.dataset.failed_other;
+        if (error.status === 404 || error.status === 409) {  // no card left to vote again on, nor a vote to change
+          again = false;
+          last = null;
+          changeButton.classList.add("invisible");
+        }
         status.classList.add("failed");
         status.textContent = error.wait ? fill(zone.dataset.throttled, { wait: numbers.format(error.wait) }) : said;
         if (error.status === 404) {  // withdrawn: go on with the next proposal
@@ -167,6 +183,20 @@
         card.classList.remove("sending");
       });
     };
+
+    changeButton.addEventListener("click", function () {
+      if (busy || !last) { return; }
+      if (proposalField.value && !card.classList.contains("hidden")) {  // the card shown comes back next
+        queue.unshift({ id: proposalField.value, text: text.textContent });
+      }
+      again = true;
+      show(last);
+      last = null;
+      changeButton.classList.add("invisible");
+      status.classList.remove("failed");
+      status.textContent = changeButton.dataset.changing;
+      text.focus();  // the button is gone: a screen reader reads the proposal again
+    });
 
     form.addEventListener("submit", function (event) {
       var submitter = event.submitter;
@@ -230,7 +260,7 @@
             { proposal: hint.id, vote: "agree", qualification: null }, csrfToken(propose))
           .then(function () {
             var done = document.createElement("span");
-            done.className = "small muted";
+            done.className = "small muted hint-done";
             done.setAttribute("role", "status");
             done.textContent = hints.dataset.agreed;
             button.replaceWith(done);
@@ -281,7 +311,14 @@
         });
     };
 
+    var refusal = document.getElementById("proposal-error");
     area.addEventListener("input", function () {
+      if (refusal) {  // it was about the text sent, no longer the one being typed
+        refusal.remove();
+        refusal = null;
+        area.removeAttribute("aria-invalid");
+        area.setAttribute("aria-describedby", "proposal-rules");
+      }
       count();
       clearTimeout(timer);
       timer = setTimeout(lookUp, 400);
