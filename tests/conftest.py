@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -239,3 +241,36 @@ def pages(appliance: Appliance) -> Iterator[Callable[[str | None], PageBrowser]]
         return browser
 
     yield make
+
+
+@pytest.fixture
+def not_ldap():
+    """A port that answers every connection in another protocol (an HTTP server put where LDAP was expected)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def reply(client: socket.socket) -> None:
+        with client:
+            client.settimeout(5)
+            try:
+                if client.recv(4096):
+                    client.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                                   b"Content-Length: 200\r\n\r\n" + b"x" * 200)
+            except OSError:
+                pass
+
+    def answer() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=reply, args=(client,), daemon=True).start()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    yield f"ldap://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    listener.close()

@@ -36,6 +36,10 @@ class DirectoryUnavailable(Exception):
     """The directory cannot be reached; sign-in answers 503."""
 
 
+class DirectoryMisconfigured(DirectoryUnavailable):
+    """The server answers, but the configuration does not fit it (a wrong base, a refused service account)."""
+
+
 class Directory(Protocol):
     """What the appliance asks of a directory (local or LDAP)."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
-from appliance.directory import Person
+from appliance.directory import DirectoryUnavailable, Person
 from appliance.domain import digests as content
 from appliance.domain import schedules
 from appliance.domain.errors import Invalid, NotFound
@@ -337,6 +337,8 @@ def send_round_mail(app: Appliance, now: datetime) -> None:
     for round_ in stored_rounds.list_rounds(app.dbs.ballots):
         try:
             mail_round(app, round_, now)
+        except DirectoryUnavailable as error:  # said by /readyz too; the next run tries again
+            log.warning("round %s: its mail waits for the directory: %s", round_.id, error)
         except Exception:
             log.exception("round %s: its mail could not be queued", round_.id)
             failed += 1

@@ -154,6 +154,15 @@ def retry_failed(db: Database, now: int) -> int:
                                " last_error = '' WHERE status = 'failed'", (now,)).rowcount
 
 
+def withdraw(db: Database, prefixes: Iterable[str]) -> int:
+    """Delete the messages not sent yet (waiting or given up on) whose key starts with one of `prefixes`; how
+    many. One a sender holds right now may still go."""
+    with write(db):
+        return sum(db.conn.execute("DELETE FROM outbox WHERE status IN ('pending', 'failed')"
+                                   " AND substr(key, 1, length(?)) = ?", (prefix, prefix)).rowcount
+                   for prefix in prefixes)
+
+
 def drop_failed(db: Database) -> int:
     """Delete the messages given up on (an address that no longer exists); how many. A one-off round message
     is not queued again for it: round_notices remembers it was queued."""

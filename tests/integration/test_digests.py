@@ -17,6 +17,7 @@ from appliance.services.rounds import RoundDraft, edit_round, round_results
 from appliance.storage import digests as stored
 from appliance.storage import people
 from appliance.storage.connection import fetch_all
+from appliance.storage.outbox import depth
 from tests.conftest import PASSWORD_HASH, create_open_round
 from tests.services.smtp import SmtpServer
 
@@ -390,6 +391,22 @@ def test_no_reminder_once_the_round_has_closed_or_too_soon_after_the_invitation(
     run_jobs(appliance, clock, clock.now + timedelta(hours=1))
     assert [notifications.get_round(appliance, i).status for i in (soon, later)] == ["open", "open"]
     assert not mails(server, "closing soon") and not reminders_at(appliance)
+
+
+def test_invitations_not_sent_when_the_round_closes_are_withdrawn(api, appliance, server, clock):
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])
+    notifications.send_round_mail(appliance, clock.now)  # queued, but the relay is down for hours
+    server.stop()
+    send_mail(appliance, clock.now)
+    assert depth(appliance.dbs.identity) == len(STAFF)
+    assert admin.post(f"/api/v1/rounds/{round_id}/close").status_code == 200
+    assert depth(appliance.dbs.identity) == 0  # "a consultation is open" would arrive after it closed
+    server.start()
+    assert admin.post(f"/api/v1/rounds/{round_id}/publish").status_code == 200
+    run_jobs(appliance, clock, clock.now + timedelta(hours=1))
+    assert not mails(server, "New consultation")
+    assert len(mails(server, "the results are published")) == len(STAFF)  # mail goes again, the right one
 
 
 def test_invitation_and_reminder_give_the_closing_day_and_time_in_paris(api, appliance, server, clock):

@@ -318,3 +318,25 @@ def test_directory_sync_reports_an_unreachable_directory(own_slapd, ldap_ca, tmp
     own_slapd.start()
     assert main(["directory", "sync"]) == 0
     assert "29 people in the audience" in capsys.readouterr().out
+
+
+def test_a_port_that_answers_in_another_protocol_is_named_without_a_traceback(slapd, ldap_ca, not_ldap, monkeypatch,
+                                                                              capsys):
+    configure(monkeypatch, ldap_sections(slapd, ldap_ca, servers=[not_ldap], start_tls=False))
+    status, lines, err = ldap_check(capsys)
+    assert status == 1 and "Traceback" not in err, err
+    assert lines_of(lines, "FAIL") == [f"FAIL  {not_ldap}: the server answered, but not in LDAP: check the port"
+                                       " (389 for ldap://, 636 for ldaps://)"]
+    assert lines[-1] == "some checks FAILED"
+
+
+def test_a_hung_server_over_plain_ldap_fails_without_a_traceback(own_slapd, ldap_ca, monkeypatch, capsys):
+    configure(monkeypatch, ldap_sections(own_slapd, ldap_ca, timeout_seconds=1, start_tls=False))
+    own_slapd.pause()
+    try:
+        status, lines, err = ldap_check(capsys, "--user", "u12")
+    finally:
+        own_slapd.resume()
+    assert status == 1 and "Traceback" not in err, err
+    assert lines_of(lines, "FAIL")[0].startswith(f"FAIL  {own_slapd.url}: cannot talk LDAP to 127.0.0.1")
+    assert lines[-1] == "some checks FAILED"

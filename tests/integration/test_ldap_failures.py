@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 import pytest
 from litestar.testing import TestClient
@@ -23,6 +24,8 @@ from litestar.testing import TestClient
 from appliance.app import create_app
 from appliance.directory import DirectoryUnavailable
 from appliance.services.context import Appliance, build_appliance
+from appliance.services.notifications import send_round_mail
+from appliance.services.rounds import RoundDraft, create_round
 from appliance.settings import Settings
 from tests.conftest import PASSWORD, Api, ldap_sections, seed_people
 from tests.services.slapd import SERVICE_PASSWORD, USER_PASSWORD, Slapd
@@ -241,6 +244,17 @@ def test_a_closed_port_first_in_the_pool_is_skipped(make_settings, slapd, ldap_c
             assert time.monotonic() - started < 3
 
 
+def test_a_port_that_answers_in_another_protocol_is_a_directory_problem_not_a_500(make_settings, slapd, ldap_ca,
+                                                                                   not_ldap):
+    sections = ldap_sections(slapd, ldap_ca, servers=[not_ldap], start_tls=False)
+    with ldap_appliance(make_settings, sections) as app:
+        response = browser(app).sign_in("u12", USER_PASSWORD)
+        assert response.status_code == 503, response.text
+        ready = browser(app).get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded", ready.text
+        assert ready.json()["directory"].startswith("unreachable")
+
+
 # --- TLS -------------------------------------------------------------------------
 
 
@@ -300,6 +314,22 @@ def test_verified_tls_does_not_warn(make_settings, slapd, ldap_ca, scheme, caplo
 
 
 # --- Misconfiguration ------------------------------------------------------------
+
+
+def test_a_refused_service_account_is_named_by_readyz_and_round_mail_waits_without_a_traceback(
+        make_settings, slapd, ldap_ca, appliance_log):
+    sections = ldap_sections(slapd, ldap_ca, bind_password="not-the-service-secret")
+    with ldap_appliance(make_settings, sections) as app:
+        ready = browser(app).get("/readyz").json()
+        assert ready["status"] == "degraded"
+        assert ready["directory"].startswith("misconfigured: the service account") and "(49)" in ready["directory"]
+        round_ = create_round(app, "admin", RoundDraft(title="Canteen", question="Why?"))
+        app.dbs.ballots.execute("UPDATE rounds SET status = 'open' WHERE id = ?", [round_.id])  # its invitation
+        app.dbs.ballots.conn.commit()
+        send_round_mail(app, datetime.now(timezone.utc))  # no job failure: the next run tries again
+    said = [r for r in appliance_log.records if round_.id in r.getMessage()]
+    assert said and all(r.levelno == logging.WARNING and not r.exc_info for r in said), appliance_log.text()
+    assert "its mail waits for the directory: the service account" in said[0].getMessage()
 
 
 def test_a_refused_service_account_answers_503_and_logs_why_but_no_password(make_settings, slapd, ldap_ca,

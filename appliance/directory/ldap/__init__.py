@@ -24,7 +24,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
-from appliance.directory import MAX_SURNAMES, DirectoryUnavailable, Person
+from appliance.directory import MAX_SURNAMES, DirectoryMisconfigured, DirectoryUnavailable, Person
 from appliance.settings import LdapSettings
 
 log = logging.getLogger("appliance.directory")
@@ -44,10 +44,6 @@ SIZE_LIMIT_EXCEEDED = 4
 SERVER_TROUBLE = {51: "busy", 52: "unavailable", 80: "other"}
 
 T = TypeVar("T")
-
-
-class DirectoryMisconfigured(DirectoryUnavailable):
-    """The server answers, but the configuration does not fit it (a wrong base, a refused service account)."""
 
 
 def server_pool(settings: LdapSettings) -> ServerPool:
@@ -133,6 +129,11 @@ class _Pool:
                 except DirectoryUnavailable:
                     close_connection(connection)
                     raise
+                except Exception as error:
+                    if not garbled(error):
+                        raise
+                    close_connection(connection)
+                    raise DirectoryUnavailable(NOT_LDAP) from None
                 with self._lock:
                     self._idle.append(connection)
                 return result
@@ -377,6 +378,19 @@ class LdapDirectory:
             return [r for r in responses or [] if r.get("type") == "searchResEntry"]
 
         return self._search_pool.run(search)
+
+
+NOT_LDAP = "the server answered, but not in LDAP: check the port (389 for ldap://, 636 for ldaps://)"
+
+
+def garbled(error: BaseException) -> bool:
+    """Whether ldap3 failed while decoding what the server sent (a KeyError deep in its BER decoder, for one):
+    the port answers, but another protocol. An error raised in this package's own code is not one."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    module = frame.tb_frame.f_globals.get("__name__", "") if frame is not None else ""
+    return module.startswith(("ldap3.", "pyasn1."))
 
 
 def describe_error(error: BaseException) -> str:

@@ -19,10 +19,12 @@ from ldap3.core.exceptions import LDAPCertificateError, LDAPException
 from appliance.directory import DirectoryUnavailable
 from appliance.directory.ldap import (
     INVALID_CREDENTIALS,
+    NOT_LDAP,
     DirectoryMisconfigured,
     NO_SUCH_OBJECT,
     LdapDirectory,
     describe_error,
+    garbled,
     make_server,
     open_connection,
 )
@@ -90,11 +92,25 @@ def _check_server(ldap: LdapSettings, url: str) -> Iterator[Finding]:
     except (LDAPException, OSError, DirectoryUnavailable) as error:
         yield Finding(FAIL, url, _tls_diagnosis(error, host, ldap))
         return
+    except Exception as error:
+        if not garbled(error):
+            raise
+        yield Finding(FAIL, url, NOT_LDAP)
+        return
     try:
         yield _transport(ldap, connection, secure)
         yield _service_bind(ldap, connection, url)
+    except (LDAPException, OSError) as error:  # it stopped answering, or hung up, after the connection
+        yield Finding(FAIL, url, f"cannot talk LDAP to {host}: {describe_error(error)}")
+    except Exception as error:
+        if not garbled(error):
+            raise
+        yield Finding(FAIL, url, NOT_LDAP)
     finally:
-        connection.unbind()
+        try:
+            connection.unbind()
+        except (LDAPException, OSError):
+            pass
 
 
 def _transport(ldap: LdapSettings, connection: Connection, secure: bool) -> Finding:

@@ -9,7 +9,7 @@ from pathlib import Path
 from litestar import Response, get
 from litestar.di import NamedDependency
 
-from appliance.directory import DirectoryUnavailable
+from appliance.directory import DirectoryMisconfigured, DirectoryUnavailable
 from appliance.services.context import Appliance, log
 from appliance.services.scheduler import scheduler_status
 from appliance.storage import outbox
@@ -57,6 +57,9 @@ def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
     try:
         app.directory.check()
         checks["directory"] = "ok"
+    except DirectoryMisconfigured as error:  # it answers, but refuses the configuration: no network problem
+        log.warning("readiness: the directory refuses the configuration: %s", error)
+        checks["directory"] = f"misconfigured: {error}; new sign-ins fail, open sessions keep working"
     except DirectoryUnavailable as error:
         log.warning("readiness: directory unreachable: %s", error)
         checks["directory"] = "unreachable: new sign-ins fail, open sessions keep working"
