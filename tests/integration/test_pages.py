@@ -172,6 +172,26 @@ def test_a_vote_posted_from_another_site_without_the_token_is_refused(api, pages
     assert card_proposal(voter.get(f"/rounds/{round_id}").text) == proposal  # still to vote on
 
 
+def test_after_the_close_my_proposals_says_why_it_cannot_list_them(api, pages):
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])  # pre-moderation: it waits
+    assert api("u01").post(f"/api/v1/rounds/{round_id}/proposals",
+                           json={"text": "Hold fewer and shorter meetings"}).status_code == 201
+    author = pages("u01")
+    assert "Hold fewer and shorter meetings" in author.get(f"/rounds/{round_id}/mine").text
+    assert admin.post(f"/api/v1/rounds/{round_id}/close").status_code == 200
+    for step in ("closed", "published"):
+        mine = author.get(f"/rounds/{round_id}/mine")
+        assert mine.status_code == 200, mine.text
+        assert "the link between you and your proposals was erased" in mine.text
+        assert "Hold fewer and shorter meetings" not in mine.text
+        assert ('href="/rounds/' + round_id + '/results"' in mine.text) == (step == "published")
+        dashboard = pages("admin").get(f"/admin/rounds/{round_id}").text
+        assert "Never moderated: the round closed first" in dashboard and "Waiting for moderation" not in dashboard
+        if step == "closed":
+            assert admin.post(f"/api/v1/rounds/{round_id}/publish").status_code == 200
+
+
 def test_no_page_fails_on_odd_input(api, pages):
     round_id = create_open_round(api("admin"), audience_groups=["staff"])
     odd = ["nope", "%00", "a" * 300, round_id]

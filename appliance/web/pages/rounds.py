@@ -110,7 +110,14 @@ class RoundPages(Controller):
     @get("/rounds/{round_id:str}/mine", sync_to_thread=True)
     def mine(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], request: Request,
              round_id: FromPath[str]) -> Template:
-        """My proposals in an open round and what became of them; one waiting for its batch is said so."""
+        """My proposals in an open round and what became of them; one waiting for its batch is said so.
+
+        Once the round has closed, nobody can tell which proposals were mine (the author labels are erased at
+        close): the page says so, rather than refusing.
+        """
         round_ = service.find_round(app, round_id, viewer)
+        if round_.status in ("closed", "published"):
+            return page(request, "mine.html", round=round_, proposals=[], waiting=frozenset(), ended=True)
         mine = participation.my_proposals(app, round_id, viewer)
-        return page(request, "mine.html", round=round_, proposals=mine.proposals, waiting=mine.waiting)
+        return page(request, "mine.html", round=round_, proposals=mine.proposals, waiting=mine.waiting,
+                    ended=False)
