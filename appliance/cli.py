@@ -113,7 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_commands(commands)
     add_mail_commands(commands)
     add_ops_commands(commands)
+    describe_commands(parser)
     return parser
+
+
+def describe_commands(parser: argparse.ArgumentParser) -> None:
+    """Each command's --help opens with what it does, the line the list of commands gives it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            said = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, command in action.choices.items():
+                if command.description is None and said.get(name):
+                    command.description = said[name][0].upper() + said[name][1:] + "."
+                describe_commands(command)
 
 
 created_data_dir: Path | None = None  # set by open_appliance when this command made the data directory

@@ -311,3 +311,16 @@ def test_mail_retry_with_nothing_given_up_on_says_so(monkeypatch, capsys):
     assert capsys.readouterr().out == "no message was given up on: nothing to send again\n"
     assert run(["mail", "drop"], monkeypatch) == 0
     assert capsys.readouterr().out == "no message was given up on: nothing to delete\n"
+
+
+@pytest.mark.parametrize("command, said", [
+    (["serve"], "Run the web application."),
+    (["init"], "Create the data directory, databases and instance secret."),
+    (["mail", "drop"], "Delete the messages given up on, for good"),
+    (["user", "add"], "Add a person (password from a prompt, or stdin)."),
+])
+def test_every_command_s_help_says_what_it_does(command, said, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exit:
+        run([*command, "--help"], monkeypatch)
+    assert exit.value.code == 0
+    assert said in capsys.readouterr().out
