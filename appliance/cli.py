@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from appliance import __version__
 from appliance.domain.errors import DomainError
-from appliance.settings import SettingsError, config_path, load_settings
+from appliance.settings import ENV_PREFIX, SettingsError, config_path, load_settings
 
 if TYPE_CHECKING:
     from appliance.services.context import Appliance
@@ -71,9 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _os_error_line(error: OSError) -> str:
-    owner = f" (this user is uid {os.getuid()}: check who owns storage.data_dir and its files)" if isinstance(
-        error, PermissionError) else ""
-    return f"appliance: cannot use {error.filename or 'a file'}: {error.strerror or error}{owner}"
+    """One line for a file the command could not use, naming what it is for when that is known."""
+    denied = isinstance(error, PermissionError)
+    if error.filename and Path(error.filename) == config_path():
+        hint = (f" (the configuration file, {ENV_PREFIX}CONFIG: this user is uid {os.getuid()} and must be able to"
+                " read it)") if denied else f" (the configuration file, {ENV_PREFIX}CONFIG)"
+    else:
+        hint = f" (this user is uid {os.getuid()}: check who owns storage.data_dir and its files)" if denied else ""
+    return f"appliance: cannot use {error.filename or 'a file'}: {error.strerror or error}{hint}"
 
 
 def _reader_gone() -> bool:

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from appliance.cli import main
+from appliance.cli import _os_error_line, main
 from appliance.services.context import build_appliance
 from appliance.services.notifications import has_address
 from appliance.services.rounds import round_results
@@ -324,3 +324,16 @@ def test_every_command_s_help_says_what_it_does(command, said, monkeypatch, caps
         run([*command, "--help"], monkeypatch)
     assert exit.value.code == 0
     assert said in capsys.readouterr().out
+
+
+def test_an_unreadable_configuration_file_is_named_as_such_not_as_the_data_directory(tmp_path, monkeypatch):
+    config = tmp_path / "appliance.toml"
+    monkeypatch.setenv("APPLIANCE_CONFIG", str(config))
+    # Refused reading is what a container user meets with a root-only mounted file; as root here, it cannot
+    # be produced, so the error is made as open() makes it.
+    line = _os_error_line(PermissionError(13, "Permission denied", str(config)))
+    assert line.startswith(f"appliance: cannot use {config}: Permission denied (the configuration file,"
+                           " APPLIANCE_CONFIG: this user is uid ")
+    assert "storage.data_dir" not in line
+    other = _os_error_line(PermissionError(13, "Permission denied", str(tmp_path / "data" / "identity.db")))
+    assert "check who owns storage.data_dir" in other
