@@ -134,12 +134,15 @@ def shown_points(score: float) -> int:
     return int(published.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+ZONE_MOST, ZONE_NEUTRAL, ZONE_FEW = 0.6, 0.4, 0.15  # the zones' bounds, as the results page explains them
+
+
 def zone(agree: float, disagree: float, neutral: float) -> str:
     """consensus, rejection, limbo or controversy, tested in that order."""
-    if agree >= 0.6 or (neutral < 0.4 and disagree < 0.15):
+    if agree >= ZONE_MOST or (neutral < ZONE_NEUTRAL and disagree < ZONE_FEW):
         return "consensus"
-    if disagree >= 0.6 or (neutral < 0.4 and agree < 0.15):
+    if disagree >= ZONE_MOST or (neutral < ZONE_NEUTRAL and agree < ZONE_FEW):
         return "rejection"
-    if neutral >= 0.4:
+    if neutral >= ZONE_NEUTRAL:
         return "limbo"
     return "controversy"

@@ -48,6 +48,14 @@ def test_the_results_page_shows_the_ranking_with_zones_and_bars(api, pages, crow
     assert 'class="badge zone-consensus"' in html
     assert re.search(r'<svg class="bar"[^>]*role="img" aria-label="Agree 9\d%', html)
     assert "28 voters" in html
+    rules = html.split('<details class="zones-help">', 1)[1].split("</details>", 1)[0]
+    for said in ("at least 60% agree, or fewer than 40% are neutral and fewer than 15% disagree",
+                 "at least 60% disagree", "otherwise, when 40% or more are neutral",
+                 "even when more disagree than agree"):
+        assert said in rules, said
+    french = pages("c05")
+    french.submit("/language", {"lang": "fr", "next": "/rounds"})
+    assert re.search(r"au moins 60[\u00a0\u202f]% sont d’accord", french.get(f"/rounds/{round_id}/results").text)
 
 
 def test_no_results_page_while_a_round_is_open(api, pages):

@@ -8,6 +8,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from appliance.domain.rounds import Viewer
+from appliance.domain.scoring import ZONE_FEW, ZONE_MOST, ZONE_NEUTRAL
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
 from appliance.web.api.models import ProposalResultOut
@@ -45,5 +46,7 @@ class ResultsPages(Controller):
         return page(request, "results.html", round=round_, view=published, tab=tab, tabs=TABS,
                     shown=tab_proposals(published.proposals, tab),
                     counts={name: len(tab_proposals(published.proposals, name)) for name in TABS},
+                    bounds={"most": say.percent(ZONE_MOST), "neutral": say.percent(ZONE_NEUTRAL),
+                            "few": say.percent(ZONE_FEW)},
                     bar=lambda rates: charts.stacked_bar(rates, say, VOTES),
                     interval=lambda figure, name: charts.interval_bar(figure, say, name))
