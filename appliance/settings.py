@@ -14,11 +14,12 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+                      model_validator)
 from pydantic_settings import (
     BaseSettings,
     SettingsError as PydanticSettingsError,
@@ -224,6 +225,8 @@ class DirectorySettings(Section):
 
 
 GroupMembership = Literal["member", "member_uid", "member_of", "ad_nested"]
+# A CA file given empty (APPLIANCE_LDAP__CA_FILE=) means none: the system's CAs, not the file ".".
+OptionalFile = Annotated[Path | None, BeforeValidator(lambda v: None if isinstance(v, str) and not v.strip() else v)]
 
 
 class LdapSettings(Section):
@@ -231,7 +234,7 @@ class LdapSettings(Section):
 
     servers: list[str] = []
     start_tls: bool = False
-    ca_file: Path | None = None
+    ca_file: OptionalFile = None
     insecure_skip_certificate_verification: bool = False
     connect_timeout_seconds: int = Field(5, ge=1, le=120)
     timeout_seconds: int = Field(10, ge=1, le=300)
@@ -332,7 +335,7 @@ class MailSettings(Section):
     host: str = ""
     port: int = Field(MAIL_PORTS["starttls"], ge=1, le=65535)  # when not given: the usual port of `security`
     security: MailSecurity = "starttls"
-    ca_file: Path | None = None
+    ca_file: OptionalFile = None
     username: str = ""
     password: SecretStr | None = None
     allow_plaintext_auth: bool = False

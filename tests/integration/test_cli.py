@@ -147,6 +147,14 @@ def test_a_bad_setting_stops_the_command_with_one_line_naming_it(monkeypatch, ca
     assert err.startswith("appliance: setting server.port (APPLIANCE_SERVER__PORT):") and err.count("\n") == 1
 
 
+def test_a_ca_file_given_empty_is_none_the_system_s_authorities(monkeypatch, capsys):
+    monkeypatch.setenv("APPLIANCE_LDAP__CA_FILE", "")  # not the file "."
+    monkeypatch.setenv("APPLIANCE_MAIL__CA_FILE", " ")
+    settings = load_settings()
+    assert settings.ldap.ca_file is None and settings.mail.ca_file is None
+    assert run(["init"], monkeypatch) == 0
+
+
 def test_demo_fills_an_empty_appliance_with_an_open_and_a_published_round(monkeypatch, capsys):
     assert run(["demo"], monkeypatch) == 0
     out = capsys.readouterr().out
