@@ -27,7 +27,8 @@ Nothing needs to be done with this message.</p>
 
 
 def add_mail_commands(commands: argparse._SubParsersAction) -> None:
-    mail = commands.add_parser("mail", help="check the outgoing mail (SMTP relay) configuration")
+    mail = commands.add_parser("mail", help="outgoing mail: test the relay, see the queue, send again or delete what"
+                                            " failed")
     mail_commands = mail.add_subparsers(title="mail commands", metavar="COMMAND", required=True)
     test = mail_commands.add_parser("test", help="send a test message through the relay")
     test.add_argument("address", metavar="ADDRESS", help="the address to send the test message to")

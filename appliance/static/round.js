@@ -66,6 +66,14 @@
       progressText.textContent = fill(zone.dataset.progress, { voted: numbers.format(voted), left: numbers.format(remaining) });
     };
 
+    // The card's buttons take no tap for a moment: after a new proposal comes, or after a longer message above
+    // the card moved it down, a tap aimed at where a button was would land on another.
+    var settle = function () {
+      card.classList.add("settling");
+      clearTimeout(settled);
+      settled = setTimeout(function () { card.classList.remove("settling"); }, SETTLE_MS);
+    };
+
     var leaveCard = function () {
       // Hiding the card takes the focus with it: give it to the status line, which says why.
       var focused = card.contains(document.activeElement);
@@ -90,9 +98,7 @@
       done.classList.add("hidden");
       if (focused) { text.focus(); }  // a screen reader reads the new proposal before the next vote
       // A second tap of a double tap would vote on this proposal unread: its buttons take no tap for a moment.
-      card.classList.add("settling");
-      clearTimeout(settled);
-      settled = setTimeout(function () { card.classList.remove("settling"); }, SETTLE_MS);
+      settle();
     };
 
     var refill = function () {
@@ -127,6 +133,10 @@
         showProgress();
       }).catch(function () {});
       if (proposalField.value === id && !busy) {
+        if (again) {  // the vote being changed was just given from the hint: nothing left to change here
+          again = false;
+          status.textContent = "";
+        }
         next().catch(leaveCard);
       }
     });
@@ -171,7 +181,9 @@
           changeButton.classList.add("invisible");
         }
         status.classList.add("failed");
+        var top = card.getBoundingClientRect().top;
         status.textContent = error.wait ? fill(zone.dataset.throttled, { wait: numbers.format(error.wait) }) : said;
+        if (card.getBoundingClientRect().top !== top) { settle(); }  // the message moved the card
         if (error.status === 404) {  // withdrawn: go on with the next proposal
           return next().catch(leaveCard);
         }

@@ -65,3 +65,28 @@ def test_a_refused_proposal_s_reason_goes_once_the_text_is_changed(api, open_pag
     phone.locator("#proposal-text").press_sequentially(" still")
     expect(error).to_have_count(0)  # it spoke of the text sent, not of the one being typed
     assert phone.locator("#proposal-text").get_attribute("aria-invalid") is None
+
+
+def test_a_vote_being_changed_and_given_from_a_similar_proposal_hint_leaves_no_change_pending(api, open_page):
+    round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
+    texts = ("Hold fewer and shorter weekly meetings", "Publish the cafeteria menu ahead",
+             "Open a quiet room for focused work")
+    for author, text in zip(("u01", "u02", "u03"), texts):
+        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    phone = open_page(PHONE)
+    sign_in(phone, "u05", PASSWORD)
+    phone.goto(f"/rounds/{round_id}")
+    first = phone.locator("#card-text").inner_text()
+    phone.locator("#proposal-text").fill(first + " please")  # its hint offers "I agree with it"
+    agree = phone.locator("#hints-list button").first
+    expect(agree).to_be_visible()
+    phone.locator("#card button.vote[value=disagree]").click()
+    expect(phone.locator("#vote-status")).to_have_text("Vote recorded: Disagree.")
+    phone.locator("#vote-change").click()
+    expect(phone.locator("#card-text")).to_have_text(first)
+    agree.click()  # the change, given from the hint instead of the card
+    expect(phone.locator("#card-text")).not_to_have_text(first)
+    expect(phone.locator("#vote-status")).not_to_contain_text("Vote again")
+    phone.wait_for_timeout(600)
+    phone.locator("#card button.vote[value=neutral]").click()
+    expect(phone.locator("#progress-text")).to_have_text("2 voted, 1 to go")  # a new vote, counted

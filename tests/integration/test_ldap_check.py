@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from ldap3 import MOCK_SYNC, Connection, Server
 
 from appliance.cli import main
+from appliance.directory.ldap import garbled
 from appliance.services.context import build_appliance
 from appliance.services.rounds import RoundDraft, create_round
 from appliance.settings import load_settings
@@ -340,3 +342,11 @@ def test_a_hung_server_over_plain_ldap_fails_without_a_traceback(own_slapd, ldap
     assert status == 1 and "Traceback" not in err, err
     assert lines_of(lines, "FAIL")[0].startswith(f"FAIL  {own_slapd.url}: cannot talk LDAP to 127.0.0.1")
     assert lines[-1] == "some checks FAILED"
+
+
+def test_an_error_of_ours_on_the_way_out_is_not_taken_for_a_server_in_another_protocol():
+    connection = Connection(Server("mock"), client_strategy=MOCK_SYNC)
+    connection.bind()
+    with pytest.raises(Exception) as caught:  # a bad argument ldap3 and pyasn1 cannot encode
+        connection.search(None, "(objectClass=*)")
+    assert not garbled(caught.value)  # a bug to see with its traceback, not "check the port"

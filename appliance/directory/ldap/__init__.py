@@ -383,14 +383,23 @@ class LdapDirectory:
 NOT_LDAP = "the server answered, but not in LDAP: check the port (389 for ldap://, 636 for ldaps://)"
 
 
+# ldap3's functions that read and decode what the server sent
+_RECEIVING = frozenset({"receiving", "get_response", "_get_response", "decode_response", "decode_response_fast",
+                        "compute_ldap_message_size"})
+
+
 def garbled(error: BaseException) -> bool:
-    """Whether ldap3 failed while decoding what the server sent (a KeyError deep in its BER decoder, for one):
-    the port answers, but another protocol. An error raised in this package's own code is not one."""
-    frame = error.__traceback__
-    while frame is not None and frame.tb_next is not None:
+    """Whether ldap3 failed while reading what the server sent (a KeyError deep in its BER decoder, for one):
+    the port answers, but in another protocol. An error on the way out (a bad argument of ours that ldap3 or
+    pyasn1 could not encode) is not one: it stays an error, with its traceback."""
+    frame, receiving, last = error.__traceback__, False, ""
+    while frame is not None:
+        code = frame.tb_frame.f_code
+        module = frame.tb_frame.f_globals.get("__name__", "")
+        receiving = receiving or (module.startswith("ldap3.") and code.co_name in _RECEIVING)
+        last = module
         frame = frame.tb_next
-    module = frame.tb_frame.f_globals.get("__name__", "") if frame is not None else ""
-    return module.startswith(("ldap3.", "pyasn1."))
+    return receiving and last.startswith(("ldap3.", "pyasn1."))
 
 
 def describe_error(error: BaseException) -> str:

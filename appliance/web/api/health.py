@@ -59,7 +59,8 @@ def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
         checks["directory"] = "ok"
     except DirectoryMisconfigured as error:  # it answers, but refuses the configuration: no network problem
         log.warning("readiness: the directory refuses the configuration: %s", error)
-        checks["directory"] = f"misconfigured: {error}; new sign-ins fail, open sessions keep working"
+        checks["directory"] = ("misconfigured: it refuses the service account or a search base (the log says which);"
+                               " new sign-ins fail, open sessions keep working")  # /readyz is public: no DN here
     except DirectoryUnavailable as error:
         log.warning("readiness: directory unreachable: %s", error)
         checks["directory"] = "unreachable: new sign-ins fail, open sessions keep working"
