@@ -15,6 +15,7 @@ import uvicorn
 
 from appliance.app import create_app
 from appliance.services.context import Appliance
+from tests.conftest import PASSWORD, create_open_round
 
 ARTEFACTS = Path(__file__).resolve().parent.parent / "artefacts" / "screenshots"
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
@@ -106,3 +107,15 @@ def sign_in(page, username: str, password: str) -> None:
 def overflows_sideways(page) -> bool:
     """Whether the page is wider than the window (WCAG reflow: a phone never scrolls sideways)."""
     return page.evaluate("() => document.documentElement.scrollWidth > window.innerWidth")
+
+
+def voter_on_a_round_of(api, open_page, texts: tuple[str, ...]):
+    """A post-moderated round whose proposals are `texts` (by u01, u02...), and u05 on its page on a phone."""
+    round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
+    for number, text in enumerate(texts, start=1):
+        response = api(f"u{number:02d}").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text})
+        assert response.status_code == 201, response.text
+    phone = open_page(PHONE)
+    sign_in(phone, "u05", PASSWORD)
+    phone.goto(f"/rounds/{round_id}")
+    return round_id, phone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, sign_in
+from tests.browser.conftest import PHONE, sign_in, voter_on_a_round_of
 from tests.conftest import PASSWORD, create_open_round
 
 TEXTS = ("Hold fewer and shorter meetings", "Publish the cafeteria menu ahead")
@@ -16,12 +16,7 @@ def in_viewport(page, selector: str) -> bool:
 
 
 def test_a_voter_changes_the_vote_just_given_and_it_counts_once(api, appliance, open_page):
-    round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
-    for author, text in zip(("u01", "u02"), TEXTS):
-        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
-    phone = open_page(PHONE)
-    sign_in(phone, "u05", PASSWORD)
-    phone.goto(f"/rounds/{round_id}")
+    _, phone = voter_on_a_round_of(api, open_page, TEXTS)
     change = phone.locator("#vote-change")
     expect(change).to_be_hidden()  # nothing to change yet
     first = phone.locator("#card-text").inner_text()
@@ -68,14 +63,9 @@ def test_a_refused_proposal_s_reason_goes_once_the_text_is_changed(api, open_pag
 
 
 def test_a_vote_being_changed_and_given_from_a_similar_proposal_hint_leaves_no_change_pending(api, open_page):
-    round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
-    texts = ("Hold fewer and shorter weekly meetings", "Publish the cafeteria menu ahead",
-             "Open a quiet room for focused work")
-    for author, text in zip(("u01", "u02", "u03"), texts):
-        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
-    phone = open_page(PHONE)
-    sign_in(phone, "u05", PASSWORD)
-    phone.goto(f"/rounds/{round_id}")
+    _, phone = voter_on_a_round_of(api, open_page, ("Hold fewer and shorter weekly meetings",
+                                                     "Publish the cafeteria menu ahead",
+                                                     "Open a quiet room for focused work"))
     first = phone.locator("#card-text").inner_text()
     phone.locator("#proposal-text").fill(first + " please")  # its hint offers "I agree with it"
     agree = phone.locator("#hints-list button").first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, sign_in
+from tests.browser.conftest import PHONE, sign_in, voter_on_a_round_of
 from tests.conftest import PASSWORD, create_open_round
 
 TEXTS = ("Hold fewer and shorter meetings", "Hold shorter meetings, and fewer of them",
@@ -39,13 +39,9 @@ def test_near_duplicates_are_asked_once_between_the_page_and_its_script(api, ope
 
 
 def test_a_double_tap_votes_once_and_never_on_the_proposal_it_brings(api, open_page):
-    round_id = create_open_round(api("admin"), moderation="post", audience_groups=["staff"])
-    texts = ("Publish the cafeteria menu ahead", "Open the library on Saturdays", "Add bike racks by the entrance")
-    for author, text in zip(("u01", "u02", "u03"), texts):
-        assert api(author).post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
-    phone = open_page(PHONE)
-    sign_in(phone, "u05", PASSWORD)
-    phone.goto(f"/rounds/{round_id}")
+    round_id, phone = voter_on_a_round_of(api, open_page, ("Publish the cafeteria menu ahead",
+                                                            "Open the library on Saturdays",
+                                                            "Add bike racks by the entrance"))
     first = phone.locator("#card-text").inner_text()
     box = phone.locator(".vote-agree button.vote").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
