@@ -254,8 +254,11 @@ def run_migrate(_: argparse.Namespace) -> int:
     from appliance.storage.connection import Databases
     from appliance.storage.migrations import apply_migrations
 
+    global created_data_dir
     storage = load_settings().storage
-    storage.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not storage.data_dir.exists():  # said once the command is done, as open_appliance says it
+        storage.data_dir.mkdir(parents=True, mode=0o700)
+        created_data_dir = storage.data_dir.resolve()
     refuse_unfinished_restore(storage.data_dir)
     dbs = Databases(storage.identity_db, storage.ballots_db)
     applied = apply_migrations(dbs.identity, dbs.ballots)
