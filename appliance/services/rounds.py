@@ -40,17 +40,23 @@ class RoundDraft:
     proposal_quota: int | None = None
 
 
+def defaulted(app: Appliance) -> dict[str, int]:
+    """The settings of a round that None (left out, or an empty form field) gives their configured default."""
+    defaults = app.settings.rounds
+    return {"k": defaults.default_k, "proposal_quota": defaults.proposal_quota}
+
+
 def create_round(app: Appliance, actor: str, draft: RoundDraft) -> Round:
     """Store a draft round after checking its settings."""
-    defaults = app.settings.rounds
+    defaults, default = app.settings.rounds, defaulted(app)
     round_ = Round(
         id=secrets.token_hex(8), title=draft.title, question=draft.question, description=draft.description,
         audience_groups=tuple(draft.audience_groups), dimensions=tuple(draft.dimensions),
-        k=defaults.default_k if draft.k is None else draft.k, opens_at=draft.opens_at,
+        k=default["k"] if draft.k is None else draft.k, opens_at=draft.opens_at,
         closes_at=draft.closes_at, proposals_close_at=draft.proposals_close_at, moderation=draft.moderation,
         status="draft", proposal_min_chars=defaults.proposal_min_chars,
         proposal_max_chars=defaults.proposal_max_chars,
-        proposal_quota=defaults.proposal_quota if draft.proposal_quota is None else draft.proposal_quota,
+        proposal_quota=default["proposal_quota"] if draft.proposal_quota is None else draft.proposal_quota,
         release_interval_seconds=defaults.release_interval_seconds,
     )
     round_ = _checked_draft(app, round_, ahead=(draft.closes_at, draft.proposals_close_at))
@@ -225,9 +231,8 @@ def edit_round(app: Appliance, actor: str, round_id: str, changes: dict[str, obj
 
 def _edited_draft(app: Appliance, round_: Round, changes: dict[str, object]) -> Round:
     """The draft with these changes, checked as at creation; k or proposal_quota set to None take the default."""
-    defaults = app.settings.rounds
     given = dict(changes)
-    for name, default in (("k", defaults.default_k), ("proposal_quota", defaults.proposal_quota)):
+    for name, default in defaulted(app).items():
         if name in given and given[name] is None:
             given[name] = default
     for name in ("audience_groups", "dimensions"):

@@ -20,7 +20,6 @@ from appliance.domain.rounds import (DESCRIPTION_MAX_CHARS, MAX_K, MIN_K, QUESTI
 from appliance.services import notifications, outbox, participation
 from appliance.services import rounds as service
 from appliance.services.context import Appliance
-from appliance.settings import RoundSettings
 from appliance.storage import audit, proposals
 from appliance.storage.digests import DigestSchedule
 from appliance.web.auth import requires_admin
@@ -61,6 +60,12 @@ CONFIRMED = ("close", "publish")  # steps that cannot be undone: the form's box 
 
 class LifecycleForm(BaseModel):
     confirm: str = Field("", max_length=8)
+
+
+def check_confirmed(form: LifecycleForm) -> None:
+    """Invalid unless the form's box saying what cannot be undone was ticked."""
+    if form.confirm != "1":
+        raise Invalid("tick the box that says what this does, to confirm it: it cannot be undone")
 
 
 class DatesForm(BaseModel):
@@ -136,13 +141,12 @@ def form_of(round_: Round, zone: str) -> RoundForm:
         **{name: local_input(getattr(round_, name), zone) for name in DATE_FIELDS})
 
 
-def changed_settings(round_: Round, form: RoundForm, zone: str, defaults: RoundSettings) -> dict[str, object]:
+def changed_settings(round_: Round, form: RoundForm, zone: str, default: dict[str, int]) -> dict[str, object]:
     """The settings the form changes in the draft: a date shown to the minute and sent back as it was is
     unchanged, and so are the same groups or dimensions in another order, and an emptied k or quota that
-    was the default."""
+    was the default (`default`: service.defaulted)."""
     draft = draft_from(form, zone)
     shown = form_of(round_, zone)
-    default = {"k": defaults.default_k, "proposal_quota": defaults.proposal_quota}
     changes = {}
     for name in service.EDITABLE:
         value, current = getattr(draft, name), getattr(round_, name)
@@ -226,7 +230,7 @@ class AdminPages(Controller):
         try:
             if round_.status != "draft":  # a form opened before the round was
                 raise Conflict("the round was opened meanwhile: its settings cannot change any more")
-            changes = changed_settings(round_, data, zone, app.settings.rounds)
+            changes = changed_settings(round_, data, zone, service.defaulted(app))
             if changes:
                 service.edit_round(app, actor, round_id, changes)
         except DomainError as error:
@@ -238,8 +242,7 @@ class AdminPages(Controller):
                request: Request, round_id: FromPath[str], data: Annotated[LifecycleForm, FORM]) -> Redirect | Template:
         """Delete a draft, once confirmed; a refusal comes back on the dashboard."""
         try:
-            if data.confirm != "1":
-                raise Invalid("tick the box that says what this does, to confirm it: it cannot be undone")
+            check_confirmed(data)
             service.delete_draft(app, actor, round_id)
         except DomainError as error:
             return self._dashboard(app, viewer, request, round_id, refused=error)
@@ -315,8 +318,8 @@ class AdminPages(Controller):
             raise Invalid("unknown action %(action)s", action=repr(action))
         done, step = LIFECYCLE[action]
         try:
-            if action in CONFIRMED and data.confirm != "1":
-                raise Invalid("tick the box that says what this does, to confirm it: it cannot be undone")
+            if action in CONFIRMED:
+                check_confirmed(data)
             step(app, actor, round_id)
         except DomainError as error:
             return self._dashboard(app, viewer, request, round_id, refused=error)
