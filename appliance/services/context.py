@@ -8,6 +8,7 @@ import threading
 from collections import OrderedDict
 import hmac
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,6 +83,38 @@ class Snapshots:
             self._values.pop(key, None)
 
 
+class DirectoryProbe:
+    """The directory's check for /readyz, one at a time, in the background.
+
+    A hung directory makes a check last the LDAP timeout (10 s by default),
+    longer than a load balancer waits for its probe: /readyz waits a moment
+    for the check and says "not answering" past it, while the check goes on;
+    the next probe waits for that same check instead of starting another.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: Future[None] | None = None
+
+    def start(self, check: Callable[[], None]) -> Future[None]:
+        """The check in flight, or a new one when none is."""
+        with self._lock:
+            if self._running is None or self._running.done():
+                self._running = Future()
+                threading.Thread(target=_settle, args=(self._running, check), daemon=True,
+                                 name="directory-check").start()
+            return self._running
+
+
+def _settle(future: Future[None], check: Callable[[], None]) -> None:
+    try:
+        check()
+    except BaseException as error:  # the probe's reader raises it again
+        future.set_exception(error)
+    else:
+        future.set_result(None)
+
+
 @dataclass
 class Appliance:
     """Everything a use case needs, built from the settings."""
@@ -98,6 +131,7 @@ class Appliance:
     proposal_limiter: RateLimiter = field(init=False)
     hint_limiter: RateLimiter = field(init=False)
     session_checks: dict[str, int] = field(default_factory=dict)  # session -> when its person was last found
+    directory_probe: DirectoryProbe = field(default_factory=DirectoryProbe)
 
     def __post_init__(self) -> None:
         self.ballot_writer = BallotWriter(self.settings.storage.ballots_db)

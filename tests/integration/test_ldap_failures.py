@@ -188,6 +188,27 @@ def test_a_hung_server_answers_503_within_about_the_timeout_then_recovers(api, o
     assert elapsed < 3
 
 
+@pytest.mark.parametrize("settings_overrides", [{"timeout_seconds": 10}], indirect=True)
+def test_readyz_answers_within_its_wait_when_the_server_hangs_and_sees_it_come_back(api, own_slapd):
+    assert api(None).get("/readyz").json()["directory"] == "ok"
+    own_slapd.pause()
+    try:
+        for _ in range(3):  # a load balancer's probes, closer together than the LDAP timeout
+            started = time.monotonic()
+            ready = api(None).get("/readyz")
+            assert time.monotonic() - started < 4  # not the 10 s of the LDAP timeout
+            assert ready.status_code == 200 and ready.json()["status"] == "degraded", ready.text
+            assert ready.json()["directory"].startswith("not answering: no answer within 2 s")
+            checks = [t for t in threading.enumerate() if t.name == "directory-check"]
+            assert len(checks) == 1  # each probe waits for the check in flight instead of starting another
+    finally:
+        own_slapd.resume()
+    deadline = time.monotonic() + 15
+    while (ready := api(None).get("/readyz").json())["status"] != "ready" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ready["status"] == "ready" and ready["directory"] == "ok"
+
+
 @pytest.mark.parametrize("settings_overrides", [{"timeout_seconds": 1}], indirect=True)
 def test_concurrent_sign_ins_on_a_hung_server_all_answer_503_and_none_hangs(api, own_slapd):
     browsers = [api(None) for _ in range(6)]

@@ -22,6 +22,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+DIRECTORY_WAIT_SECONDS = 2.0  # /readyz waits this long for the directory's check, under a probe's usual timeout
 LOW_DISK_MIB = 64  # less free space than this on the data directory's disk: "degraded"
 
 
@@ -45,6 +46,8 @@ def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
     A directory that cannot be reached makes the appliance "degraded", not
     unready: people already signed in keep working, and every instance behind a
     load balancer sees the same directory, so taking this one out would not help.
+    A directory that does not answer within DIRECTORY_WAIT_SECONDS is "not
+    answering" (degraded) at once; its check goes on in the background.
     """
     checks = {}
     for name in ("identity", "ballots"):
@@ -55,8 +58,13 @@ def readyz(app: NamedDependency[Appliance]) -> Response[dict[str, str]]:
             checks[name] = f"failing: {error}"
     ready = all(v == "ok" for v in checks.values())
     try:
-        app.directory.check()
+        app.directory_probe.start(app.directory.check).result(timeout=DIRECTORY_WAIT_SECONDS)
         checks["directory"] = "ok"
+    except TimeoutError:
+        log.warning("readiness: the directory has not answered within %g s; still waiting for it",
+                    DIRECTORY_WAIT_SECONDS)
+        checks["directory"] = (f"not answering: no answer within {DIRECTORY_WAIT_SECONDS:g} s;"
+                               " new sign-ins wait for it, then fail; open sessions keep working")
     except DirectoryMisconfigured as error:  # it answers, but refuses the configuration: no network problem
         log.warning("readiness: the directory refuses the configuration: %s", error)
         checks["directory"] = ("misconfigured: it refuses the service account or a search base (the log says which);"
