@@ -79,9 +79,12 @@ def test_an_admin_creates_opens_closes_and_publishes_a_round_from_the_pages(page
         assert 'class="badge status-' in admin.get(dashboard).text and status in admin.get(dashboard).text
     assert admin.get(f"/rounds/{round_id}/results").status_code == 200
     page = admin.get(dashboard).text  # what happened when, beside what was planned
-    for label in ("Planned closing", "Opened", "Closed", "Results published"):
+    for label in ("Planned closing", "Opened on", "Closed on", "Results published"):
         assert f'<th scope="row">{label}</th><td>' in page, label
     assert '<th scope="row">Closes at</th>' not in page
+    french = admin.get(dashboard, headers={"Accept-Language": "fr"}).text  # "Close" alone read as a verb
+    for label in ("Ouverte le", "Close le", "Résultats publiés"):
+        assert f'<th scope="row">{label}</th><td>' in french, label
 
 
 def test_a_refused_round_form_comes_back_with_its_values(pages):
