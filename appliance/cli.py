@@ -76,9 +76,23 @@ def _os_error_line(error: OSError) -> str:
     if error.filename and Path(error.filename) == config_path():
         hint = (f" (the configuration file, {ENV_PREFIX}CONFIG: this user is uid {os.getuid()} and must be able to"
                 " read it)") if denied else f" (the configuration file, {ENV_PREFIX}CONFIG)"
+    elif denied:
+        hint = f" (this user is uid {os.getuid()}: check who owns storage.data_dir and its files)"
+    elif error.filename and _on_data_dir_path(Path(error.filename)):
+        hint = " (storage.data_dir, where the appliance keeps its databases and keys)"
     else:
-        hint = f" (this user is uid {os.getuid()}: check who owns storage.data_dir and its files)" if denied else ""
+        hint = ""
     return f"appliance: cannot use {error.filename or 'a file'}: {error.strerror or error}{hint}"
+
+
+def _on_data_dir_path(path: Path) -> bool:
+    """Whether `path` is storage.data_dir, a folder above it, or in it (False when the settings cannot be read)."""
+    try:
+        data_dir = load_settings().storage.data_dir.absolute()
+    except Exception:  # the error being reported is the one to show
+        return False
+    path = path.absolute()
+    return path == data_dir or path in data_dir.parents or data_dir in path.parents
 
 
 def _reader_gone() -> bool:

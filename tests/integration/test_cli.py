@@ -348,3 +348,13 @@ def test_an_unreadable_configuration_file_is_named_as_such_not_as_the_data_direc
     assert "storage.data_dir" not in line
     other = _os_error_line(PermissionError(13, "Permission denied", str(tmp_path / "data" / "identity.db")))
     assert "check who owns storage.data_dir" in other
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["init"], ["user", "list"]])
+def test_a_data_directory_that_cannot_be_made_is_named_as_storage_data_dir(command, monkeypatch, capsys):
+    monkeypatch.setenv("APPLIANCE_STORAGE__DATA_DIR", "/proc/no-such-place/data")  # /proc takes no new folder
+    assert run(command, monkeypatch) == 1
+    said = capsys.readouterr().err
+    assert said.startswith("appliance: cannot use /proc/no-such-place")
+    assert "(storage.data_dir, where the appliance keeps its databases and keys)" in said
+    assert "Traceback" not in said
