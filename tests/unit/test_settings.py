@@ -164,6 +164,10 @@ def test_a_bad_value_is_one_line_naming_the_setting_and_its_variable(variable: s
         ("[server]\nprot = 8000\n", "setting server.prot (APPLIANCE_SERVER__PROT): unknown setting;"
                                     " did you mean server.port?"),
         ('[strage]\ndata_dir = "x"\n', "setting strage (APPLIANCE_STRAGE): unknown setting; did you mean storage?"),
+        ("port = 8081\n", "setting port (APPLIANCE_PORT): unknown setting; keys go under their section:"
+                           " did you mean server.port or mail.port?"),
+        ('data_dir = "x"\n', "setting data_dir (APPLIANCE_DATA_DIR): unknown setting; keys go under their section:"
+                              " did you mean storage.data_dir?"),
         ("[server]\nport = \"abc\"\n",
          "setting server.port (APPLIANCE_SERVER__PORT): Input should be a valid integer"),
         ("[rounds]\nproposal_min_chars = 50\nproposal_max_chars = 40\n",
