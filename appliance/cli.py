@@ -201,7 +201,8 @@ def run_serve(args: argparse.Namespace) -> int:
         storage = app.settings.storage
         log.info("configuration: %s", config_path().resolve() if config_path().is_file() else "defaults and environment")
         log.info("data: %s  round keys: %s", storage.data_dir.resolve(), storage.round_keys_dir.resolve())
-        if app.settings.directory.kind == "local" and not local_admins(app):
+        told = os.environ.get(f"{ENV_PREFIX}BOOTSTRAPPED") == "1"  # the container's `appliance bootstrap` did
+        if app.settings.directory.kind == "local" and not local_admins(app) and not told:
             group = (app.settings.directory.admin_groups or ["admins"])[0]
             log.warning("no admin yet: create one with `appliance user add admin --group %s`, or stop and load"
                         " people and rounds to try it with `appliance demo`", group)

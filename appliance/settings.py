@@ -35,6 +35,7 @@ OTHER_VARIABLES = frozenset({
     f"{ENV_PREFIX}CONFIG",  # config_path(); set by the Docker image
     f"{ENV_PREFIX}ADMIN_PASSWORD_FILE",  # `appliance bootstrap` (cli_ops.py, first_admin.py)
     f"{ENV_PREFIX}ADMIN_USERNAME",  # the same
+    f"{ENV_PREFIX}BOOTSTRAPPED",  # set by the image's entry point: bootstrap told how to make the first admin
     f"{ENV_PREFIX}TEST_DOCKER_DIR",  # the Docker tests (tests/services/docker.py)
 })
 # "key: what is wrong" from a section validator, as opposed to a field validator's bare message.

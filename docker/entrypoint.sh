@@ -12,6 +12,7 @@ if [ "$#" -eq 0 ]; then
 fi
 if [ "$1" = "serve" ]; then
   appliance bootstrap
+  export APPLIANCE_BOOTSTRAPPED=1  # it said how to make the first admin: serve does not say it a second way
 elif command -v "$1" >/dev/null 2>&1; then
   exec "$@"
 fi

@@ -54,6 +54,13 @@ def test_the_running_server_writes_no_access_log(tmp_path):
             assert trace not in output, (log_format, trace, output)
 
 
+def test_behind_the_image_s_bootstrap_serve_does_not_tell_a_second_way_to_make_the_first_admin(tmp_path):
+    with serving(tmp_path / "data", bootstrapped="1") as (server, base):  # as the entry point runs it
+        server.terminate()
+        output = server.communicate(timeout=20)[0]
+    assert "serving on" in output and "no admin yet" not in output
+
+
 def test_head_answers_like_get_without_a_body(tmp_path):
     """Monitoring probes and link checkers ask HEAD: same status and headers as GET, no body."""
     with serving(tmp_path / "data") as (server, base):
