@@ -280,9 +280,10 @@ def close_round(app: Appliance, actor: str, round_id: str, scheduled: datetime |
         raise Conflict("the round was closed or extended meanwhile")
     _erase_links(app, round_id)
     audit.record(app.dbs.identity, actor, "round.close", round_id)
-    # "A consultation is open" and "it closes soon" must not arrive after it closed (a relay down for hours):
-    # those not sent yet are withdrawn (keys as notifications._notice_key writes them).
-    outbox.withdraw(app.dbs.identity, (f"{kind}:{round_id}:" for kind in ("invitation", "reminder")))
+    # "A consultation is open", "it closes soon" and "this week's digest" of participation must not arrive
+    # after it closed (a relay down for hours): those not sent yet are withdrawn (keys as
+    # notifications._notice_key and queue_weekly_digest write them; the final digest is queued at publish).
+    outbox.withdraw(app.dbs.identity, (f"{kind}:{round_id}:" for kind in ("invitation", "reminder", "digest")))
     return stored_rounds.get_round(app.dbs.ballots, round_id)
 
 

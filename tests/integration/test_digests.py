@@ -393,14 +393,21 @@ def test_no_reminder_once_the_round_has_closed_or_too_soon_after_the_invitation(
     assert not mails(server, "closing soon") and not reminders_at(appliance)
 
 
-def test_invitations_not_sent_when_the_round_closes_are_withdrawn(api, appliance, server, clock):
+def test_invitations_and_digests_not_sent_when_the_round_closes_are_withdrawn(api, appliance, server, clock):
     admin = api("admin")
     round_id = create_open_round(admin, audience_groups=["staff"])
-    notifications.send_round_mail(appliance, clock.now)  # queued, but the relay is down for hours
-    server.stop()
-    send_mail(appliance, clock.now)
-    assert depth(appliance.dbs.identity) == len(STAFF)
+    admin.put(f"/api/v1/rounds/{round_id}/digest", json=WEEKLY | {"recipients": ["admins"]})
+    server.stop()  # the relay is down for days
+    run_jobs(appliance, clock, MONDAY_WINTER + timedelta(hours=1), step=timedelta(days=1))
+    queued = [key for (key,) in fetch_all(appliance.dbs.identity, "SELECT key FROM outbox")]
+    assert len(queued) == len(STAFF) + 1 and f"digest:{round_id}:2030-10-21:admin@example.org" in queued
+    admin = api("admin")  # days later: signed in again
+    other = create_open_round(admin, audience_groups=["staff"])  # another round's mail stays
+    notifications.send_round_mail(appliance, clock.now)
     assert admin.post(f"/api/v1/rounds/{round_id}/close").status_code == 200
+    left = [key for (key,) in fetch_all(appliance.dbs.identity, "SELECT key FROM outbox")]
+    assert len(left) == len(STAFF) and all(key.startswith(f"invitation:{other}:") for key in left)
+    admin.post(f"/api/v1/rounds/{other}/close")
     assert depth(appliance.dbs.identity) == 0  # "a consultation is open" would arrive after it closed
     server.start()
     assert admin.post(f"/api/v1/rounds/{round_id}/publish").status_code == 200
