@@ -114,6 +114,9 @@ def _send_claimed(db: Database, mailer: Mailer, holder: str, at: int, waiting: l
     with mailer.connection() as smtp:
         while waiting and not should_stop() and time.monotonic() < deadline:
             item = waiting[-1]
+            if not outbox.held(db, item.id, holder):  # withdrawn (its round closed), or taken over: not to send
+                waiting.pop()
+                continue
             try:
                 smtp.send(item.message())
             except MailError as error:
@@ -127,7 +130,11 @@ def _send_claimed(db: Database, mailer: Mailer, holder: str, at: int, waiting: l
                 continue
             waiting.pop()  # from here on, a crash leaves it claimed, to be sent again after its lease
             if not outbox.mark_sent(db, item.id, holder, at):
-                log.warning("message %s was sent after its claim lapsed: another sender may send it too", item.id)
+                if outbox.exists(db, item.id):
+                    log.warning("message %s was sent after its claim lapsed: another sender may send it too",
+                                item.id)
+                else:  # withdrawn meanwhile: it went once, as withdraw() warns
+                    log.info("message %s was withdrawn while it was being sent (its round closed)", item.id)
             sent += 1
     return sent
 

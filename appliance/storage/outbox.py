@@ -114,6 +114,16 @@ def mark_sent(db: Database, message_id: int, holder: str, now: int) -> bool:
     return cursor.rowcount == 1
 
 
+def held(db: Database, message_id: int, holder: str) -> bool:
+    """Whether `holder` still holds the message: not withdrawn, not taken over after its claim lapsed."""
+    return fetch_one(db, "SELECT 1 FROM outbox WHERE id = ? AND claimed_by = ?", (message_id, holder)) is not None
+
+
+def exists(db: Database, message_id: int) -> bool:
+    """Whether the message is still in the outbox (withdraw deletes those of a round that closed)."""
+    return fetch_one(db, "SELECT 1 FROM outbox WHERE id = ?", (message_id,)) is not None
+
+
 def settle(db: Database, holder: str, outcomes: Iterable[Outcome]) -> None:
     """Record attempts that did not deliver, and let the messages go."""
     with write(db):
@@ -156,7 +166,8 @@ def retry_failed(db: Database, now: int) -> int:
 
 def withdraw(db: Database, prefixes: Iterable[str]) -> int:
     """Delete the messages not sent yet (waiting or given up on) whose key starts with one of `prefixes`; how
-    many. One a sender holds right now may still go."""
+    many. A sender checks that it still holds each message before it sends it: only the one on the wire
+    right now may still go."""
     with write(db):
         return sum(db.conn.execute("DELETE FROM outbox WHERE status IN ('pending', 'failed')"
                                    " AND substr(key, 1, length(?)) = ?", (prefix, prefix)).rowcount

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -235,6 +236,29 @@ def test_a_crash_between_the_relays_acceptance_and_the_sent_mark_sends_that_one_
     assert delivered(server) == Counter({address(i): 2 if i == 2 else 1 for i in range(5)})
     ids = Counter(received.message["Message-ID"] for received in server.messages)
     assert sorted(ids.values()) == [1, 1, 1, 1, 2]
+
+
+def test_a_message_withdrawn_while_on_the_wire_is_said_as_such_not_as_a_lapsed_claim(
+        appliance, server, mailer, monkeypatch, caplog):
+    """Its round closed between the relay's acceptance and the sent mark: it went, once, and nothing is wrong;
+    the next one of the sender's batch is not sent."""
+    queue(appliance, 3)
+    mark_sent, calls = stored.mark_sent, []
+
+    def round_closes_during_the_second(*args) -> bool:
+        calls.append(args)
+        if len(calls) == 2:
+            stored.withdraw(appliance.dbs.identity, ["reminder:r1:"])
+        return mark_sent(*args)
+
+    monkeypatch.setattr(stored, "mark_sent", round_closes_during_the_second)
+    with caplog.at_level(logging.INFO, logger="appliance"):
+        assert send_due(appliance.dbs.identity, mailer, T0) == SendReport(sent=2)  # the third, claimed, did not go
+    assert delivered(server) == Counter({address(0): 1, address(1): 1})
+    assert rows(appliance) == {address(0): ("sent", 1, 0)}
+    said = [r for r in caplog.records if "withdrawn while it was being sent" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.INFO
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
 def test_a_sender_asked_to_stop_lets_the_rest_go_untried(appliance, server, mailer):
