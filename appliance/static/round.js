@@ -175,8 +175,10 @@
         // Every refusal is said in the page's language, never in the API's words. A request that got no
         // answer at all (no network) has no status.
         var said = zone.dataset["failed_" + (error.status || "offline")] || zone.dataset.failed_other;
-        if (error.status === 404 || error.status === 409) {  // no card left to vote again on, nor a vote to change
+        if (error.status === 404 || error.status === 409) {  // not the vote being changed: it is gone
           again = false;
+        }
+        if (error.status === 409) {  // the round takes no more votes: the vote before cannot be changed either
           last = null;
           changeButton.classList.add("invisible");
         }

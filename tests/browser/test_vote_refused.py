@@ -126,6 +126,33 @@ def test_a_proposal_withdrawn_under_the_card_gives_way_to_the_next(api, open_pag
 
 
 @pytest.mark.parametrize("settings_overrides", [{}])
+def test_a_proposal_withdrawn_under_the_card_leaves_the_vote_before_it_changeable(api, open_page, settings_overrides):
+    round_id = round_with_two_proposals(api)
+    assert api("u03").post(f"/api/v1/rounds/{round_id}/proposals",
+                           json={"text": "Let people work from home on Fridays"}).status_code == 201
+    phone = french_voter(open_page, round_id)
+    text, status = phone.locator("#card-text"), phone.locator("#vote-status")
+    expect(text).not_to_be_empty()
+    first = text.inner_text()
+    phone.keyboard.press("1")
+    expect(status).to_have_text("Vote enregistré\u00a0: D’accord.")
+    expect(text).not_to_have_text(first)
+    proposals = api("mod").get(f"/api/v1/rounds/{round_id}/proposals").json()
+    withdrawn = next(p["id"] for p in proposals if p["text"] == text.inner_text())
+    assert api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{withdrawn}/refuse",
+                           json={"reason": "off_topic"}).status_code == 200
+    phone.keyboard.press("1")
+    expect(status).to_have_text("Votre vote n’a pas été enregistré\u00a0: cette proposition n’est plus publiée.")
+    change = phone.locator("#vote-change")
+    expect(change).to_be_visible()  # the first vote can still be changed
+    change.click()
+    expect(text).to_have_text(first)
+    phone.keyboard.press("2")
+    expect(status).to_have_text("Vote enregistré\u00a0: Pas d’accord.")
+    assert api("u05").get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 1  # replaced, not added
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
 def test_a_held_key_votes_once_and_the_next_proposal_is_given_the_focus(api, open_page, settings_overrides):
     round_id = round_with_two_proposals(api)
     phone = french_voter(open_page, round_id)
