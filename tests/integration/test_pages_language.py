@@ -88,6 +88,23 @@ def test_french_punctuation_never_starts_a_line_of_its_own():
     assert any("\u00a0:" in text for text in texts) and any("\u202f?" in text for text in texts)
 
 
+def test_a_label_quoted_in_a_sentence_is_translated_as_the_label_itself():
+    """"I like it" is « J’aime » on the chip: a sentence explaining it must not call it « J’adore »."""
+    from appliance.web.pages.labels import QUALIFICATIONS, VOTES, ZONES
+
+    with (LOCALES_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale="fr")
+    labels = {label: catalog[label].string for label in [*QUALIFICATIONS.values(), *VOTES.values(), *ZONES.values()]}
+    quoting = [m for m in catalog if isinstance(m.id, str) and m.string and "\u201c" in m.id]
+    checked = 0
+    for message in quoting:
+        for label in re.findall(r"\u201c([^\u201d%]+)\u201d", message.id):
+            if label in labels:
+                assert f"\u00ab\u00a0{labels[label]}\u00a0\u00bb" in message.string, (label, message.string)
+                checked += 1
+    assert checked >= 6  # the results' explanation of the score names six
+
+
 def test_dates_and_numbers_are_written_the_language_s_way(api, pages):
     round_id = create_open_round(api("admin"), audience_groups=["staff"], closes_at="2099-01-05T14:30:00Z")
     browser = pages("u01")  # server.time_zone: Europe/Paris, an hour ahead of UTC in January
