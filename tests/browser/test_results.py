@@ -47,5 +47,6 @@ def test_a_printed_results_page_shows_the_figures_and_estimates_without_the_cont
         expect(page.locator(control).first).to_be_hidden()
     expect(page.locator("p.print-only")).to_be_visible()
     expect(page.locator("details.estimates").first).to_have_attribute("open", "")
+    expect(page.locator("details.zones-help")).to_have_attribute("open", "")  # how it is ranked, on paper too
     expect(page.locator(".result").first).to_be_visible()
     screenshot(page, "results-printed")

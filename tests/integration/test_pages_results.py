@@ -129,5 +129,6 @@ def test_each_proposal_shows_the_support_score_that_ranks_it(api, pages, crowd):
     [proposal] = admin.get(f"/api/v1/rounds/{round_id}/results").json()["proposals"]
     top = proposal["scores"]["top"]
     html = pages("admin").get(f"/rounds/{round_id}/results").text
-    assert f"support score {shown_points(top['value'])}, {shown_points(top['low'])} at the low end" in html
+    assert (f"support score {shown_points(top['value'])} (at least {shown_points(top['low'])},"
+            " given the margin of error)") in html
     assert "ranked by their support score at the low end of its margin of error" in html
