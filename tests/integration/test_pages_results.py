@@ -46,7 +46,8 @@ def test_the_results_page_shows_the_ranking_with_zones_and_bars(api, pages, crow
     html = pages("c05").get(f"/rounds/{round_id}/results").text
     assert "Flexible hours for everyone" in html
     assert 'class="badge zone-consensus"' in html
-    assert re.search(r'<svg class="bar"[^>]*role="img" aria-label="Agree 9\d%', html)
+    assert re.search(r'<svg class="bar"[^>]*aria-hidden="true"', html)  # the legend says it: heard once
+    assert re.search(r'<ul class="legend">\s*<li><span class="dot dot-agree" aria-hidden="true"></span>Agree 9\d%', html)
     assert "28 voters" in html
     rules = html.split('<details class="zones-help">', 1)[1].split("</details>", 1)[0]
     for said in ("at least 60% agree, or fewer than 40% are neutral and fewer than 15% disagree",

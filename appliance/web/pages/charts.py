@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from appliance.domain.disclosure import percent_said
 from appliance.i18n import Speaker
 from appliance.web.api.models import Figure
 
@@ -12,18 +11,21 @@ COLOURS = {"agree": "#17773a", "neutral": "#9aa3b0", "disagree": "#b42318"}
 BAR_ORDER = ("agree", "neutral", "disagree")
 
 
-def stacked_bar(rates: dict[str, Figure], say: Speaker, names: dict[str, str]) -> Markup:
-    """Agree, neutral and disagree side by side, widths proportional to their published rates."""
+def stacked_bar(rates: dict[str, Figure]) -> Markup:
+    """Agree, neutral and disagree side by side, widths proportional to their published rates.
+
+    Hidden from screen readers: the legend written under it says the same figures, which a label would
+    have them hear twice.
+    """
     values = [max(0.0, rates[name].value) for name in BAR_ORDER]
     total = sum(values) or 1.0
-    label = ", ".join(f"{say.gettext(names[name])} {percent_said(say, rates[name].value)}" for name in BAR_ORDER)
     parts, x = [], 0.0
     for name, value in zip(BAR_ORDER, values):
         width = 100 * value / total
         parts.append(f'<rect x="{x:.2f}" y="0" width="{width:.2f}" height="10" fill="{COLOURS[name]}"/>')
         x += width
-    return Markup('<svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" role="img" aria-label="{}">'
-                  '{}</svg>').format(escape(label), Markup("".join(parts)))
+    return Markup('<svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true"'
+                  ' focusable="false">{}</svg>').format(Markup("".join(parts)))
 
 
 def interval_bar(figure: Figure, say: Speaker, name: str) -> Markup:

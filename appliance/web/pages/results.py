@@ -14,7 +14,7 @@ from appliance.services.context import Appliance
 from appliance.web.api.models import ProposalResultOut
 from appliance.web.api.results import results_out
 from appliance.web.pages import charts
-from appliance.web.pages.labels import N_, VOTES
+from appliance.web.pages.labels import N_
 from appliance.web.pages.render import page, speaker_for
 
 TABS = {"ranking": N_("Ranking"), "consensus": N_("Consensus"), "controversy": N_("Controversy"),
@@ -48,5 +48,5 @@ class ResultsPages(Controller):
                     counts={name: len(tab_proposals(published.proposals, name)) for name in TABS},
                     bounds={"most": say.percent(ZONE_MOST), "neutral": say.percent(ZONE_NEUTRAL),
                             "few": say.percent(ZONE_FEW)},
-                    bar=lambda rates: charts.stacked_bar(rates, say, VOTES),
+                    bar=charts.stacked_bar,
                     interval=lambda figure, name: charts.interval_bar(figure, say, name))
