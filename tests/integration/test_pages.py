@@ -66,6 +66,7 @@ def test_an_employee_proposes_and_votes_without_javascript(api, pages):
     assert "Publish the meeting notes within a day" in page.text
     proposal = card_proposal(page.text)
     assert "“Obvious”: you agree, but it goes without saying; it counts against the proposal" in page.text
+    assert '<h3 class="card-text" id="card-text" tabindex="-1">Publish the meeting notes' in page.text  # by headings
 
     voted = voter.submit(f"/rounds/{round_id}/ballots", {"proposal": proposal, "choice": "agree:like_it"})
     assert voted.status_code == 303 and "agree" not in voted.headers["location"]  # a vote never travels in a URL
