@@ -33,6 +33,8 @@ def test_a_round_from_proposals_to_published_results_in_a_real_browser(api, open
     admin.fill("#question", "How could we make our day-to-day work easier?")
     admin.check("input[name=audience_groups][value=staff]")
     admin.check("input[name=dimensions][value=department]")
+    box = admin.locator("input[name=audience_groups][value=staff]").bounding_box()
+    assert box and box["width"] >= 20 and box["height"] >= 20  # the browser's 13 px are hard to hit
     accessible(admin, "new-round-desktop")
     admin.click("form button.primary")
     expect(admin.locator(".notice")).to_have_text("Round created as a draft.")
