@@ -22,6 +22,11 @@ def _date(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _names(names: tuple[str, ...]) -> str:
+    """A round's list of groups or dimensions as stored; the opening compares the stored text with it."""
+    return json.dumps(list(names))
+
+
 def _round_from_row(row: tuple) -> Round:
     values = list(row)
     values[4] = tuple(json.loads(values[4]))
@@ -33,8 +38,8 @@ def _round_from_row(row: tuple) -> Round:
 def insert_round(db: Database, round_: Round) -> None:
     """Store a new round."""
     values = list(round_.__dict__.values())
-    values[4] = json.dumps(list(round_.audience_groups))
-    values[5] = json.dumps(list(round_.dimensions))
+    values[4] = _names(round_.audience_groups)
+    values[5] = _names(round_.dimensions)
     values[7:10] = [d.isoformat() if d else None for d in values[7:10]]
     with write(db):
         db.conn.execute(f"INSERT INTO rounds ({COLUMNS}) VALUES ({', '.join('?' * 16)})", values)
@@ -48,8 +53,8 @@ def update_settings(db: Database, before: Round, after: Round) -> bool:
             "UPDATE rounds SET title = ?, question = ?, description = ?, audience_groups = ?, dimensions = ?,"
             " k = ?, moderation = ?, proposal_quota = ?, opens_at = ?, closes_at = ?, proposals_close_at = ?"
             " WHERE id = ? AND status = ?",
-            (after.title, after.question, after.description, json.dumps(list(after.audience_groups)),
-             json.dumps(list(after.dimensions)), after.k, after.moderation, after.proposal_quota, *dates,
+            (after.title, after.question, after.description, _names(after.audience_groups),
+             _names(after.dimensions), after.k, after.moderation, after.proposal_quota, *dates,
              before.id, before.status))
     return cursor.rowcount == 1
 
@@ -93,7 +98,7 @@ def open_round(db: Database, read: Round, coarsening: dict[str, str], headcounts
         cursor = db.conn.execute(
             "UPDATE rounds SET status = 'open' WHERE id = ? AND status = 'draft' AND audience_groups = ?"
             " AND dimensions = ? AND k = ?",
-            (round_id, json.dumps(list(read.audience_groups)), json.dumps(list(read.dimensions)), read.k))
+            (round_id, _names(read.audience_groups), _names(read.dimensions), read.k))
         if cursor.rowcount != 1:
             return False
         db.conn.executemany("INSERT INTO coarsening (round_id, raw, combo) VALUES (?, ?, ?)",
