@@ -16,6 +16,15 @@
     return field ? field.value : "";
   }
 
+  // A vote's request body is padded to one length: its size on the network must not tell how the person voted
+  // ("agree" is shorter than "disagree", a nuance longer than none), as every answer has one size.
+  var BALLOT_BYTES = 160;
+  function padded(ballot) {
+    ballot.padding = "";
+    ballot.padding = new Array(Math.max(0, BALLOT_BYTES - JSON.stringify(ballot).length) + 1).join(" ");
+    return ballot;
+  }
+
   function api(method, path, body, token) {
     var options = { method: method, credentials: "same-origin", headers: { "Accept": "application/json" } };
     if (body !== undefined) {
@@ -144,8 +153,8 @@
     var vote = function (choice) {
       if (busy || !proposalField.value) { return; }
       busy = true;
-      var parts = choice.split(":");
-      var body = { proposal: proposalField.value, vote: parts[0], qualification: parts[1] || null };
+      var parts = choice.trim().split(":");  // "agree:" with the spaces that give every button one length
+      var body = padded({ proposal: proposalField.value, vote: parts[0], qualification: parts[1] || null });
       card.classList.add("sending");
       var votedOn = { id: proposalField.value, text: text.textContent };
       api("POST", "/api/v1/rounds/" + round + "/ballots", body, csrfToken(form)).then(function () {
@@ -271,7 +280,7 @@
       button.addEventListener("click", function () {
         button.disabled = true;
         api("POST", "/api/v1/rounds/" + propose.dataset.round + "/ballots",
-            { proposal: hint.id, vote: "agree", qualification: null }, csrfToken(propose))
+            padded({ proposal: hint.id, vote: "agree", qualification: null }), csrfToken(propose))
           .then(function () {
             var done = document.createElement("span");
             done.className = "small muted hint-done";

@@ -318,6 +318,15 @@ def test_it_answers_every_ballot_with_the_same_bytes(api, mod, staff_round, u00)
     assert answers.pop()[0] == b'{"recorded":true}'
 
 
+
+def test_a_ballot_may_carry_padding_and_too_much_of_it_is_refused(api, mod, staff_round, u00):
+    proposal_id = accepted(mod, api("u05"), staff_round)
+    body = {"proposal": proposal_id, "vote": "agree", "qualification": None}
+    assert u00.post(f"/api/v1/rounds/{staff_round}/ballots", json=body | {"padding": " " * 90}).status_code == 200
+    refused = u00.post(f"/api/v1/rounds/{staff_round}/ballots", json=body | {"padding": " " * 257})
+    assert refused.status_code == 400 and "padding" in refused.text
+
+
 # proposals
 
 @pytest.mark.parametrize("text, detail", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 
@@ -229,6 +230,23 @@ def test_every_vote_gets_the_same_answer_whatever_it_is(api, pages):
                for choice in ("agree", "disagree:no_way", "neutral", "agree:platitude_agree")
                for r in [voter.submit(f"/rounds/{round_id}/ballots", {"proposal": proposal, "choice": choice})]}
     assert len(answers) == 1
+
+
+
+def test_every_button_of_the_card_sends_a_form_body_of_one_length(api, pages):
+    """The vote must not show in the size of the request on the network either (rule 6)."""
+    round_id = create_open_round(api("admin"), audience_groups=["staff"], moderation="post")
+    api("u01").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": "Publish the meeting notes within a day"})
+    voter = pages("u02")
+    page = voter.get(f"/rounds/{round_id}").text
+    choices = re.findall(r'<button type="submit" name="choice" value="([^"]*)"', page)
+    assert len(choices) == 12  # three votes and nine nuances
+    bodies = {len(urlencode({"_csrf_token": voter.token(), "proposal": card_proposal(page), "choice": choice}))
+              for choice in choices}
+    assert len(bodies) == 1, choices
+    recorded = voter.submit(f"/rounds/{round_id}/ballots", {"proposal": card_proposal(page), "choice": choices[4]})
+    assert recorded.status_code == 303 and "vote_" not in recorded.headers["location"]
+    assert api("u02").get(f"/api/v1/rounds/{round_id}/sequence").json()["voted"] == 1
 
 
 def test_an_unknown_address_is_a_page_for_a_browser_and_problem_json_for_programs(pages, api):

@@ -99,6 +99,9 @@ class BallotIn(Body):
     proposal: str = Field(min_length=1, max_length=64)
     vote: str = Field(max_length=32)
     qualification: str | None = Field(None, max_length=32)
+    padding: str = Field("", max_length=256, description="ignored: spaces that make every vote's request body as"
+                                                         " long, so that its size on the network does not tell"
+                                                         " the vote (the voting page sends bodies of 160 bytes)")
 
 
 class BallotOut(BaseModel):

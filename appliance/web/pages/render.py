@@ -31,9 +31,19 @@ SECURITY_HEADERS = {
     "Vary": "Cookie, Accept-Language",
 }
 
+# The card's buttons all have values of one length ("agree:" padded with spaces to the longest vote and
+# nuance), so that the form's request body has one size whatever the vote: its size on the network must not
+# tell the vote, as every answer has one size (ARCHITECTURE.md, rule 6). The form handler strips the spaces.
+CHOICE_WIDTH = max(len(f"{vote}:{name}") for vote, names in QUALIFICATIONS.items() for name in names)
+
+
+def ballot_choice(vote: str, qualification: str = "") -> str:
+    return f"{vote}:{qualification}".ljust(CHOICE_WIDTH)
+
+
 LABELS = {"statuses": labels.STATUSES, "votes": labels.VOTES, "vote_keys": labels.VOTE_KEYS,
           "qualifications": labels.QUALIFICATIONS, "qualifications_of": QUALIFICATIONS, "zones": labels.ZONES,
-          "reasons": labels.REASONS}
+          "reasons": labels.REASONS, "choice": ballot_choice}
 
 
 def template_config() -> TemplateConfig:

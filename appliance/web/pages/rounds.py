@@ -99,7 +99,7 @@ class RoundPages(Controller):
     def vote(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], round_id: FromPath[str],
              data: Annotated[BallotForm, FORM]) -> Redirect:
         """Cast a vote from the card (the no-script path; scripts post to the API)."""
-        vote, _, qualification = data.choice.partition(":")
+        vote, _, qualification = data.choice.strip().partition(":")  # the values' padding spaces off
         try:
             participation.cast_vote(app, round_id, viewer, data.proposal, vote, qualification or None)
         except (NotFound, Conflict) as refused:  # withdrawn, or the round closed: back to the round, told why
