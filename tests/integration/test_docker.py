@@ -231,6 +231,22 @@ def test_docker_exec_reads_the_mounted_configuration_file(appliance: Appliance) 
     assert read.stdout.strip() == str(PROPOSAL_QUOTA)
 
 
+def test_without_a_password_file_the_log_says_once_how_to_make_the_first_admin(docker: DockerDaemon,
+                                                                                image: str) -> None:
+    name = f"appliance-test-{uuid.uuid4().hex[:8]}"
+    docker.docker("run", "-d", "--name", name, "--label", LABEL, "--network", "host",
+                  "-e", "APPLIANCE_SERVER__HOST=127.0.0.1", "-e", f"APPLIANCE_SERVER__PORT={free_port()}", image)
+    try:
+        deadline = time.monotonic() + 60
+        while "serving on" not in (logs := docker.docker("logs", name).stdout) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "serving on" in logs, logs
+        hints = [line for line in logs.splitlines() if "no admin yet" in line]
+        assert len(hints) == 1 and "docker exec -it CONTAINER appliance user add admin" in hints[0], logs
+    finally:
+        docker.docker("rm", "-f", "-v", name, check=False)
+
+
 def test_the_image_carries_its_software_bill_of_materials(appliance: Appliance) -> None:
     sbom = json.loads(appliance.exec("cat", "/opt/appliance/sbom.cdx.json").stdout)
     assert sbom["bomFormat"] == "CycloneDX"
