@@ -251,6 +251,12 @@ def desk_batch(app: Appliance, actor: str, round_id: str, items: list[QueueItem]
     return mine
 
 
+def renew_holds(app: Appliance, actor: str, round_id: str, viewer: Viewer) -> int:
+    """Keep this moderator's desk theirs while they read it (the desk page asks every minute); how many."""
+    find_round(app, round_id, viewer)
+    return locks.renew(app.dbs.identity, round_id, actor, int(app.clock().timestamp()), LOCK_SECONDS)
+
+
 def held_by_others(app: Appliance, actor: str, round_id: str) -> dict[str, int]:
     """Proposals of the round another moderator holds now: id -> expiry."""
     return locks.held_by_others(app.dbs.identity, round_id, actor, int(app.clock().timestamp()))
@@ -378,9 +384,12 @@ def mark_duplicate(app: Appliance, actor: str, round_id: str, viewer: Viewer, pr
         original = proposals.get_proposal(app.dbs.ballots, round_id, original_id)
         if original is None or original.status != "accepted":
             raise NotFound("no accepted proposal %(proposal_id)s in this round", proposal_id=repr(original_id))
-        original_id = original.duplicate_of or original.id  # the root of its group
-        if original_id == proposal_id:
+        if original.id == proposal_id:
             raise Invalid("a proposal cannot be a duplicate of itself")
+        original_id = original.duplicate_of or original.id  # the root of its group
+        if original_id == proposal_id:  # the other way round already: this one is the original of that one
+            raise Invalid("the proposal it repeats is already marked as repeating this one; to turn it round,"
+                          " mark that one as not a duplicate first")
     if not proposals.mark_duplicate(app.dbs.ballots, round_id, proposal_id, original_id):
         raise Conflict("the proposal changed meanwhile")
     audit.record(app.dbs.identity, actor, "proposal.duplicate", proposal_id, original_id or "")

@@ -34,6 +34,13 @@ def held_by(db: Database, round_id: str, holder: str, now: int) -> dict[str, int
                               " WHERE round_id = ? AND holder = ? AND expires_at > ?", (round_id, holder, now)))
 
 
+def renew(db: Database, round_id: str, holder: str, now: int, seconds: int) -> int:
+    """Extend the holds this holder has now (not those that ran out) to `seconds` from now; how many."""
+    with write(db):
+        return db.conn.execute("UPDATE moderation_locks SET expires_at = ? WHERE round_id = ? AND holder = ?"
+                               " AND expires_at > ?", (now + seconds, round_id, holder, now)).rowcount
+
+
 def release(db: Database, round_id: str, proposal_id: str, holder: str) -> None:
     with write(db):
         db.conn.execute("DELETE FROM moderation_locks WHERE round_id = ? AND proposal_id = ? AND holder = ?",

@@ -129,8 +129,11 @@ def test_duplicates_keep_their_votes_and_groups_keep_one_root(api, appliance, de
     assert mod.post(url(round_id, f"proposals/{flexible}/duplicate"), json={"of": choose}).status_code == 200
     duplicate_of = dict(appliance.dbs.ballots.execute("SELECT id, duplicate_of FROM proposals").fetchall())
     assert duplicate_of[please] == duplicate_of[flexible] == choose and duplicate_of[choose] is None
-    # Marking a proposal a duplicate of one of its own group's members points at the root: itself.
+    # Marking the root a duplicate of one of its group's members would point at itself: said as it is.
     response = mod.post(url(round_id, f"proposals/{choose}/duplicate"), json={"of": please})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("the proposal it repeats is already marked as repeating this one")
+    response = mod.post(url(round_id, f"proposals/{choose}/duplicate"), json={"of": choose})
     assert response.status_code == 400 and response.json()["detail"] == "a proposal cannot be a duplicate of itself"
     assert mod.post(url(round_id, f"proposals/{please}/duplicate"), json={"of": "0000000000000000"}).status_code == 404
     undone = mod.post(url(round_id, f"proposals/{please}/duplicate"), json={"of": None})

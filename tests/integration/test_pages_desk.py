@@ -250,6 +250,45 @@ def test_a_moderator_marks_and_unmarks_a_duplicate(api, pages):
     assert len(voter.get(f"/api/v1/rounds/{round_id}/sequence").json()["proposals"]) == 2
     itself = mod.submit(f"/rounds/{round_id}/moderation/duplicates", {"proposal": ids[0], "of": ids[0]})
     assert itself.status_code == 400
+    # Refused, the mark comes back on the desk, above its form, in the page's language.
+    mod.submit(f"/rounds/{round_id}/moderation/duplicates", {"proposal": ids[1], "of": ids[0]})
+    mod.submit("/language", {"lang": "fr", "next": f"/rounds/{round_id}/moderation"})
+    turned = mod.submit(f"/rounds/{round_id}/moderation/duplicates", {"proposal": ids[0], "of": ids[1]})
+    assert turned.status_code == 400
+    alert = '<p class="alert" role="alert">La proposition qu’elle répète est déjà marquée comme répétant celle-ci'
+    assert alert in turned.text.split('action="/rounds/' + round_id + '/moderation/duplicates"')[0]
+    assert 'id="duplicate-proposal" name="proposal" required autofocus' in turned.text
+
+
+def test_the_desk_keeps_its_proposals_while_the_moderator_is_at_it_and_a_lost_one_is_said_on_the_desk(
+        api, pages, appliance):
+    from datetime import timedelta
+
+    from tests.conftest import add_person
+
+    add_person(appliance, "mod2", {"moderators"})
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    for n in range(3):
+        text = f"Proposal number {n} about our daily work"
+        assert api(f"u{n:02d}").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
+    first, second = pages("mod"), pages("mod2")
+    page = first.get(f"/rounds/{round_id}/moderation").text
+    mine = accept_forms(page)
+    assert len(mine) == 3 and f'data-holds="/rounds/{round_id}/moderation/holds"' in page
+    start = appliance.clock()
+    for minutes in (1, 2, 3):  # the page renews the holds every minute while the moderator reads
+        appliance.clock = lambda minutes=minutes: start + timedelta(minutes=minutes)
+        assert first.submit(f"/rounds/{round_id}/moderation/holds").status_code == 204
+    assert not accept_forms(second.get(f"/rounds/{round_id}/moderation").text)  # still the first one's
+    appliance.clock = lambda: start + timedelta(minutes=6)  # the first moderator left: the holds lapse
+    assert first.submit(f"/rounds/{round_id}/moderation/holds").status_code == 204  # renews nothing lapsed
+    taken = accept_forms(second.get(f"/rounds/{round_id}/moderation").text)
+    assert taken == mine
+    lost = first.submit(f"/rounds/{round_id}/moderation/{next(iter(mine))}/accept")
+    assert lost.status_code == 409  # the desk again, told why, not a page of its own
+    assert '<p class="alert" role="alert">Another moderator is handling this proposal for' in lost.text
+    assert 'id="desk"' in lost.text
+    assert pages("u05").submit(f"/rounds/{round_id}/moderation/holds").status_code == 403
 
 
 def test_the_dashboard_shows_participation_a_day_late_and_in_bands(api, pages, appliance):

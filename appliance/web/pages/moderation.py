@@ -79,10 +79,19 @@ class ModerationPages(Controller):
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/accept", sync_to_thread=True, status_code=303)
     def accept(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
-               round_id: FromPath[str], proposal_id: FromPath[str]) -> Redirect:
-        """Accept a pending proposal."""
-        participation.moderate(app, actor, round_id, viewer, proposal_id, "accept")
+               request: Request, round_id: FromPath[str], proposal_id: FromPath[str]) -> Redirect | Template:
+        """Accept a pending proposal; a refusal (another moderator took it meanwhile) comes back on the desk."""
+        try:
+            participation.moderate(app, actor, round_id, viewer, proposal_id, "accept")
+        except DomainError as error:
+            return _desk(app, viewer, actor, request, round_id, refused=error, refused_at=proposal_id)
         return see_other(f"/rounds/{round_id}/moderation?done=accepted#desk")
+
+    @post("/rounds/{round_id:str}/moderation/holds", sync_to_thread=True, status_code=204)
+    def holds(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
+              round_id: FromPath[str]) -> None:
+        """Renew the holds of this moderator's desk: its page asks every minute while they are at it."""
+        participation.renew_holds(app, actor, round_id, viewer)
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/refuse", sync_to_thread=True, status_code=303)
     def refuse(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
@@ -109,12 +118,17 @@ class ModerationPages(Controller):
 
     @post("/rounds/{round_id:str}/moderation/duplicates", sync_to_thread=True, status_code=303)
     def duplicate(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer],
-                  actor: NamedDependency[str], round_id: FromPath[str],
-                  data: Annotated[DuplicateForm, FORM]) -> Redirect:
-        """Mark a published proposal as repeating another (or not any more): sequences show one of each group."""
-        if not data.proposal:
-            raise Invalid("choose the published proposal that repeats another, then the one it repeats")
-        participation.mark_duplicate(app, actor, round_id, viewer, data.proposal, data.of or None)
+                  actor: NamedDependency[str], request: Request, round_id: FromPath[str],
+                  data: Annotated[DuplicateForm, FORM]) -> Redirect | Template:
+        """Mark a published proposal as repeating another (or not any more): sequences show one of each group.
+
+        A refusal comes back on the desk, above the duplicate form."""
+        try:
+            if not data.proposal:
+                raise Invalid("choose the published proposal that repeats another, then the one it repeats")
+            participation.mark_duplicate(app, actor, round_id, viewer, data.proposal, data.of or None)
+        except DomainError as error:
+            return _desk(app, viewer, actor, request, round_id, refused=error, refused_at="duplicates")
         return see_other(f"/rounds/{round_id}/moderation?done={'grouped' if data.of else 'ungrouped'}#published")
 
 
@@ -138,7 +152,7 @@ def _desk(app: Appliance, viewer: Viewer, actor: str, request: Request, round_id
                                participation.personal_data_flags(app, [p.text for p in published])))
     published.sort(key=lambda p: (not published_flags[p.id], p.text.casefold()))
     others = participation.held_by_others(app, actor, round_id)
-    decidable = set(mine) | {p.id for p in published if p.id not in others}  # where a form is shown
+    decidable = set(mine) | {p.id for p in published if p.id not in others} | {"duplicates"}  # where forms are
     problem = said(request, refused) if refused else None
     return page(request, "moderation.html", status=refused.status if refused else 200,
                 error=problem if problem and refused_at not in decidable else None,  # its form is gone: on top
