@@ -231,6 +231,12 @@ def moderation_queue(app: Appliance, actor: str, round_id: str, viewer: Viewer) 
             for p, found in zip(pending, flags)]
 
 
+def waiting_count(app: Appliance, round_: Round) -> int:
+    """How many proposals of an open round wait for a moderator (the batch due released first)."""
+    release(app, round_)
+    return len(proposals.list_by_status(app.dbs.ballots, round_.id, "pending"))
+
+
 def desk_batch(app: Appliance, actor: str, round_id: str, items: list[QueueItem],
                size: int = DESK_BATCH) -> dict[str, int]:
     """Hold up to `size` waiting proposals for this moderator, those already theirs first: id -> expiry.

@@ -53,6 +53,17 @@ def test_a_pending_proposal_shows_the_published_proposals_it_resembles(api, page
     assert "Resembles published proposals:" in similar and "A quiet room on every floor" in similar
 
 
+def test_the_list_of_rounds_to_moderate_says_how_many_wait_in_each(api, pages):
+    busy = create_open_round(api("admin"), audience_groups=["staff"], title="Canteen")
+    create_open_round(api("admin"), audience_groups=["staff"], title="Parking")
+    for author, text in (("u01", "Hold fewer and shorter meetings"), ("u02", "Open the library on Saturdays")):
+        assert api(author).post(f"/api/v1/rounds/{busy}/proposals", json={"text": text}).status_code == 201
+    html = pages("mod").get("/moderation").text
+    assert html.count('class="badge status-pending"') == 1  # none for the round where nothing waits
+    canteen = html[html.index(f'href="/rounds/{busy}/moderation"'):]
+    assert '<span class="badge status-pending">2 wait for a decision</span>' in canteen[:canteen.index("</a>")]
+
+
 def test_employees_cannot_open_the_desk_or_the_admin_pages(api, pages):
     round_id = create_open_round(api("admin"), audience_groups=["staff"])
     employee = pages("u01")
@@ -555,7 +566,14 @@ def test_a_refusal_without_a_reason_is_refused_with_the_charter_and_nothing_is_d
     for fields in ({}, {"reason": ""}):
         response = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/refuse", fields)
         assert response.status_code == 400 and "A refusal needs its reason, from the charter" in response.text
+    assert "hard to understand, off topic, discriminatory" in response.text  # as the form names them, not codes
+    mod.submit("/language", {"lang": "fr", "next": f"/rounds/{round_id}/moderation"})
+    french = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/refuse", {"reason": "spam"})
+    assert french.status_code == 400 and "difficile à comprendre, hors sujet" in french.text
+    assert "off_topic" not in french.text.split("<select")[0]
     assert api("mod").get(f"/api/v1/rounds/{round_id}/moderation").json()[0]["id"] == proposal_id  # still pending
+    api_said = api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{proposal_id}/refuse", json={"reason": "spam"})
+    assert "incomprehensible, off_topic" in api_said.json()["detail"]  # the API names the codes it takes
 
 
 def test_the_desk_counts_the_queue_and_folds_what_waits_beyond_the_moderator_s_ten(api, pages):
@@ -590,9 +608,12 @@ def test_a_decision_on_a_published_proposal_comes_back_to_it_and_flags_come_firs
     assert refused.headers["location"] == f"/rounds/{round_id}/moderation?done=refused_published&at={library}" \
                                           f"#published-{library}"
     after = mod.get(refused.headers["location"].split("#")[0]).text
-    item = after[after.index(f'id="published-{library}"'):]
-    assert item.index("Proposal refused: it is hidden from voters.") < item.index("Open the library on Saturdays")
-    assert "Proposal refused" not in after[:after.index(f'id="published-{library}"')]  # not at the top
+    # The notice sits just above the proposal the page came back to, outside its card (inside, it read as if
+    # said of that one), and that proposal takes the focus.
+    row = re.search(r'<li class="notice-row"><p class="notice" role="status">([^<]*)</p></li>\s*'
+                    r'<li class="item" id="published-([0-9a-f]+)" tabindex="-1" data-next>', after)
+    assert row and row.groups() == ("Proposal refused: it is hidden from voters.", library)
+    assert after.count("Proposal refused") == 1  # not at the top too
     bad = mod.submit(f"/rounds/{round_id}/moderation/{library}/refuse", {"reason": "off_topic", "back": "../x"})
     assert bad.status_code == 400
 

@@ -17,7 +17,7 @@ from appliance.i18n import DEFAULT_LANGUAGE
 from appliance.storage.ballot_writer import VoteTimeout
 from appliance.web import errors as api_errors
 from appliance.web.auth import NEEDS_ADMIN, NEEDS_MODERATOR
-from appliance.web.pages.labels import ACTIONS, STATUSES, N_
+from appliance.web.pages.labels import ACTIONS, REASONS, STATUSES, N_
 from appliance.web.pages.render import current_page, page, safe_next, speaker_for
 
 TITLES = {
@@ -74,6 +74,8 @@ def signed_out(request: Request, _: NotAuthorizedException) -> Response:
 
 # Values of an error that name a code, with the words the pages have for it.
 CODE_WORDS = {"status": STATUSES, "current": STATUSES, "required": STATUSES, "action": ACTIONS}
+# Values that list codes (", "-separated): a page names each as its form does, in every language.
+LIST_WORDS = {"reasons": REASONS}
 # Form fields named in an error: the API says "closes_at", a page says what its form calls it, in every language.
 FIELD_WORDS = {"opens_at": N_("the opening date"), "closes_at": N_("the closing date"),
                "proposals_close_at": N_("the closing date for proposals"), "k": N_("the anonymity threshold (k)"),
@@ -100,6 +102,8 @@ def _said(request: Request, error: DomainError) -> str:
     say = speaker_for(request)
     values = {name: say.gettext(FIELD_WORDS[value]) if name == "name" and value in FIELD_WORDS else value
               for name, value in error.values.items()}
+    values |= {name: ", ".join(say.gettext(LIST_WORDS[name].get(code, code)) for code in str(value).split(", "))
+               for name, value in values.items() if name in LIST_WORDS}
     if say.language != DEFAULT_LANGUAGE:
         values = {name: say.gettext(CODE_WORDS[name][value]) if value in CODE_WORDS.get(name, ()) else value
                   for name, value in values.items()}

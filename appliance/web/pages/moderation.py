@@ -66,7 +66,8 @@ class ModerationPages(Controller):
     def rounds(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], request: Request) -> Template:
         """The open rounds a moderator can work on."""
         open_rounds = [r for r in service.visible_rounds(app, viewer) if r.status == "open"]
-        return page(request, "moderation_rounds.html", rounds=open_rounds)
+        waiting = {r.id: participation.waiting_count(app, r) for r in open_rounds}
+        return page(request, "moderation_rounds.html", rounds=open_rounds, waiting=waiting)
 
     @get("/rounds/{round_id:str}/moderation", sync_to_thread=True)
     def queue(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
