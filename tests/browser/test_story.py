@@ -111,7 +111,7 @@ def test_a_round_from_proposals_to_published_results_in_a_real_browser(api, open
         if action == "click-agree":
             voter.click(".vote-agree button.vote")
         elif action == "chip-doable":
-            voter.click("button.chip[value='agree:doable']")
+            voter.click("button.chip[value^='agree:doable']")
         else:
             voter.keyboard.press("2")
         expect(voter.locator("#progress-text")).to_have_text(f"{done} voted, {3 - done} to go")

@@ -21,7 +21,7 @@ def test_a_voter_changes_the_vote_just_given_and_it_counts_once(api, appliance, 
     expect(change).to_be_hidden()  # nothing to change yet
     first = phone.locator("#card-text").inner_text()
     before = phone.locator("#card").bounding_box()["y"]
-    phone.locator("#card button.vote[value=agree]").click()
+    phone.locator("#card button.vote[value^='agree:']").click()
     expect(phone.locator("#vote-status")).to_have_text("Vote recorded: Agree.")
     assert phone.locator("#card").bounding_box()["y"] == before  # the next tap lands where the last one did
     assert in_viewport(phone, "#vote-status") and in_viewport(phone, "#vote-change")  # seen without scrolling
@@ -35,7 +35,7 @@ def test_a_voter_changes_the_vote_just_given_and_it_counts_once(api, appliance, 
     expect(change).to_be_hidden()
     assert phone.evaluate("document.activeElement.id") == "card-text"
     phone.wait_for_timeout(600)  # the card takes taps again once settled
-    phone.locator("#card button.chip[value='disagree:no_way']").click()
+    phone.locator("#card button.chip[value^='disagree:no_way']").click()
     expect(phone.locator("#vote-status")).to_have_text("Vote recorded: Disagree (No way).")
     expect(phone.locator("#card-text")).to_have_text(second)  # the card that was waiting comes back
     expect(phone.locator("#progress-text")).to_have_text("1 voted, 1 to go")  # one proposal voted on, still
@@ -43,7 +43,7 @@ def test_a_voter_changes_the_vote_just_given_and_it_counts_once(api, appliance, 
     votes = appliance.dbs.ballots.execute("SELECT vote, qualification FROM ballots").fetchall()
     assert votes == [("disagree", "no_way")]  # the vote replaced, not added
     phone.wait_for_timeout(600)
-    phone.locator("#card button.vote[value=neutral]").click()
+    phone.locator("#card button.vote[value^='neutral:']").click()
     expect(phone.locator("#progress-text")).to_have_text("2 voted, 0 to go")
 
 
@@ -70,7 +70,7 @@ def test_a_vote_being_changed_and_given_from_a_similar_proposal_hint_leaves_no_c
     phone.locator("#proposal-text").fill(first + " please")  # its hint offers "I agree with it"
     agree = phone.locator("#hints-list button").first
     expect(agree).to_be_visible()
-    phone.locator("#card button.vote[value=disagree]").click()
+    phone.locator("#card button.vote[value^='disagree:']").click()
     expect(phone.locator("#vote-status")).to_have_text("Vote recorded: Disagree.")
     phone.locator("#vote-change").click()
     expect(phone.locator("#card-text")).to_have_text(first)
@@ -78,5 +78,5 @@ def test_a_vote_being_changed_and_given_from_a_similar_proposal_hint_leaves_no_c
     expect(phone.locator("#card-text")).not_to_have_text(first)
     expect(phone.locator("#vote-status")).not_to_contain_text("Vote again")
     phone.wait_for_timeout(600)
-    phone.locator("#card button.vote[value=neutral]").click()
+    phone.locator("#card button.vote[value^='neutral:']").click()
     expect(phone.locator("#progress-text")).to_have_text("2 voted, 1 to go")  # a new vote, counted
