@@ -44,6 +44,12 @@ _STOP_WORDS = frozenset("""
     our out over please she should so some such than that the their them then there these
     they this those to too up us very via was we were what when where which while who why
     will with would you your
+""".split()) | frozenset(
+    # What proposals say around their idea: urgency, politeness and the generic verb that opens them
+    # ("Ajouter ... au plus vite", "Give ... as soon as possible"); shared, they made unrelated proposals alike.
+    """
+    asap possible quickly rapidement soon svp vite merci thanks thank
+    add ajouter create creer donner get give mettre put
 """.split())
 
 # Kept as terms (not stop words): they reverse what a proposal asks for.

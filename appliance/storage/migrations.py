@@ -356,6 +356,17 @@ def identity_0008(db: Database) -> None:
 def ballots_0005(db: Database) -> None:
     """The open rounds' near-duplicate indexes written again with the terms as now computed (French plurals in
     -aux, hyphenated words): a draft's terms and the indexed ones must be made alike."""
+    _index_open_rounds_again(db)
+
+
+@ballots(name="0006_similar_without_filler_words")
+def ballots_0006(db: Database) -> None:
+    """Again, now that urgency, politeness and generic opening verbs ("ajouter", "as soon as possible") are no
+    terms: the indexed proposals must not keep them."""
+    _index_open_rounds_again(db)
+
+
+def _index_open_rounds_again(db: Database) -> None:
     for (round_id,) in db.conn.execute("SELECT id FROM rounds WHERE status = 'open'").fetchall():
         table = f"similar_{round_id}"
         if fetch_one(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)) is None:

@@ -150,6 +150,29 @@ def test_an_upgrade_writes_open_rounds_indexes_again_with_todays_terms(tmp_path)
     ballots.close()
 
 
+def test_filler_words_make_no_likeness_and_an_upgrade_takes_them_out_of_the_open_rounds_indexes(tmp_path):
+    """"Ajouter ... au plus vite" and "Ajouter ... de plus" shared two words and were offered as alike."""
+    ballots = connect(tmp_path / "ballots.db")
+    migrations.ballots.apply(ballots, stop_before="0006_similar_without_filler_words")
+    with write(ballots):
+        ballots.conn.execute(
+            "INSERT INTO rounds (id, title, question, description, audience_groups, dimensions, k, moderation,"
+            " status, proposal_min_chars, proposal_max_chars, proposal_quota, release_interval_seconds)"
+            f" VALUES ('{ROUND}', 'T', 'Q', '', '[]', '[]', 5, 'post', 'open', 12, 280, 5, 3600)")
+        ballots.conn.execute("INSERT INTO proposals (id, round_id, text, status, author_label) VALUES"
+                             f" ('00000000000000aa', '{ROUND}', 'Ajouter des salles insonorisées au plus vite',"
+                             " 'accepted', x'00')")
+        ballots.conn.execute(f"CREATE VIRTUAL TABLE [similar_{ROUND}] USING fts5(terms,"
+                             " tokenize = 'unicode61 remove_diacritics 2')")
+        ballots.conn.execute(f"INSERT INTO [similar_{ROUND}] (rowid, terms) VALUES (?, 'ajout sall insonori plu vit')",
+                             (int("00000000000000aa", 16) - (1 << 63),))  # as the earlier terms had it
+    migrations.ballots.apply(ballots)
+    assert fetch_all(ballots, f"SELECT terms FROM [similar_{ROUND}]") == [("sall insonori plu",)]
+    assert similar.similar(ballots, ROUND, "Ajouter un micro-ondes de plus à la cafétéria ") == []
+    assert similar.similar(ballots, ROUND, "Give everyone a second monitor as soon as possible ") == []
+    ballots.close()
+
+
 def test_a_negated_draft_scores_below_its_opposite(db):
     meetings, = indexed(db, "Des réunions d'équipe le vendredi matin")
     ((same, score),) = similar.similar(db, ROUND, "Des réunions d'équipe le vendredi matin")
