@@ -51,6 +51,7 @@ def test_a_pending_proposal_shows_the_published_proposals_it_resembles(api, page
     html = pages("mod").get(f"/rounds/{round_id}/moderation").text
     similar = html.split('<div class="small similar">', 1)[1].split("</div>", 1)[0]
     assert "Resembles published proposals:" in similar and "A quiet room on every floor" in similar
+    assert re.search(r"\(likeness \d+%\)", similar)  # a likeness, not a share of words it is not
 
 
 def test_the_list_of_rounds_to_moderate_says_how_many_wait_in_each(api, pages):
