@@ -116,6 +116,13 @@ _APOSTROPHES = re.compile(r"['’ʼ`]")
 # What may separate the words of a name in a text; a comma only between a last and a first name.
 _NAME_GAP = re.compile(r"[\s'’ʼ`\u2010\u2011-]+")
 _COMMA_GAP = re.compile(r"\s*,\s*")
+# After a title ("Mme Martin", "M. Martin", "Dr. Smith") or an initial ("B. Martin"): a full stop may, or must,
+# come before the last name.
+_DOT_GAP = re.compile(r"\.?\s+")
+_DOTTED_GAP = re.compile(r"\.\s*")
+# Titles that name a person with their last name alone; "m" only with its full stop ("M. Martin").
+TITLES = ("mme", "mmes", "mlle", "madame", "monsieur", "mademoiselle", "mr", "mrs", "ms", "miss", "dr", "docteur")
+DOTTED_TITLES = ("m",)
 
 
 def fold(text: str) -> str:
@@ -132,8 +139,10 @@ class _Word(NamedTuple):
     end: int
 
 
-# The tokens of a full name, and the index of the token a comma may precede (0: none).
+# The tokens of a full name, and the index of the token a comma may precede (0: none); or, for a title or an
+# initial before the last name, DOT_MAY or DOT_MUST: what comes between the first token and the next.
 _Spelling = tuple[tuple[str, ...], int]
+DOT_MAY, DOT_MUST = -1, -2
 
 
 class NameIndex:
@@ -168,6 +177,11 @@ def name_spellings(display_name: str) -> set[_Spelling]:
             spellings.add((particles + last + first, len(particles + last)))
             # "La Fontaine, Jean de" and "La Fontaine Jean" for "Jean de La Fontaine".
             spellings.update({(last + first + particles, len(last)), (last + first, len(last))})
+            # "Mme Martin", "M. Martin", "J. Martin": a last name after a title or the initial names a person
+            # ("M. de La Fontaine" and "M. La Fontaine" both).
+            for ending in {particles + last, last}:
+                spellings.update((title + ending, DOT_MAY) for title in map(_tokens, TITLES))
+                spellings.update(((title,) + ending, DOT_MUST) for title in (*DOTTED_TITLES, first[0][0]))
     return spellings
 
 
@@ -216,5 +230,8 @@ def _spells(text: str, words: list[_Word], i: int, tokens: tuple[str, ...], comm
     if i + len(tokens) > len(words) or any(words[i + k].folded != token for k, token in enumerate(tokens)):
         return False
     gaps = [text[words[i + k - 1].end:words[i + k].start] for k in range(1, len(tokens))]
+    if comma in (DOT_MAY, DOT_MUST):
+        first_gap = _DOT_GAP if comma == DOT_MAY else _DOTTED_GAP
+        return bool(first_gap.fullmatch(gaps[0])) and all(_NAME_GAP.fullmatch(gap) for gap in gaps[1:])
     return all(_NAME_GAP.fullmatch(gap) or (k == comma and _COMMA_GAP.fullmatch(gap))
                for k, gap in enumerate(gaps, start=1))

@@ -309,3 +309,21 @@ def test_it_builds_an_index_from_any_directory_names(names: list[str], text: str
     check_flags(text, find_personal_data(text, index))
     for name in names:
         check_flags(name, find_personal_data(name, index))
+
+
+@pytest.mark.parametrize("name", ["M. Dupont", "Mme Dupont", "Madame Dupont", "monsieur DUPONT", "Mr Berg", "Dr. Berg",
+                                  "M.Dupont", "M. de La Fontaine", "Mme La Fontaine", "R. Berg", "S. O'Brien"])
+def test_it_flags_a_last_name_after_a_title_or_an_initial(name: str) -> None:
+    text = f"Le problème, c'est {name} du service RH."
+    assert find_personal_data(text, DIRECTORY) == only_flag("name", text, name)
+
+
+@pytest.mark.parametrize("text", [
+    "M Dupont a raison.",  # "m" is a title only with its full stop
+    "Je parle à Dupont demain.",  # "à" is no initial: it needs the full stop
+    "Le plan B Berg est prêt.",
+    "Voir Rose.Berg dans le wiki.",
+    "Mme. est partie, Dupont reste.",
+])
+def test_it_does_not_take_a_word_before_a_last_name_for_a_title_or_an_initial(text: str) -> None:
+    assert flagged(text) == []
