@@ -568,6 +568,7 @@ def test_a_refusal_without_a_reason_is_refused_with_the_charter_and_nothing_is_d
         response = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/refuse", fields)
         assert response.status_code == 400 and "A refusal needs its reason, from the charter" in response.text
     assert "hard to understand, off topic, discriminatory" in response.text  # as the form names them, not codes
+    assert "names or targets a person" in response.text  # a contact given in a proposal names someone too
     mod.submit("/language", {"lang": "fr", "next": f"/rounds/{round_id}/moderation"})
     french = mod.submit(f"/rounds/{round_id}/moderation/{proposal_id}/refuse", {"reason": "spam"})
     assert french.status_code == 400 and "difficile à comprendre, hors sujet" in french.text

@@ -26,7 +26,7 @@ ZONES = {"consensus": N_("Consensus"), "controversy": N_("Controversy"), "reject
 REASONS = {
     "incomprehensible": N_("hard to understand"), "off_topic": N_("off topic"),
     "discriminatory": N_("discriminatory"), "insulting": N_("insulting"),
-    "targets_a_person": N_("targets a person"), "several_ideas": N_("several ideas in one"),
+    "targets_a_person": N_("names or targets a person"), "several_ideas": N_("several ideas in one"),
     "advertising": N_("advertising"), "duplicate": N_("already proposed"),
 }
 NOTICES = {
