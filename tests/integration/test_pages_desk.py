@@ -405,6 +405,7 @@ def test_in_post_moderation_the_desk_refuses_and_corrects_what_is_published(api,
     mod = pages("mod")
     html = mod.get(f"/rounds/{round_id}/moderation").text
     assert "Review what is published" in html
+    assert '<p class="counts">Published: 2.</p>' in html  # nothing waits for a decision here: not "0, 0 of them"
     ids = dict(re.findall(r'<p class="item-text">([^<]+)</p>\s*<details.*?/moderation/([0-9a-f]+)/refuse', html, re.S))
     assert set(ids) == {"Hold fewer and shorter meetings", "The boss is an idiot, fire him"}
     insult = ids["The boss is an idiot, fire him"]
