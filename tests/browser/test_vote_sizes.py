@@ -29,8 +29,8 @@ def test_every_vote_the_page_sends_has_one_size(api, open_page):
     phone.locator("#vote-change").click()
     phone.locator(".vote-agree .chip", has_text="Obvious").click()
     expect(status).to_have_text("Vote recorded: Agree (Obvious).")
-    # An agreement given from a similar proposal shown while writing one.
-    phone.locator("#proposal-text").press_sequentially("Shorter meetings, and fewer of them")
+    # An agreement given from a similar proposal shown while writing one: the one on the card, not voted on yet.
+    phone.locator("#proposal-text").fill(phone.locator("#card-text").inner_text() + " please")
     phone.locator("#hints-list li button").first.click()
     expect(phone.locator("#hints-list li [role=status]").first).to_have_text("Your agreement is recorded.")
     assert len(sizes) == 5 and len(set(sizes)) == 1, sizes
