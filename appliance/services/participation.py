@@ -258,9 +258,15 @@ def desk_batch(app: Appliance, actor: str, round_id: str, items: list[QueueItem]
 
 
 def renew_holds(app: Appliance, actor: str, round_id: str, viewer: Viewer) -> int:
-    """Keep this moderator's desk theirs while they read it (the desk page asks every minute); how many."""
+    """Keep this moderator's desk theirs while they read it (the desk page asks twice a minute); how many.
+
+    Only holds on proposals still waiting: one taken to correct a published proposal lapses as it did.
+    """
     find_round(app, round_id, viewer)
-    return locks.renew(app.dbs.identity, round_id, actor, int(app.clock().timestamp()), LOCK_SECONDS)
+    now = int(app.clock().timestamp())
+    theirs = locks.held_by(app.dbs.identity, round_id, actor, now)
+    waiting = [p.id for p in proposals.list_by_status(app.dbs.ballots, round_id, "pending") if p.id in theirs]
+    return locks.renew(app.dbs.identity, round_id, waiting, actor, now, LOCK_SECONDS)
 
 
 def held_by_others(app: Appliance, actor: str, round_id: str) -> dict[str, int]:

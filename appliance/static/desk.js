@@ -7,12 +7,13 @@ window.addEventListener("load", () => {
 });
 
 // The desk's proposals are held for two minutes; while the moderator is at the page (in view, and they typed,
-// clicked, tapped or scrolled in the last five minutes) the holds are renewed every minute, so that reading
-// ten proposals never hands them to another moderator mid-decision. A desk left open overnight lets them go.
+// clicked, tapped or scrolled in the last five minutes) the holds are renewed twice a minute, so that reading
+// ten proposals never hands them to another moderator mid-decision (a renewal lost on the way is made up by
+// the next). A desk left open overnight lets them go.
 const desk = document.querySelector("[data-holds]");
 const token = document.querySelector("input[name=_csrf_token]");
 if (desk && token) {
-  const RENEW_MS = 60_000;
+  const RENEW_MS = 30_000;
   const IDLE_MS = 5 * 60_000;
   let active = Date.now();
   for (const kind of ["keydown", "pointerdown", "scroll", "input"]) {

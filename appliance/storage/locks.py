@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlite_utils import Database
 
 from appliance.storage.connection import fetch_all, write
@@ -34,11 +36,12 @@ def held_by(db: Database, round_id: str, holder: str, now: int) -> dict[str, int
                               " WHERE round_id = ? AND holder = ? AND expires_at > ?", (round_id, holder, now)))
 
 
-def renew(db: Database, round_id: str, holder: str, now: int, seconds: int) -> int:
-    """Extend the holds this holder has now (not those that ran out) to `seconds` from now; how many."""
+def renew(db: Database, round_id: str, proposal_ids: Iterable[str], holder: str, now: int, seconds: int) -> int:
+    """Extend this holder's holds on these proposals (not those that ran out) to `seconds` from now; how many."""
     with write(db):
-        return db.conn.execute("UPDATE moderation_locks SET expires_at = ? WHERE round_id = ? AND holder = ?"
-                               " AND expires_at > ?", (now + seconds, round_id, holder, now)).rowcount
+        return sum(db.conn.execute("UPDATE moderation_locks SET expires_at = ? WHERE round_id = ? AND proposal_id = ?"
+                                   " AND holder = ? AND expires_at > ?",
+                                   (now + seconds, round_id, pid, holder, now)).rowcount for pid in proposal_ids)
 
 
 def release(db: Database, round_id: str, proposal_id: str, holder: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_a_pending_proposal_shows_the_published_proposals_it_resembles(api, page
     html = pages("mod").get(f"/rounds/{round_id}/moderation").text
     similar = html.split('<div class="small similar">', 1)[1].split("</div>", 1)[0]
     assert "Resembles published proposals:" in similar and "A quiet room on every floor" in similar
-    assert re.search(r"\(likeness \d+%\)", similar)  # a likeness, not a share of words it is not
+    assert re.search(r"\(similarity \d+%\)", similar)  # not a share of words in common, which it is not
 
 
 def test_the_list_of_rounds_to_moderate_says_how_many_wait_in_each(api, pages):
@@ -94,8 +95,8 @@ def test_an_admin_creates_opens_closes_and_publishes_a_round_from_the_pages(page
     for label in ("Planned closing", "Opened on", "Closed on", "Results published"):
         assert f'<th scope="row">{label}</th><td>' in page, label
     assert '<th scope="row">Closes at</th>' not in page
-    french = admin.get(dashboard, headers={"Accept-Language": "fr"}).text  # "Close" alone read as a verb
-    for label in ("Ouverte le", "Close le", "Résultats publiés"):
+    french = admin.get(dashboard, headers={"Accept-Language": "fr"}).text  # "Close 29 nov." read as a verb
+    for label in ("Ouverte le", "Clôturée le", "Résultats publiés"):
         assert f'<th scope="row">{label}</th><td>' in french, label
 
 
@@ -270,14 +271,14 @@ def test_a_moderator_marks_and_unmarks_a_duplicate(api, pages):
     alert = '<p class="alert" role="alert">La proposition qu’elle répète est déjà marquée comme répétant celle-ci'
     assert alert in turned.text.split('action="/rounds/' + round_id + '/moderation/duplicates"')[0]
     assert 'id="duplicate-proposal" name="proposal" required autofocus' in turned.text
+    # With fewer than two published there is no duplicate form: the refusal is said above the desk.
+    api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{ids[1]}/refuse", json={"reason": "duplicate"})
+    stale = mod.submit(f"/rounds/{round_id}/moderation/duplicates", {"proposal": ids[1], "of": ids[0]})
+    assert stale.status_code in (404, 409) and '<p class="alert" role="alert">' in stale.text
 
 
 def test_the_desk_keeps_its_proposals_while_the_moderator_is_at_it_and_a_lost_one_is_said_on_the_desk(
         api, pages, appliance):
-    from datetime import timedelta
-
-    from tests.conftest import add_person
-
     add_person(appliance, "mod2", {"moderators"})
     round_id = create_open_round(api("admin"), audience_groups=["staff"])
     for n in range(3):
@@ -288,7 +289,7 @@ def test_the_desk_keeps_its_proposals_while_the_moderator_is_at_it_and_a_lost_on
     mine = accept_forms(page)
     assert len(mine) == 3 and f'data-holds="/rounds/{round_id}/moderation/holds"' in page
     start = appliance.clock()
-    for minutes in (1, 2, 3):  # the page renews the holds every minute while the moderator reads
+    for minutes in (1, 2, 3):  # the page renews the holds (twice a minute) while the moderator reads
         appliance.clock = lambda minutes=minutes: start + timedelta(minutes=minutes)
         assert first.submit(f"/rounds/{round_id}/moderation/holds").status_code == 204
     assert not accept_forms(second.get(f"/rounds/{round_id}/moderation").text)  # still the first one's
@@ -301,6 +302,34 @@ def test_the_desk_keeps_its_proposals_while_the_moderator_is_at_it_and_a_lost_on
     assert '<p class="alert" role="alert">Another moderator is handling this proposal for' in lost.text
     assert 'id="desk"' in lost.text
     assert pages("u05").submit(f"/rounds/{round_id}/moderation/holds").status_code == 403
+
+
+def test_a_proposal_accepted_meanwhile_is_said_above_the_desk(api, pages, appliance):
+    round_id = create_open_round(api("admin"), audience_groups=["staff"])
+    assert api("u01").post(f"/api/v1/rounds/{round_id}/proposals",
+                           json={"text": "Hold fewer and shorter meetings"}).status_code == 201
+    first = pages("mod")
+    [pid] = accept_forms(first.get(f"/rounds/{round_id}/moderation").text)
+    assert api("mod").post(f"/api/v1/rounds/{round_id}/proposals/{pid}/accept").status_code == 200  # elsewhere
+    late = first.submit(f"/rounds/{round_id}/moderation/{pid}/accept")
+    assert late.status_code == 409
+    top = late.text[:late.text.index('id="desk"')]
+    assert '<p class="alert" role="alert">' in top  # not on the published card, which shows no accept error
+
+
+def test_a_correction_s_hold_on_a_published_proposal_is_not_renewed_by_the_desk(api, pages, appliance):
+    add_person(appliance, "mod2", {"moderators"})
+    round_id = post_moderated_round(api, "Hold fewer and shorter meetigns")
+    first = pages("mod")
+    pid = re.search(r'id="published-([0-9a-f]+)"', first.get(f"/rounds/{round_id}/moderation").text).group(1)
+    assert first.submit(f"/rounds/{round_id}/moderation/{pid}/correct",
+                        {"text": "Hold fewer and shorter meetings", "back": pid}).status_code == 303
+    start = appliance.clock()
+    for minutes in (1, 2, 3):
+        appliance.clock = lambda minutes=minutes: start + timedelta(minutes=minutes)
+        first.submit(f"/rounds/{round_id}/moderation/holds")
+    refused = api("mod2").post(f"/api/v1/rounds/{round_id}/proposals/{pid}/refuse", json={"reason": "off_topic"})
+    assert refused.status_code == 200, refused.text  # the correction's two minutes are long over
 
 
 def test_the_dashboard_shows_participation_a_day_late_and_in_bands(api, pages, appliance):

@@ -84,8 +84,8 @@ class ModerationPages(Controller):
         """Accept a pending proposal; a refusal (another moderator took it meanwhile) comes back on the desk."""
         try:
             participation.moderate(app, actor, round_id, viewer, proposal_id, "accept")
-        except DomainError as error:
-            return _desk(app, viewer, actor, request, round_id, refused=error, refused_at=proposal_id)
+        except DomainError as error:  # said on its card while it is still on this desk, else above the desk
+            return _desk(app, viewer, actor, request, round_id, refused=error, refused_at=proposal_id, accepting=True)
         return see_other(f"/rounds/{round_id}/moderation?done=accepted#desk")
 
     @post("/rounds/{round_id:str}/moderation/holds", sync_to_thread=True, status_code=204)
@@ -135,7 +135,7 @@ class ModerationPages(Controller):
 
 def _desk(app: Appliance, viewer: Viewer, actor: str, request: Request, round_id: str, *, notice: str | None = None,
           place: str = "desk", refused: DomainError | None = None, refused_at: str | None = None,
-          typed: RefusalForm | CorrectionForm | None = None) -> Template:
+          typed: RefusalForm | CorrectionForm | None = None, accepting: bool = False) -> Template:
     """The desk: the moderator's own held proposals and those others hold; the rest waits folded, counted.
 
     Published proposals with personal data come first. A decision's notice is shown where the moderator
@@ -153,7 +153,9 @@ def _desk(app: Appliance, viewer: Viewer, actor: str, request: Request, round_id
                                participation.personal_data_flags(app, [p.text for p in published])))
     published.sort(key=lambda p: (not published_flags[p.id], p.text.casefold()))
     others = participation.held_by_others(app, actor, round_id)
-    decidable = set(mine) | {p.id for p in published if p.id not in others} | {"duplicates"}  # where forms are
+    # Where a refused decision can be said beside its form (else above the desk): an Accept only on the desk.
+    decidable = set(mine) if accepting else (set(mine) | {p.id for p in published if p.id not in others}
+                                             | ({"duplicates"} if len(published) >= 2 else set()))
     problem = said(request, refused) if refused else None
     return page(request, "moderation.html", status=refused.status if refused else 200,
                 error=problem if problem and refused_at not in decidable else None,  # its form is gone: on top
