@@ -27,7 +27,7 @@ from appliance.i18n import Speaker
 from appliance.mail.message import parse_address
 from appliance.services.context import Appliance
 from appliance.services.outbox import Outgoing, compose, enqueue
-from appliance.services.rounds import as_in_directory, participation, round_results
+from appliance.services.rounds import as_in_directory, participation, round_results, withdraw_open_mail
 from appliance.storage import audit
 from appliance.storage import digests as stored
 from appliance.storage import proposals
@@ -325,6 +325,9 @@ def mail_round(app: Appliance, round_: Round, now: datetime) -> None:
         if schedule.enabled:
             participation(app, round_.id)  # records today's band once a day: digests show it a day late
             queue_weekly_digest(app, round_, schedule, now)
+        current = stored_rounds.get_round(app.dbs.ballots, round_.id)
+        if current is None or current.status != "open":  # closed while this was queued (a slow directory)
+            withdraw_open_mail(app, round_.id)  # the close withdrew what was queued before it, not this
     elif round_.status == "published":
         _once(app, round_, "results", now, lambda: queue_notice(app, round_, "results", now))
         if final_due(app, round_, saved, now):

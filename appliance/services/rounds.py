@@ -280,11 +280,15 @@ def close_round(app: Appliance, actor: str, round_id: str, scheduled: datetime |
         raise Conflict("the round was closed or extended meanwhile")
     _erase_links(app, round_id)
     audit.record(app.dbs.identity, actor, "round.close", round_id)
-    # "A consultation is open", "it closes soon" and "this week's digest" of participation must not arrive
-    # after it closed (a relay down for hours): those not sent yet are withdrawn (keys as
-    # notifications._notice_key and queue_weekly_digest write them; the final digest is queued at publish).
-    outbox.withdraw(app.dbs.identity, (f"{kind}:{round_id}:" for kind in ("invitation", "reminder", "digest")))
+    withdraw_open_mail(app, round_id)
     return stored_rounds.get_round(app.dbs.ballots, round_id)
+
+
+def withdraw_open_mail(app: Appliance, round_id: str) -> None:
+    """Withdraw the round's mail of an open round not sent yet: "a consultation is open", "it closes soon" and
+    "this week's digest" of participation must not arrive after it closed (a relay down for hours). Keys as
+    notifications._notice_key and queue_weekly_digest write them; the final digest is queued at publish."""
+    outbox.withdraw(app.dbs.identity, (f"{kind}:{round_id}:" for kind in ("invitation", "reminder", "digest")))
 
 
 def _erase_links(app: Appliance, round_id: str, compact: bool = True) -> None:

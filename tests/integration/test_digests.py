@@ -13,7 +13,7 @@ from appliance.directory import Person
 from appliance.domain.disclosure import participation_band
 from appliance.services import notifications, rounds
 from appliance.services.outbox import send_mail
-from appliance.services.rounds import RoundDraft, edit_round, round_results
+from appliance.services.rounds import RoundDraft, close_round, edit_round, round_results
 from appliance.storage import digests as stored
 from appliance.storage import people
 from appliance.storage.connection import fetch_all
@@ -414,6 +414,26 @@ def test_invitations_and_digests_not_sent_when_the_round_closes_are_withdrawn(ap
     run_jobs(appliance, clock, clock.now + timedelta(hours=1))
     assert not mails(server, "New consultation")
     assert len(mails(server, "the results are published")) == len(STAFF)  # mail goes again, the right one
+
+
+def test_a_digest_queued_while_its_round_closes_is_withdrawn_too(api, appliance, server, clock, monkeypatch):
+    """The close withdraws what was queued before it; the digest job, slow with the directory, queues after."""
+    admin = api("admin")
+    round_id = create_open_round(admin, audience_groups=["staff"])
+    admin.put(f"/api/v1/rounds/{round_id}/digest", json=WEEKLY | {"recipients": ["admins"]})
+    run_jobs(appliance, clock, T0)  # the invitations went
+    counted = notifications.participation
+
+    def closes_meanwhile(app, rid):  # the round closes during the digest's lookups
+        seen = counted(app, rid)
+        if rid == round_id and notifications.get_round(app, rid).status == "open":
+            close_round(app, "admin", rid)
+        return seen
+
+    monkeypatch.setattr(notifications, "participation", closes_meanwhile)
+    server.stop()  # nothing leaves before the check
+    notifications.send_round_mail(appliance, MONDAY_SUMMER + timedelta(hours=1))
+    assert not fetch_all(appliance.dbs.identity, "SELECT key FROM outbox WHERE status != 'sent'")
 
 
 def test_invitation_and_reminder_give_the_closing_day_and_time_in_paris(api, appliance, server, clock):
