@@ -501,15 +501,13 @@ def _close_setting(location: list[str]) -> str:
         known, prefix = list(getattr(section, "model_fields", {})), f"{location[0]}."
     else:
         return ""
-    close = difflib.get_close_matches(location[-1].lower(), known, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {prefix}{close[0]}?"
     if len(location) == 1:  # a section's key written above every section: `port = 8081` for [server] port
         owners = [f"{name}.{location[0].lower()}" for name, field in Settings.model_fields.items()
                   if location[0].lower() in getattr(field.annotation, "model_fields", {})]
-        if owners:
+        if owners:  # before a section of a close name: `servers` is ldap.servers, not [server]
             return f"; keys go under their section: did you mean {' or '.join(owners)}?"
-    return ""
+    close = difflib.get_close_matches(location[-1].lower(), known, n=1, cutoff=0.6)
+    return f"; did you mean {prefix}{close[0]}?" if close else ""
 
 
 # A list setting's own example, where group names would mislead.

@@ -121,7 +121,8 @@ _COMMA_GAP = re.compile(r"\s*,\s*")
 _DOT_GAP = re.compile(r"\.?\s+")
 _DOTTED_GAP = re.compile(r"\.\s*")
 # Titles that name a person with their last name alone; "m" only with its full stop ("M. Martin").
-TITLES = ("mme", "mmes", "mlle", "madame", "monsieur", "mademoiselle", "mr", "mrs", "ms", "miss", "dr", "docteur")
+# ("Miss" is left out: "we miss Smith" would read as a title.)
+TITLES = ("mme", "mmes", "mlle", "madame", "monsieur", "mademoiselle", "mr", "mrs", "ms", "dr", "docteur")
 DOTTED_TITLES = ("m",)
 
 

@@ -324,6 +324,7 @@ def test_it_flags_a_last_name_after_a_title_or_an_initial(name: str) -> None:
     "Le plan B Berg est prêt.",
     "Voir Rose.Berg dans le wiki.",
     "Mme. est partie, Dupont reste.",
+    "We miss Berg already.",
 ])
 def test_it_does_not_take_a_word_before_a_last_name_for_a_title_or_an_initial(text: str) -> None:
     assert flagged(text) == []

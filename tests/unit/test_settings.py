@@ -168,6 +168,8 @@ def test_a_bad_value_is_one_line_naming_the_setting_and_its_variable(variable: s
                            " did you mean server.port or mail.port?"),
         ('data_dir = "x"\n', "setting data_dir (APPLIANCE_DATA_DIR): unknown setting; keys go under their section:"
                               " did you mean storage.data_dir?"),
+        ('servers = ["ldap://dc1"]\n', "setting servers (APPLIANCE_SERVERS): unknown setting; keys go under their"
+                                       " section: did you mean ldap.servers?"),
         ("[server]\nport = \"abc\"\n",
          "setting server.port (APPLIANCE_SERVER__PORT): Input should be a valid integer"),
         ("[rounds]\nproposal_min_chars = 50\nproposal_max_chars = 40\n",
