@@ -74,6 +74,16 @@ What it measures:
      engine over the three conversations: it helps where the true ranks 10
      and 11 are apart (vtaiwan.uberx) and hurts where the top is a flat band
      (scoop-hivemind.biodiversity), and over 120 seeds the two even out.
+     Twenty-two more rules, each keeping the engine's new and controversy
+     places, were replayed with paired seeds (24 for the best): the top k of
+     one draw first and the rest to the lowest estimates; the current top 10
+     first; LUCB limited to challengers whose draw beats the top; P(in the top
+     10) from 64 joint draws over the 40 best candidates, starving those below
+     1% or 5%; a top of 8, 12 or 15; members by posterior mean; rules aimed at
+     proposals that got lucky early votes. None met 40% on all six figures;
+     none beat the engine beyond the noise but on one figure it already met.
+     Starving needs the ranking almost exactly: the starving oracle fed the
+     true rates plus a fixed noise of 0.02 needed 31 / 45 / 374% for "first".
    Why the conversations differ: a voter votes once at most on a proposal,
    so a proposal gets at most one vote per voter, and less from voters who
    stop early (one in the first sequence of every voter gets min(L, 12) / 12
