@@ -279,12 +279,7 @@ def test_a_moderator_marks_and_unmarks_a_duplicate(api, pages):
 
 def test_the_desk_keeps_its_proposals_while_the_moderator_is_at_it_and_a_lost_one_is_said_on_the_desk(
         api, pages, appliance):
-    add_person(appliance, "mod2", {"moderators"})
-    round_id = create_open_round(api("admin"), audience_groups=["staff"])
-    for n in range(3):
-        text = f"Proposal number {n} about our daily work"
-        assert api(f"u{n:02d}").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
-    first, second = pages("mod"), pages("mod2")
+    round_id, first, second = two_moderators_on(api, pages, appliance, 3)
     page = first.get(f"/rounds/{round_id}/moderation").text
     mine = accept_forms(page)
     assert len(mine) == 3 and f'data-holds="/rounds/{round_id}/moderation/holds"' in page
@@ -400,15 +395,18 @@ def accept_forms(html: str) -> set[str]:
     return set(re.findall(r'/moderation/([0-9a-f]+)/accept"', html))
 
 
-def test_two_moderators_desks_never_offer_the_same_proposal(api, pages, appliance):
-    from tests.conftest import add_person
-
+def two_moderators_on(api, pages, appliance, count: int):
+    """A pre-moderated round with `count` proposals waiting (by u00 to u03), and two moderators' browsers."""
     add_person(appliance, "mod2", {"moderators"})
     round_id = create_open_round(api("admin"), audience_groups=["staff"])
-    for n in range(12):
+    for n in range(count):
         text = f"Proposal number {n} about our daily work"
         assert api(f"u{n % 4:02d}").post(f"/api/v1/rounds/{round_id}/proposals", json={"text": text}).status_code == 201
-    first, second = pages("mod"), pages("mod2")
+    return round_id, pages("mod"), pages("mod2")
+
+
+def test_two_moderators_desks_never_offer_the_same_proposal(api, pages, appliance):
+    round_id, first, second = two_moderators_on(api, pages, appliance, 12)
     mine = accept_forms(first.get(f"/rounds/{round_id}/moderation").text)
     html = second.get(f"/rounds/{round_id}/moderation").text
     theirs = accept_forms(html)

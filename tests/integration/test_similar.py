@@ -130,20 +130,26 @@ def test_french_plurals_in_aux_and_hyphenated_words_meet_their_other_forms(db):
     assert similar.similar(db, ROUND, "rénover le local du siège ") == [(locaux, 1.0)]
 
 
-def test_an_upgrade_writes_open_rounds_indexes_again_with_todays_terms(tmp_path):
-    ballots = connect(tmp_path / "ballots.db")
-    migrations.ballots.apply(ballots, stop_before="0005_similar_terms_again")
+def indexed_before(path: Path, migration: str, text: str, terms: str) -> Database:
+    """ballots.db migrated up to `migration`, an open round's accepted `text` indexed as `terms`, as then."""
+    ballots = connect(path / "ballots.db")
+    migrations.ballots.apply(ballots, stop_before=migration)
     with write(ballots):
         ballots.conn.execute(
             "INSERT INTO rounds (id, title, question, description, audience_groups, dimensions, k, moderation,"
             " status, proposal_min_chars, proposal_max_chars, proposal_quota, release_interval_seconds)"
             f" VALUES ('{ROUND}', 'T', 'Q', '', '[]', '[]', 5, 'post', 'open', 12, 280, 5, 3600)")
         ballots.conn.execute("INSERT INTO proposals (id, round_id, text, status, author_label)"
-                             f" VALUES ('00000000000000aa', '{ROUND}', 'Rénover les locaux', 'accepted', x'00')")
+                             f" VALUES ('00000000000000aa', '{ROUND}', ?, 'accepted', x'00')", (text,))
         ballots.conn.execute(f"CREATE VIRTUAL TABLE [similar_{ROUND}] USING fts5(terms,"
                              " tokenize = 'unicode61 remove_diacritics 2')")
-        ballots.conn.execute(f"INSERT INTO [similar_{ROUND}] (rowid, terms) VALUES (?, 'renov locau')",
-                             (int("00000000000000aa", 16) - (1 << 63),))  # as the earlier terms had it
+        ballots.conn.execute(f"INSERT INTO [similar_{ROUND}] (rowid, terms) VALUES (?, ?)",
+                             (int("00000000000000aa", 16) - (1 << 63), terms))
+    return ballots
+
+
+def test_an_upgrade_writes_open_rounds_indexes_again_with_todays_terms(tmp_path):
+    ballots = indexed_before(tmp_path, "0005_similar_terms_again", "Rénover les locaux", "renov locau")
     assert similar.similar(ballots, ROUND, "rénover le local ") == [("00000000000000aa", 0.5)]
     migrations.ballots.apply(ballots)
     assert similar.similar(ballots, ROUND, "rénover le local ") == [("00000000000000aa", 1.0)]
@@ -152,20 +158,8 @@ def test_an_upgrade_writes_open_rounds_indexes_again_with_todays_terms(tmp_path)
 
 def test_filler_words_make_no_likeness_and_an_upgrade_takes_them_out_of_the_open_rounds_indexes(tmp_path):
     """"Ajouter ... au plus vite" and "Ajouter ... de plus" shared two words and were offered as alike."""
-    ballots = connect(tmp_path / "ballots.db")
-    migrations.ballots.apply(ballots, stop_before="0006_similar_without_filler_words")
-    with write(ballots):
-        ballots.conn.execute(
-            "INSERT INTO rounds (id, title, question, description, audience_groups, dimensions, k, moderation,"
-            " status, proposal_min_chars, proposal_max_chars, proposal_quota, release_interval_seconds)"
-            f" VALUES ('{ROUND}', 'T', 'Q', '', '[]', '[]', 5, 'post', 'open', 12, 280, 5, 3600)")
-        ballots.conn.execute("INSERT INTO proposals (id, round_id, text, status, author_label) VALUES"
-                             f" ('00000000000000aa', '{ROUND}', 'Ajouter des salles insonorisées au plus vite',"
-                             " 'accepted', x'00')")
-        ballots.conn.execute(f"CREATE VIRTUAL TABLE [similar_{ROUND}] USING fts5(terms,"
-                             " tokenize = 'unicode61 remove_diacritics 2')")
-        ballots.conn.execute(f"INSERT INTO [similar_{ROUND}] (rowid, terms) VALUES (?, 'ajout sall insonori plu vit')",
-                             (int("00000000000000aa", 16) - (1 << 63),))  # as the earlier terms had it
+    ballots = indexed_before(tmp_path, "0006_similar_without_filler_words",
+                             "Ajouter des salles insonorisées au plus vite", "ajout sall insonori plu vit")
     migrations.ballots.apply(ballots)
     assert fetch_all(ballots, f"SELECT terms FROM [similar_{ROUND}]") == [("sall insonori plu",)]
     assert similar.similar(ballots, ROUND, "Ajouter un micro-ondes de plus à la cafétéria ") == []
