@@ -22,6 +22,6 @@ if (desk && token) {
   setInterval(() => {
     if (document.visibilityState !== "visible" || Date.now() - active > IDLE_MS) return;
     fetch(desk.dataset.holds, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": token.value } })
-      .catch(() => {});  // offline a moment: the next minute tries again
+      .catch(() => {});  // offline a moment: the next renewal tries again
   }, RENEW_MS);
 }

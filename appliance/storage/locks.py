@@ -39,9 +39,9 @@ def held_by(db: Database, round_id: str, holder: str, now: int) -> dict[str, int
 def renew(db: Database, round_id: str, proposal_ids: Iterable[str], holder: str, now: int, seconds: int) -> int:
     """Extend this holder's holds on these proposals (not those that ran out) to `seconds` from now; how many."""
     with write(db):
-        return sum(db.conn.execute("UPDATE moderation_locks SET expires_at = ? WHERE round_id = ? AND proposal_id = ?"
+        return db.conn.executemany("UPDATE moderation_locks SET expires_at = ? WHERE round_id = ? AND proposal_id = ?"
                                    " AND holder = ? AND expires_at > ?",
-                                   (now + seconds, round_id, pid, holder, now)).rowcount for pid in proposal_ids)
+                                   [(now + seconds, round_id, pid, holder, now) for pid in proposal_ids]).rowcount
 
 
 def release(db: Database, round_id: str, proposal_id: str, holder: str) -> None:

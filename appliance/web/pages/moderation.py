@@ -91,7 +91,7 @@ class ModerationPages(Controller):
     @post("/rounds/{round_id:str}/moderation/holds", sync_to_thread=True, status_code=204)
     def holds(self, app: NamedDependency[Appliance], viewer: NamedDependency[Viewer], actor: NamedDependency[str],
               round_id: FromPath[str]) -> None:
-        """Renew the holds of this moderator's desk: its page asks every minute while they are at it."""
+        """Renew the holds of this moderator's desk: its page asks twice a minute while they are at it."""
         participation.renew_holds(app, actor, round_id, viewer)
 
     @post("/rounds/{round_id:str}/moderation/{proposal_id:str}/refuse", sync_to_thread=True, status_code=303)
